@@ -1,0 +1,118 @@
+"""Instantiate the run's components from the composed config and check that they fit each other.
+
+Everything a user can get wrong is checked here, before the first step: run knobs, learning rates, the
+loss's needs (no BatchNorm in D for WGAN-GP), and the model against the data's shape.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+
+from ganlab.data.base import DataSource
+from ganlab.errors import ConfigError
+from ganlab.losses.base import GANLoss
+
+
+@dataclass
+class Components:
+    data: DataSource
+    G: nn.Module
+    D: nn.Module
+    loss: GANLoss
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+    z_dim: int
+    n_critic: int
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda > mps > cpu; an explicit device that is not there is a config error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name} but no CUDA device is available; use trainer.device=auto or cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"trainer.device={name} but MPS is not available; use trainer.device=auto or cpu.")
+    return device
+
+
+def check_run_knobs(cfg: DictConfig) -> None:
+    t = cfg.trainer
+    for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
+        if t[key] < 1:
+            raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
+    if t.n_critic is not None and t.n_critic < 1:
+        raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
+    for key in ("lr_g", "lr_d"):
+        lr = cfg.optimizer.get(key)
+        if lr is not None and not lr > 0:
+            raise ConfigError(f"optimizer.{key} must be > 0, got {lr}.")
+
+
+def _instantiate(node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a ConfigError raised by the target surfaces as itself."""
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise
+
+
+def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
+    factory = _instantiate(node)
+    try:
+        opt = factory(params)
+    except ValueError as err:  # torch's own checks: negative lr, betas outside [0, 1), ...
+        raise ConfigError(f"optimizer ({who}): {err}.") from err
+    for group in opt.param_groups:
+        if not group["lr"] > 0:
+            raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}.")
+    return opt
+
+
+def build(cfg: DictConfig) -> Components:
+    check_run_knobs(cfg)
+    device = resolve_device(cfg.trainer.device)
+    loss: GANLoss = _instantiate(cfg.loss)
+    n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic
+    if n_critic < 1:
+        raise ConfigError(f"loss.n_critic must be >= 1, got {n_critic}.")
+    d_norm = cfg.model.discriminator.get("norm")
+    if d_norm == "batch" and not loss.allows_batchnorm_in_d:
+        raise ConfigError(
+            f"{type(loss).__name__} penalises D per sample, which BatchNorm in D breaks (samples in a batch "
+            "interact). Use model.discriminator.norm=layer or none (the loss's default d_norm is "
+            f"{loss.d_norm})."
+        )
+    data: DataSource = _instantiate(cfg.data, device=device)
+    G = _instantiate(cfg.model.generator, out_shape=data.shape).to(device)
+    D = _instantiate(cfg.model.discriminator, in_shape=data.shape).to(device)
+    opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
+    opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator")
+    return Components(data, G, D, loss, opt_g, opt_d, device, int(cfg.model.z_dim), int(n_critic))

@@ -1,0 +1,132 @@
+"""Checkpoints: atomic save, safe load (`weights_only=True`), and the compatibility check on resume.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts — never pickled objects — so that
+`torch.load(weights_only=True)` reads it. RNG states are converted to tensors and tuples for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganlab.errors import ConfigError
+
+FORMAT = "ganlab-checkpoint-v1"
+LAST = "last.pt"
+CHECKPOINT_DIR = "checkpoints"
+# Keys that may differ on resume: where the data lives, not what it is.
+RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers"}
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write to a temp file in the same folder, fsync, then rename: a kill never leaves a truncated file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def resolve_checkpoint(resume: str | os.PathLike) -> Path:
+    """A run directory means its `checkpoints/last.pt`; a file is taken as it is."""
+    path = Path(resume).expanduser()
+    if path.is_dir():
+        candidate = path / CHECKPOINT_DIR / LAST
+        if not candidate.is_file():
+            raise ConfigError(
+                f"resume={resume}: the directory has no {CHECKPOINT_DIR}/{LAST}; is it a ganlab run directory?"
+            )
+        return candidate.resolve()
+    if not path.is_file():
+        raise ConfigError(f"resume={resume}: no such run directory or checkpoint file.")
+    return path.resolve()
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except Exception as err:  # not a torch file, truncated, or holds objects weights_only refuses
+        raise ConfigError(f"resume={path}: not a readable ganlab checkpoint ({type(err).__name__}).") from err
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ConfigError(f"resume={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
+    return state
+
+
+def run_dir_of(checkpoint: Path) -> Path | None:
+    """The run directory that holds `checkpoints/<file>`, or None for a checkpoint kept elsewhere."""
+    return checkpoint.parent.parent if checkpoint.parent.name == CHECKPOINT_DIR else None
+
+
+def _flatten(node: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_flatten(value, f"{prefix}.{key}"))
+        return out
+    return {prefix: node}
+
+
+def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
+    """Dotted keys of `model` and `data` whose values differ (missing counts as different)."""
+    diffs = []
+    for group in ("model", "data"):
+        a, b = _flatten(saved.get(group, {}), group), _flatten(requested.get(group, {}), group)
+        for key in sorted(set(a) | set(b)):
+            if group == "data" and key.split(".")[1] in RELOCATABLE_DATA_KEYS:
+                continue
+            if a.get(key, "<missing>") != b.get(key, "<missing>"):
+                diffs.append(f"{key} (checkpoint: {a.get(key, '<missing>')}, requested: {b.get(key, '<missing>')})")
+    return diffs
+
+
+def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Path) -> None:
+    diffs = incompatible_keys(saved, requested)
+    if diffs:
+        raise ConfigError(
+            f"resume={path}: the checkpoint was trained with a different model or data, so its weights do not "
+            f"fit the requested config. Differing keys: {'; '.join(diffs)}."
+        )
+
+
+def capture_rng() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": random.getstate(),
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        cuda_states = [s.cpu() for s in state["cuda"]]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+    npy = state["numpy"]
+    np.random.set_state(
+        ("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))

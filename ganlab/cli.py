@@ -1,0 +1,97 @@
+"""`ganlab <command> [overrides]`: the console script.
+
+`train` hands the overrides to Hydra (composition, multirun, run directories). User mistakes — a ConfigError
+from ganlab or a composition error from Hydra — become one paragraph on stderr and exit code 2; anything
+else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+
+from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
+from ganlab.errors import ConfigError
+
+USAGE = """usage: ganlab <command> [hydra overrides]
+
+commands:
+  train    train a GAN: ganlab train model=dcgan loss=wgan_gp data=mnist
+           sweep:  ganlab train -m loss=gan,hinge optimizer.lr_d=1e-4,4e-4
+           resume: ganlab train resume=outputs/<date>/<time> [trainer.steps=...]
+           options and groups: ganlab train --help
+"""
+COMMANDS = ("train",)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
+def _train_job(cfg: DictConfig) -> float | None:
+    from ganlab.train import train  # torch loads only once composition succeeded
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        return train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task))
+    except ConfigError:
+        _remove_if_untouched(run_dir)
+        raise
+
+
+def _remove_if_untouched(run_dir: Path) -> None:
+    """A run refused before its first step leaves no directory behind, only Hydra's own files were there."""
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _resume_overrides(args: list[str]) -> list[str]:
+    """`resume=X` recomposes the original run: its stored overrides first, the new ones after (they win),
+    and Hydra's run directory pointed back at the original run."""
+    resume = [a for a in args if a.split("=", 1)[0].lstrip("+") == "resume"]
+    if not resume:
+        return args
+    if {"-m", "--multirun"} & set(args):
+        raise ConfigError("resume= continues one run; resume the jobs of a sweep one at a time.")
+    from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
+
+    path = resolve_checkpoint(resume[-1].split("=", 1)[1])
+    stored = load_checkpoint(path, mmap=True).get("overrides", [])
+    keep = [a for a in args if a not in resume]
+    new = [*stored, *keep, f"resume='{path}'"]
+    run_dir = run_dir_of(path)
+    if run_dir is not None:
+        new.append(f"hydra.run.dir='{run_dir}'")
+    return new
+
+
+def _fail(message: str) -> None:
+    print(f"ganlab: error: {message.strip()}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        sys.exit(0 if args else 2)
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
+    register_schema()
+    # Let exceptions reach us instead of Hydra printing them and exiting 1.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        rest = _resume_overrides(rest)
+        sys.argv = [f"ganlab {command}", *rest]
+        _train_job()
+    except ConfigError as err:
+        _fail(str(err))
+    except HydraException as err:
+        cause = f"\n{err.__cause__}" if err.__cause__ is not None else ""
+        _fail(f"{err}{cause}")

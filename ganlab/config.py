@@ -1,0 +1,44 @@
+"""Typed schema for the top-level knobs, registered in Hydra's ConfigStore.
+
+The groups (model, loss, optimizer, data) stay free-form `_target_` nodes: each option carries its own
+hyperparameters. The run knobs below are typed so that `trainer.steps=abc` fails at composition.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# Configs live inside the package so that a plain (non-editable) install finds them.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+CONFIG_NAME = "train"
+GROUPS = ("model", "loss", "optimizer", "data")
+
+
+@dataclass
+class TrainerSchema:
+    steps: int = 3000
+    batch_size: int = 64
+    n_critic: int | None = None  # None: the loss's own default
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    num_samples: int = 64  # images in the fixed-noise grid (points for 2-D data: x16)
+
+
+@dataclass
+class TrainSchema:
+    model: Any = MISSING
+    loss: Any = MISSING
+    optimizer: Any = MISSING
+    data: Any = MISSING
+    trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    seed: int = 0
+    resume: str | None = None
+
+
+def register_schema() -> None:
+    ConfigStore.instance().store(name="train_schema", node=TrainSchema)

@@ -1,0 +1,49 @@
+"""The data-source protocol and the in-memory implementation most sources share.
+
+A source knows its sample shape ((C, H, W) or (2,)) and number of classes (None when unlabelled) and hands
+out batches already on the training device. Images are scaled to [-1, 1]. A set that fits in memory is one
+device tensor sampled by index with the global torch RNG: no DataLoader workers, no host-device copies,
+and a resumed run draws exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+
+class DataSource(Protocol):
+    shape: tuple[int, ...]
+    num_classes: int | None
+
+    def sample(self, batch_size: int) -> Tensor:
+        """A batch of real samples on the device, images in [-1, 1]."""
+        ...
+
+
+class InMemoryImages:
+    """Images held on the device as one tensor (uint8 to save memory, or float in [-1, 1])."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None, num_classes: int | None, device: torch.device | str):
+        if images.dim() != 4:
+            raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+        self.images = images.to(device)
+        self.labels = None if labels is None else labels.to(device)
+        self.num_classes = num_classes
+        self.shape = tuple(images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def sample(self, batch_size: int) -> Tensor:
+        idx = torch.randint(len(self), (batch_size,), device=self.images.device)
+        return to_unit_range(self.images[idx])
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float [-1, 1]; float images are assumed to be there already."""
+    if images.dtype == torch.uint8:
+        return images.float().mul_(2.0 / 255.0).sub_(1.0)
+    return images

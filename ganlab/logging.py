@@ -1,0 +1,100 @@
+"""Where a run reports: TensorBoard event files, and the terminal (rich progress bar on a terminal,
+plain periodic lines when stdout is a file or pipe, as under CI or SLURM)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.tree import Tree
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+
+log = logging.getLogger("ganlab")
+
+
+def config_tree(cfg: DictConfig) -> Tree:
+    tree = Tree("config", guide_style="dim")
+
+    def add(node: Tree, value: Any) -> None:
+        for key, child in value.items():
+            if isinstance(child, dict):
+                add(node.add(f"[bold]{key}[/bold]"), child)
+            else:
+                node.add(f"{key}: [cyan]{child!r}[/cyan]")
+
+    add(tree, OmegaConf.to_container(cfg, resolve=True))
+    return tree
+
+
+def _eta(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+class RunLogger:
+    """TensorBoard writer plus console progress. `purge_step` drops events a crashed run logged after its
+    last checkpoint, so a resumed run's log has every step once."""
+
+    def __init__(self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None) -> None:
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        self.console = Console()
+        self.total_steps = total_steps
+        self.start_step = start_step
+        self.started = time.perf_counter()
+        self.interactive = sys.stdout.isatty()
+        self.progress: Progress | None = None
+        if self.interactive:
+            self.progress = Progress(
+                TextColumn("[bold]step"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step, stats="")
+            self.progress.start()
+
+    def print_config(self, cfg: DictConfig) -> None:
+        self.console.print(config_tree(cfg))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def image(self, step: int, tag: str, image: Tensor) -> None:
+        self.writer.add_image(tag, image, step)
+
+    def report(self, step: int, values: dict[str, float]) -> None:
+        """Show progress at a log step: update the bar, or print one plain line."""
+        summary = " ".join(
+            f"{tag.split('/')[-1] if tag.startswith('loss/') else tag} {values[tag]:.4g}"
+            for tag in ("loss/D", "loss/G")
+            if tag in values
+        )
+        rate = values.get("perf/images_per_s")
+        if rate is not None:
+            summary += f" | {rate:,.0f} img/s"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, stats=summary)
+            return
+        done = step - self.start_step
+        elapsed = time.perf_counter() - self.started
+        eta = _eta(elapsed / done * (self.total_steps - step)) if done else "?"
+        line = f"step {step}/{self.total_steps} | {summary} | eta {eta}"
+        log.info(line)
+        if not logging.getLogger().handlers:  # outside Hydra (library use): still say something
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+        self.writer.close()

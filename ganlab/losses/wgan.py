@@ -1,0 +1,29 @@
+"""`loss=wgan`: Wasserstein GAN with weight clipping (Arjovsky et al. 2017, Algorithm 1).
+
+The critic maximises E[D(x)] - E[D(G(z))] (so minimises its negative) and its weights are clamped to
+[-clip_value, clip_value] after every step to keep it (crudely) Lipschitz; G minimises -E[D(G(z))].
+"""
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.losses.base import GANLoss
+
+
+class WGANLoss(GANLoss):
+    wasserstein = True
+
+    def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch") -> None:
+        super().__init__(n_critic=n_critic, d_norm=d_norm)
+        self.clip_value = clip_value
+
+    def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        return fake_out.mean() - real_out.mean()
+
+    def g_objective(self, fake_out: Tensor) -> Tensor:
+        return -fake_out.mean()
+
+    @torch.no_grad()
+    def after_d_step(self, D: nn.Module) -> None:
+        for p in D.parameters():
+            p.clamp_(-self.clip_value, self.clip_value)

@@ -1,0 +1,39 @@
+"""`loss=wgan_gp`: WGAN with gradient penalty (Gulrajani et al. 2017, Algorithm 1).
+
+D: E[D(G(z))] - E[D(x)] + lambda E[(||grad D(x_hat)||_2 - 1)^2], with x_hat = eps x + (1 - eps) G(z)
+and one eps ~ U[0, 1] per sample (not per pixel). The penalty treats samples independently, so D must
+not use BatchNorm (the paper uses LayerNorm); build.py refuses that combination.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.losses.base import Stats
+from ganlab.losses.wgan import WGANLoss
+
+
+def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+    """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over random per-sample interpolates of real and fake."""
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+class WGANGPLoss(WGANLoss):
+    allows_batchnorm_in_d = False
+
+    def __init__(self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer") -> None:
+        super().__init__(clip_value=0.0, n_critic=n_critic, d_norm=d_norm)
+        self.gp_weight = gp_weight
+
+    def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
+        loss, stats = super().d_loss(D, real, fake)
+        gp = gradient_penalty(D, real, fake)
+        loss = loss + self.gp_weight * gp
+        stats["loss/gp"] = gp.detach()
+        stats["loss/D"] = loss.detach()
+        return loss, stats
+
+    def after_d_step(self, D: nn.Module) -> None:
+        """No clipping: the penalty replaces it."""

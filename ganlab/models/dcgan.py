@@ -1,0 +1,82 @@
+"""`model=dcgan`: the deep convolutional GAN of Radford et al. (2015).
+
+G: z -> 4x4 (transposed conv) -> doubling with stride-2 transposed convs -> tanh at the data's size.
+D: the mirror image with stride-2 convs, LeakyReLU(0.2), and a 4x4 conv down to one logit.
+BatchNorm everywhere except G's output layer and D's input layer; D's normalisation is configurable because
+some losses (WGAN-GP) need samples that do not interact.
+"""
+
+import math
+
+from torch import Tensor, nn
+
+from ganlab.errors import ConfigError
+from ganlab.models.layers import check_norm, conv_norm, dcgan_init
+
+SIZES = (16, 32, 64, 128)
+
+
+def _check_image_shape(shape: tuple[int, ...], who: str) -> tuple[int, int]:
+    if len(shape) != 3:
+        raise ConfigError(
+            f"model=dcgan needs image data (C, H, W) but the data has samples of shape {tuple(shape)}; "
+            "use model=mlp for 2-D or vector data."
+        )
+    channels, height, width = shape
+    if height != width or height not in SIZES or channels not in (1, 3):
+        raise ConfigError(
+            f"model=dcgan supports square images of side {', '.join(map(str, SIZES))} with 1 or 3 channels; "
+            f"the {who} was given {tuple(shape)}. Set data.image_size to one of those sizes."
+        )
+    return channels, height
+
+
+def _widths(size: int, width: int, max_width: int) -> list[int]:
+    """Channels at resolutions 4, 8, ..., size/2: `width` at size/2, doubling per halving, capped."""
+    n = int(math.log2(size)) - 2  # number of resolutions from 4 up to size/2
+    return [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 64, max_width: int = 512) -> None:
+        super().__init__()
+        channels, size = _check_image_shape(tuple(out_shape), "generator")
+        self.z_dim = z_dim
+        widths = _widths(size, width, max_width)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for c_in, c_out in zip(widths, widths[1:], strict=False):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(
+        self, in_shape: tuple[int, ...], width: int = 64, max_width: int = 512, norm: str = "batch"
+    ) -> None:
+        super().__init__()
+        check_norm(norm, "model.discriminator.norm")
+        channels, size = _check_image_shape(tuple(in_shape), "discriminator")
+        self.norm = norm
+        widths = _widths(size, width, max_width)[::-1]  # size/2 down to 4
+        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(widths, widths[1:], strict=False):
+            layers += [
+                nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"),
+                conv_norm(norm, c_out),
+                nn.LeakyReLU(0.2, True),
+            ]
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).view(-1)

@@ -1,0 +1,57 @@
+"""`model=mlp`: fully connected G and D for samples of any shape (2-D points, flattened images).
+
+G ends in tanh for images (data in [-1, 1]) and is linear for vectors such as 2-D mixtures, whose modes lie
+outside [-1, 1]. D uses LeakyReLU(0.2) and returns one logit.
+"""
+
+import math
+
+from torch import Tensor, nn
+
+from ganlab.errors import ConfigError
+
+
+def _check_depth(depth: int, width: int) -> None:
+    if depth < 1 or width < 1:
+        raise ConfigError(f"model=mlp needs depth >= 1 and width >= 1, got depth={depth}, width={width}.")
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 256, depth: int = 3) -> None:
+        super().__init__()
+        _check_depth(depth, width)
+        self.out_shape = tuple(out_shape)
+        layers: list[nn.Module] = []
+        d_in = z_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d_in, width), nn.ReLU(True)]
+            d_in = width
+        layers.append(nn.Linear(d_in, math.prod(self.out_shape)))
+        if len(self.out_shape) == 3:  # images are scaled to [-1, 1]
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.out_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, in_shape: tuple[int, ...], width: int = 256, depth: int = 3, norm: str = "none") -> None:
+        super().__init__()
+        _check_depth(depth, width)
+        if norm not in ("none", "layer"):
+            raise ConfigError(f"model.discriminator.norm for mlp must be 'none' or 'layer', got {norm!r}.")
+        self.norm = norm
+        layers: list[nn.Module] = [nn.Flatten()]
+        d_in = math.prod(in_shape)
+        for _ in range(depth):
+            layers += [nn.Linear(d_in, width)]
+            if norm == "layer":
+                layers.append(nn.LayerNorm(width))
+            layers.append(nn.LeakyReLU(0.2, True))
+            d_in = width
+        layers.append(nn.Linear(d_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).view(-1)

@@ -1,0 +1,44 @@
+"""Pictures of a generator's output: an image grid, or for 2-D data the generated points over real ones."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchvision.utils import make_grid
+
+REAL_COLOUR = torch.tensor([0.6, 0.6, 0.6])
+FAKE_COLOUR = torch.tensor([0.85, 0.1, 0.1])
+
+
+def image_grid(images: Tensor) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> (3, H', W') in [0, 1], about square."""
+    nrow = max(1, int(round(images.shape[0] ** 0.5)))
+    return make_grid(images.detach().float().cpu().clamp(-1, 1).add(1).div(2), nrow=nrow, padding=2)
+
+
+def scatter(fake: Tensor, real: Tensor, size: int = 320, extent: float | None = None) -> Tensor:
+    """Rasterise 2-D points (3x3 pixel dots) onto a white canvas: real in grey, generated in red on top.
+
+    `extent` is the half-width of the square view; by default 1.3 times the real points' largest coordinate,
+    so the view stays the same across steps while the generator moves.
+    """
+    real, fake = real.detach().float().cpu(), fake.detach().float().cpu()
+    half = extent if extent is not None else 1.3 * float(real.abs().max())
+    canvas = torch.ones(3, size, size)
+    for points, colour in ((real, REAL_COLOUR), (fake, FAKE_COLOUR)):
+        pix = ((points / half + 1) * 0.5 * (size - 1)).round().long()
+        col, row = pix[:, 0], (size - 1) - pix[:, 1]  # y grows upwards
+        keep = (col >= 1) & (col < size - 1) & (row >= 1) & (row < size - 1)
+        col, row = col[keep], row[keep]
+        for dr in (-1, 0, 1):
+            for dc in (-1, 0, 1):
+                canvas[:, row + dr, col + dc] = colour[:, None]
+    return canvas
+
+
+def render(fake: Tensor, real: Tensor | None) -> Tensor:
+    """The picture for `fake`: an image grid for images, a scatter over `real` for vector data."""
+    if fake.dim() == 4:
+        return image_grid(fake)
+    assert real is not None, "2-D samples are drawn over real points"
+    return scatter(fake, real)

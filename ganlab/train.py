@@ -1,0 +1,175 @@
+"""The training loop, top to bottom: build -> maybe resume -> steps -> final checkpoint.
+
+Each step is the recipe of Goodfellow et al. (2014), Algorithm 1: `n_critic` discriminator updates on fresh
+real and generated batches (G's output detached), then one generator update through a frozen D.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchvision.utils import save_image
+
+import ganlab
+from ganlab import samples
+from ganlab.build import Components, build, seed_everything
+from ganlab.checkpoint import (
+    CHECKPOINT_DIR,
+    LAST,
+    capture_rng,
+    check_compatible,
+    load_checkpoint,
+    resolve_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from ganlab.logging import RunLogger
+
+log = logging.getLogger("ganlab")
+SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> float | None:
+    """Train (or continue) the run described by `cfg`, writing everything under `run_dir`.
+
+    `overrides` are the command-line overrides that composed `cfg`; they are stored in the checkpoint so
+    that `resume=` recomposes the same config. Returns None until evaluation metrics exist.
+    """
+    run_dir = Path(run_dir)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    seed_everything(cfg.seed)
+    parts = build(cfg)
+    G, D, loss, data, device = parts.G, parts.D, parts.loss, parts.data, parts.device
+    t = cfg.trainer
+
+    # Fixed noise (and, for 2-D data, fixed real points) from their own generator: drawing them leaves the
+    # global RNG, which the training batches use, untouched.
+    fixed = torch.Generator().manual_seed(cfg.seed)
+    is_points = len(data.shape) == 1
+    n_fixed = t.num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
+    fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
+    real_points = _draw_without_rng(data, n_fixed) if is_points else None
+
+    step = 0
+    if cfg.resume:
+        path = resolve_checkpoint(cfg.resume)
+        state = load_checkpoint(path, map_location=device)
+        check_compatible(state["config"], config, path)
+        step = load_training_state(state, parts)
+        fixed_noise = state["fixed_noise"].to(device)
+        restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
+        log.info("resumed %s at step %d", path, step)
+    if step >= t.steps:
+        log.info("the run is already at step %d of %d: raise trainer.steps to extend it", step, t.steps)
+        return None
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    logger = RunLogger(run_dir, start_step=step, total_steps=t.steps, purge_step=step + 1 if step else None)
+    logger.print_config(cfg)
+    samples_dir = run_dir / "samples"
+    samples_dir.mkdir(exist_ok=True)
+    ckpt_dir = run_dir / CHECKPOINT_DIR
+
+    def checkpoint(at_step: int) -> None:
+        save_checkpoint(
+            training_state(parts, at_step, fixed_noise, config, list(overrides)), ckpt_dir / LAST
+        )
+
+    batch, n_critic = t.batch_size, parts.n_critic
+    tick, tick_step = time.perf_counter(), step
+    try:
+        while step < t.steps:
+            step += 1
+            # --- discriminator: n_critic updates, G's samples detached ---
+            for _ in range(n_critic):
+                real = data.sample(batch)
+                with torch.no_grad():
+                    fake = G(torch.randn(batch, parts.z_dim, device=device))
+                d_loss, d_stats = loss.d_loss(D, real, fake)
+                parts.opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                parts.opt_d.step()
+                loss.after_d_step(D)
+
+            # --- generator: one update through D, whose parameters get no gradients ---
+            D.requires_grad_(False)
+            fake = G(torch.randn(batch, parts.z_dim, device=device))
+            g_loss, g_stats = loss.g_loss(D, fake)
+            parts.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            parts.opt_g.step()
+            D.requires_grad_(True)
+
+            if step % t.log_every == 0 or step == t.steps:
+                now = time.perf_counter()
+                values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
+                values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
+                values["lr/D"] = parts.opt_d.param_groups[0]["lr"]
+                values["perf/images_per_s"] = batch * n_critic * (step - tick_step) / max(now - tick, 1e-9)
+                tick, tick_step = now, step
+                logger.scalars(step, values)
+                logger.report(step, values)
+            if step % t.sample_every == 0 or step == t.steps:
+                picture = samples.render(generate(G, fixed_noise), real_points)
+                logger.image(step, "samples", picture)
+                save_image(picture, samples_dir / f"step_{step:07d}.png")
+            if step % t.checkpoint_every == 0 or step == t.steps:
+                checkpoint(step)
+    finally:
+        logger.close()
+    return None
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """G's output in eval mode (BatchNorm uses running statistics), leaving G as it was."""
+    was_training = G.training
+    G.eval()
+    try:
+        return G(z)
+    finally:
+        G.train(was_training)
+
+
+def _draw_without_rng(data: Any, n: int) -> torch.Tensor:
+    """Real points for pictures, drawn without moving the global RNG that training batches use."""
+    state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        return data.sample(n).cpu()
+    finally:
+        torch.set_rng_state(state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)
+
+
+def training_state(
+    parts: Components, step: int, fixed_noise: torch.Tensor, config: Any, overrides: list[str]
+) -> dict[str, Any]:
+    return {
+        "ganlab_version": ganlab.__version__,
+        "step": step,
+        "G": parts.G.state_dict(),
+        "D": parts.D.state_dict(),
+        "opt_G": parts.opt_g.state_dict(),
+        "opt_D": parts.opt_d.state_dict(),
+        "fixed_noise": fixed_noise.cpu(),
+        "rng": capture_rng(),
+        "config": config,
+        "overrides": overrides,
+    }
+
+
+def load_training_state(state: dict[str, Any], parts: Components) -> int:
+    parts.G.load_state_dict(state["G"])
+    parts.D.load_state_dict(state["D"])
+    parts.opt_g.load_state_dict(state["opt_G"])
+    parts.opt_d.load_state_dict(state["opt_D"])
+    return int(state["step"])
