@@ -19,12 +19,12 @@ GROUPS = ("model", "loss", "optimizer", "data")
 
 @dataclass
 class TrainerSchema:
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     n_critic: int | None = None  # None: the loss's own default
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     log_every: int = 50
-    sample_every: int = 500
+    sample_every: int = 250
     checkpoint_every: int = 500
     num_samples: int = 64  # images in the fixed-noise grid (points for 2-D data: x16)
 

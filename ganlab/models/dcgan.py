@@ -25,7 +25,8 @@ def _check_image_shape(shape: tuple[int, ...], who: str) -> tuple[int, int]:
     channels, height, width = shape
     if height != width or height not in SIZES or channels not in (1, 3):
         raise ConfigError(
-            f"model=dcgan supports square images of side {', '.join(map(str, SIZES))} with 1 or 3 channels; "
+            "model=dcgan supports square images whose side is a power of two from 16 to 128 "
+            f"({', '.join(map(str, SIZES))}) with 1 or 3 channels; "
             f"the {who} was given {tuple(shape)}. Set data.image_size to one of those sizes."
         )
     return channels, height
