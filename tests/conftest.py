@@ -71,3 +71,19 @@ def mnist_root(tmp_path: Path) -> Path:
     write_idx_mnist(root / "MNIST" / "raw")
     write_idx_mnist(root / "FashionMNIST" / "raw", seed=1)
     return root
+
+
+def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], dict[str, list[int]]]:
+    """Scalars {tag: [(step, value)]} and images {tag: [step]} from a run's TensorBoard event files."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        IMAGES,
+        SCALARS,
+        EventAccumulator,
+    )
+
+    acc = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0, IMAGES: 0})
+    acc.Reload()
+    tags = acc.Tags()
+    scalars = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in tags["scalars"]}
+    images = {tag: [e.step for e in acc.Images(tag)] for tag in tags["images"]}
+    return scalars, images

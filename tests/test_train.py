@@ -1,0 +1,114 @@
+"""The loop: every model x loss trains, TensorBoard holds what the README promises, resume is exact."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.train import train
+from tests.conftest import compose_cfg, options, read_events
+
+LOSSES = options("loss")
+DATA_FOR_MODEL = {"dcgan": ["data=digits", "data.image_size=16"], "mlp": ["data=gaussians"]}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_and_loss_trains(model: str, loss: str, tmp_path: Path) -> None:
+    cfg = compose_cfg(f"model={model}", f"loss={loss}", *DATA_FOR_MODEL[model], "trainer.n_critic=2")
+    train(cfg, tmp_path)
+    scalars, _ = read_events(tmp_path)
+    for tag in ("loss/D", "loss/G", "D/real", "D/fake"):
+        assert [step for step, _ in scalars[tag]] == [2, 4]
+        assert all(math.isfinite(value) for _, value in scalars[tag])
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4
+    assert all(torch.isfinite(p).all() for p in state["G"].values() if p.is_floating_point())
+
+
+def test_tensorboard_scalars_and_images(tmp_path: Path) -> None:
+    cfg = compose_cfg("loss=wgan_gp", "trainer.steps=6", "trainer.log_every=3", "trainer.sample_every=2")
+    train(cfg, tmp_path)
+    scalars, images = read_events(tmp_path)
+    expected = {"loss/D", "loss/G", "loss/gp", "D/real", "D/fake", "D/wasserstein", "lr/G", "lr/D",
+                "perf/images_per_s"}
+    assert expected <= set(scalars)
+    assert [s for s, _ in scalars["loss/gp"]] == [3, 6]
+    assert scalars["lr/D"][0][1] == pytest.approx(2e-4)
+    assert all(v > 0 for _, v in scalars["perf/images_per_s"])
+    real, fake, w = (dict(scalars[t]) for t in ("D/real", "D/fake", "D/wasserstein"))
+    assert w[6] == pytest.approx(real[6] - fake[6], abs=1e-5)
+    assert images["samples"] == [2, 4, 6]
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "step_0000002.png", "step_0000004.png", "step_0000006.png"
+    ]
+    assert (tmp_path / "config.yaml").is_file()
+
+
+def test_two_dimensional_data_gets_a_scatter_picture(tmp_path: Path) -> None:
+    from PIL import Image
+
+    train(compose_cfg("model=mlp", "data=gaussians", "data.kind=grid25"), tmp_path)
+    _, images = read_events(tmp_path)
+    assert images["samples"] == [2, 4]
+    picture = torch.tensor(np.array(Image.open(tmp_path / "samples/step_0000004.png")))
+    assert picture.shape == (320, 320, 3)
+    grey = (picture == torch.tensor([153, 153, 153], dtype=torch.uint8)).all(-1).sum()
+    red = (picture == torch.tensor([217, 26, 26], dtype=torch.uint8)).all(-1).sum()
+    assert grey > 100 and red > 0  # real points, and generated ones (still bunched near the origin)
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    return {f"{net}.{k}": v for net in ("G", "D") for k, v in state[net].items()} | {
+        f"opt_D.{k}": v["exp_avg"] for k, v in state["opt_D"]["state"].items()
+    }
+
+
+@pytest.mark.parametrize("loss", ["gan", "wgan_gp"])
+def test_resume_is_bitwise_identical_to_a_straight_run(loss: str, tmp_path: Path) -> None:
+    common = [f"loss={loss}", "trainer.log_every=1", "trainer.sample_every=3", "trainer.checkpoint_every=100"]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(compose_cfg(*common, "trainer.steps=8"), straight)
+    train(compose_cfg(*common, "trainer.steps=4"), split)  # a finished run of 4 steps ...
+    train(compose_cfg(*common, "trainer.steps=8", f"resume={split}"), split)  # ... extended to 8
+
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert load_checkpoint(split / "checkpoints" / "last.pt")["step"] == 8
+
+    scalars_a, images_a = read_events(straight)
+    scalars_b, images_b = read_events(split)
+    assert [s for s, _ in scalars_b["loss/D"]] == list(range(1, 9))  # every step once
+    assert scalars_a["loss/D"] == scalars_b["loss/D"]
+    assert images_a == {"samples": [3, 6, 8]}
+    assert images_b == {"samples": [3, 4, 6, 8]}  # 4: the picture that ended the first, shorter run
+
+
+def test_resume_after_a_crash_drops_events_logged_past_the_checkpoint(tmp_path: Path) -> None:
+    """A run that logged steps 1..6 but checkpointed at 4 (then died) resumes at 4 and logs 5, 6 once."""
+    import shutil
+
+    common = ["trainer.log_every=1", "trainer.checkpoint_every=4", "trainer.sample_every=100"]
+    train(compose_cfg(*common, "trainer.steps=6"), tmp_path)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    # Simulate the crash: restore the step-4 checkpoint, as if step 6's save never happened.
+    train(compose_cfg(*common, "trainer.steps=4"), tmp_path / "four")
+    shutil.copy(tmp_path / "four" / "checkpoints" / "last.pt", ckpt)
+    train(compose_cfg(*common, "trainer.steps=6", f"resume={tmp_path}"), tmp_path)
+    scalars, _ = read_events(tmp_path)
+    assert [s for s, _ in scalars["loss/G"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resuming_a_finished_run_does_nothing(tmp_path: Path) -> None:
+    train(compose_cfg(), tmp_path)
+    before = (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns
+    train(compose_cfg(f"resume={tmp_path}"), tmp_path)
+    assert (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns == before
