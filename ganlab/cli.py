@@ -29,6 +29,9 @@ commands:
            options and groups: ganlab train --help
 """
 COMMANDS = ("train",)
+# ConfigErrors of jobs, reported by main() after Hydra returns: raising them through Hydra would make it
+# print its own "Error executing job" banner first.
+_job_errors: list[ConfigError] = []
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
@@ -39,9 +42,10 @@ def _train_job(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         return train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task))
-    except ConfigError:
+    except ConfigError as err:
         _remove_if_untouched(run_dir)
-        raise
+        _job_errors.append(err)
+        return None
 
 
 def _remove_if_untouched(run_dir: Path) -> None:
@@ -66,7 +70,8 @@ def _resume_overrides(args: list[str]) -> list[str]:
     new = [*stored, *keep, f"resume='{path}'"]
     run_dir = run_dir_of(path)
     if run_dir is not None:
-        new.append(f"hydra.run.dir='{run_dir}'")
+        # Continue in place; leave the run's .hydra/ as the record of how it was first launched.
+        new += [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
     return new
 
 
@@ -89,9 +94,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rest = _resume_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
+        _job_errors.clear()
         _train_job()
     except ConfigError as err:
         _fail(str(err))
     except HydraException as err:
+        message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
         cause = f"\n{err.__cause__}" if err.__cause__ is not None else ""
-        _fail(f"{err}{cause}")
+        _fail(f"{message}{cause}")
+    if _job_errors:
+        _fail("\n".join(dict.fromkeys(str(e) for e in _job_errors)))  # a sweep may repeat one mistake

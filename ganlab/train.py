@@ -78,9 +78,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     ckpt_dir = run_dir / CHECKPOINT_DIR
 
     def checkpoint(at_step: int) -> None:
-        save_checkpoint(
-            training_state(parts, at_step, fixed_noise, config, list(overrides)), ckpt_dir / LAST
-        )
+        save_checkpoint(training_state(parts, at_step, fixed_noise, config, list(overrides)), ckpt_dir / LAST)
 
     batch, n_critic = t.batch_size, parts.n_critic
     tick, tick_step = time.perf_counter(), step

@@ -36,9 +36,7 @@ def ganlab_cli(*args: str, cwd: Path, timeout: int = 240) -> subprocess.Complete
     """The installed console script, as a user runs it."""
     exe = Path(sys.executable).with_name("ganlab")
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    return subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def write_idx_mnist(raw_dir: Path, n: int = 64, seed: int = 0) -> None:

@@ -66,8 +66,13 @@ def test_dcgan_width_is_capped() -> None:
 
 @pytest.mark.parametrize(
     ("shape", "message"),
-    [((2,), "image data"), ((1, 28, 28), "power"), ((1, 256, 256), "square images"), ((2, 32, 32), "channels"),
-     ((1, 32, 16), "square")],
+    [
+        ((2,), "image data"),
+        ((1, 28, 28), "power"),
+        ((1, 256, 256), "square images"),
+        ((2, 32, 32), "channels"),
+        ((1, 32, 16), "square"),
+    ],
 )
 def test_dcgan_refuses_shapes_it_cannot_build(shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -35,8 +35,7 @@ def test_tensorboard_scalars_and_images(tmp_path: Path) -> None:
     cfg = compose_cfg("loss=wgan_gp", "trainer.steps=6", "trainer.log_every=3", "trainer.sample_every=2")
     train(cfg, tmp_path)
     scalars, images = read_events(tmp_path)
-    expected = {"loss/D", "loss/G", "loss/gp", "D/real", "D/fake", "D/wasserstein", "lr/G", "lr/D",
-                "perf/images_per_s"}
+    expected = {"loss/D", "loss/G", "loss/gp", "D/real", "D/fake", "D/wasserstein", "lr/G", "lr/D", "perf/images_per_s"}
     assert expected <= set(scalars)
     assert [s for s, _ in scalars["loss/gp"]] == [3, 6]
     assert scalars["lr/D"][0][1] == pytest.approx(2e-4)
@@ -45,7 +44,9 @@ def test_tensorboard_scalars_and_images(tmp_path: Path) -> None:
     assert w[6] == pytest.approx(real[6] - fake[6], abs=1e-5)
     assert images["samples"] == [2, 4, 6]
     assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
-        "step_0000002.png", "step_0000004.png", "step_0000006.png"
+        "step_0000002.png",
+        "step_0000004.png",
+        "step_0000006.png",
     ]
     assert (tmp_path / "config.yaml").is_file()
 

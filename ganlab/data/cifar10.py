@@ -1,4 +1,4 @@
-"""`data=cifar10`: torchvision's CIFAR-10 training split, held on the device as uint8 and resized to image_size."""
+"""`data=cifar10`: torchvision's CIFAR-10 training split (uint8 on the device, resized)."""
 
 from ganlab.data.torchvision_sets import TorchvisionImages
 

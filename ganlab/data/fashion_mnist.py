@@ -1,4 +1,4 @@
-"""`data=fashion_mnist`: torchvision's Fashion-MNIST training split, held on the device as uint8 and resized to image_size."""
+"""`data=fashion_mnist`: torchvision's Fashion-MNIST training split (uint8 on the device, resized)."""
 
 from ganlab.data.torchvision_sets import TorchvisionImages
 

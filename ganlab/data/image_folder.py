@@ -85,8 +85,7 @@ class ImageFolderData:
             persistent_workers=self.num_workers > 0,
         )
         while True:
-            for batch in loader:
-                yield batch
+            yield from loader
 
     def sample(self, batch_size: int) -> Tensor:
         if self._batches is None or batch_size != self._batch_size:

@@ -39,9 +39,7 @@ def load_torchvision_images(
     images = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)  # -> N, C, H, W
     if images.shape[-1] != image_size:
-        images = torch.cat(
-            [TF.resize(chunk, [image_size, image_size], antialias=True) for chunk in images.split(4096)]
-        )
+        images = torch.cat([TF.resize(chunk, [image_size, image_size], antialias=True) for chunk in images.split(4096)])
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
     return images.contiguous(), labels
 
@@ -55,9 +53,7 @@ class TorchvisionImages(InMemoryImages):
     ) -> None:
         if image_size < 4:
             raise ConfigError(f"data.image_size must be at least 4, got {image_size}.")
-        images, labels = load_torchvision_images(
-            self.dataset_class(), self.dataset_name, root, download, image_size
-        )
+        images, labels = load_torchvision_images(self.dataset_class(), self.dataset_name, root, download, image_size)
         super().__init__(images, labels, num_classes=self.num_labels, device=device)
 
     @staticmethod

@@ -51,4 +51,3 @@ class GANLoss:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n_critic={self.n_critic})"
-

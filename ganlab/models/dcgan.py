@@ -60,9 +60,7 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(
-        self, in_shape: tuple[int, ...], width: int = 64, max_width: int = 512, norm: str = "batch"
-    ) -> None:
+    def __init__(self, in_shape: tuple[int, ...], width: int = 64, max_width: int = 512, norm: str = "batch") -> None:
         super().__init__()
         check_norm(norm, "model.discriminator.norm")
         channels, size = _check_image_shape(tuple(in_shape), "discriminator")

@@ -1,0 +1,150 @@
+"""`ganlab train` as users run it: the installed console script (subprocess) for runs, sweeps and resume;
+`ganlab.cli.main` in-process for the many bad inputs, which must exit 2 with one readable message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.cli import main
+from tests.conftest import ganlab_cli, read_events
+
+FAST = ["debug=fast", "trainer.steps=4"]
+
+
+def test_train_end_to_end(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = ganlab_cli("train", *FAST, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "config" in result.stdout and "step 4/4" in result.stdout  # config tree, plain progress lines
+    for name in (
+        ".hydra/config.yaml",
+        "config.yaml",
+        "train.log",
+        "checkpoints/last.pt",
+        "samples/step_0000002.png",
+        "samples/step_0000004.png",
+    ):
+        assert (run / name).is_file(), name
+    scalars, images = read_events(run)
+    assert [s for s, _ in scalars["loss/G"]] == [2, 4] and images["samples"] == [2, 4]
+
+
+def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    result = ganlab_cli("train", "-m", *FAST, "loss=gan,hinge", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    targets = []
+    for job in ("0", "1"):
+        state = load_checkpoint(sweep / job / "checkpoints" / "last.pt")
+        targets.append(state["config"]["loss"]["_target_"])
+        assert read_events(sweep / job)[0]["loss/D"][-1][0] == 4
+    assert targets == ["ganlab.losses.gan.GANLoss", "ganlab.losses.hinge.HingeLoss"]
+    assert (sweep / "multirun.yaml").is_file()
+
+
+def test_resume_recomposes_the_original_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = ganlab_cli(
+        "train",
+        "debug=fast",
+        "model=mlp",
+        "data=gaussians",
+        "data.kind=grid25",
+        "trainer.steps=4",
+        f"hydra.run.dir={run}",
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, first.stderr
+    # Only resume= and the new length: model, data and the rest come back from the checkpoint.
+    again = ganlab_cli("train", f"resume={run}", "trainer.steps=6", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 6
+    assert state["config"]["data"]["kind"] == "grid25" and state["config"]["model"]["z_dim"] == 8
+    assert [s for s, _ in read_events(run)[0]["loss/D"]] == [2, 4, 6]
+    assert not (tmp_path / "outputs").exists()  # continued in place, no new run directory
+
+
+def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in err and err.startswith("ganlab: error: ")
+    return err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["model=resnet9000"], ["Could not find 'model/resnet9000'", "dcgan", "mlp"]),
+        (["loss=wgangp"], ["Available options in 'loss'", "wgan_gp", "hinge"]),
+        (["optimizer.lr_g=0"], ["optimizer.lr_g must be > 0, got 0"]),
+        (["optimizer.lr_d=-1e-4"], ["optimizer.lr_d must be > 0"]),
+        (["trainer.n_critic=0"], ["trainer.n_critic must be >= 1"]),
+        (["trainer.steps=0"], ["trainer.steps must be >= 1"]),
+        (["trainer.steps=many"], ["trainer.steps", "could not be converted to Integer"]),
+        (["data=gaussians"], ["model=dcgan needs image data", "model=mlp"]),
+        (["data.image_size=48"], ["power of two from 16 to 128", "(1, 48, 48)"]),
+        (["loss=wgan_gp", "model.discriminator.norm=batch"], ["BatchNorm in D", "norm=layer"]),
+        (["data=image_folder", "data.root=/no/such/folder"], ["data.root=/no/such/folder is not a directory"]),
+        (["trainer.device=tpu"], ["trainer.device='tpu'"]),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    args: list[str], expected: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    err = _fails([*FAST, *args, f"hydra.run.dir={run}"], capsys)
+    for text in expected:
+        assert text in err
+    assert not run.exists()  # refused before the first step: no half-made run directory
+
+
+def test_missing_torchvision_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = _fails(
+        [*FAST, "data=mnist", f"data.root={tmp_path}", "data.download=false", f"hydra.run.dir={tmp_path / 'run'}"],
+        capsys,
+    )
+    assert "data=mnist: the dataset files are not under" in err and "data.download=true" in err
+
+
+def test_bad_resume_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "no such run directory or checkpoint" in _fails([f"resume={tmp_path / 'gone'}"], capsys)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00" * 100)
+    assert "not a readable ganlab checkpoint" in _fails([f"resume={junk}"], capsys)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    assert "is not a ganlab checkpoint" in _fails([f"resume={foreign}"], capsys)
+
+
+def test_resume_with_a_different_shape_names_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    main(["train", *FAST, f"hydra.run.dir={run}"])
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    launch = (run / ".hydra" / "overrides.yaml").read_text()
+    err = _fails([f"resume={run}", "data.image_size=32", "model.z_dim=16", "trainer.steps=8"], capsys)
+    assert "data.image_size (checkpoint: 16, requested: 32)" in err and "model.z_dim" in err
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before  # the run is untouched
+    assert (run / ".hydra" / "overrides.yaml").read_text() == launch
+    assert (run / "config.yaml").is_file() and (run / "samples").is_dir()
+
+
+def test_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0 and "ganlab train" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trian"])
+    assert exit_info.value.code == 2 and "unknown command 'trian'" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_for_a_bad_option(tmp_path: Path) -> None:
+    result = ganlab_cli("train", "loss=nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Available options in 'loss'" in result.stderr and "Traceback" not in result.stderr
