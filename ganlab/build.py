@@ -65,6 +65,8 @@ def check_run_knobs(cfg: DictConfig) -> None:
     for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
         if t[key] < 1:
             raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
+    if t.keep_every is not None and t.keep_every < 1:
+        raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
     if t.n_critic is not None and t.n_critic < 1:
         raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
     for key in ("lr_g", "lr_d"):

@@ -82,12 +82,16 @@ def _flatten(node: Any, prefix: str) -> dict[str, Any]:
 
 
 def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
-    """Dotted keys of `model` and `data` whose values differ (missing counts as different)."""
+    """Dotted keys whose values differ (missing counts as different): all of `model` and `data` (the weights
+    and the data they were fitted to) and the optimizer classes (their saved state). Hyperparameters such as
+    learning rates may change on resume."""
     diffs = []
-    for group in ("model", "data"):
+    for group in ("model", "data", "optimizer"):
         a, b = _flatten(saved.get(group, {}), group), _flatten(requested.get(group, {}), group)
         for key in sorted(set(a) | set(b)):
             if group == "data" and key.split(".")[1] in RELOCATABLE_DATA_KEYS:
+                continue
+            if group == "optimizer" and not key.endswith("._target_"):
                 continue
             if a.get(key, "<missing>") != b.get(key, "<missing>"):
                 diffs.append(f"{key} (checkpoint: {a.get(key, '<missing>')}, requested: {b.get(key, '<missing>')})")
@@ -98,8 +102,8 @@ def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Pat
     diffs = incompatible_keys(saved, requested)
     if diffs:
         raise ConfigError(
-            f"resume={path}: the checkpoint was trained with a different model or data, so its weights do not "
-            f"fit the requested config. Differing keys: {'; '.join(diffs)}."
+            f"resume={path}: the checkpoint was trained with a different model, data or optimizer, so its state "
+            f"does not fit the requested config. Differing keys: {'; '.join(diffs)}."
         )
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -18,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, RunStopped
 
 USAGE = """usage: ganlab <command> [hydra overrides]
 
@@ -75,7 +76,7 @@ def _resume_overrides(args: list[str]) -> list[str]:
     return new
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"ganlab: error: {message.strip()}", file=sys.stderr)
     sys.exit(2)
 
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
         _train_job()
     except ConfigError as err:
         _fail(str(err))
+    except RunStopped as err:
+        print(f"ganlab: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     except HydraException as err:
         message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
         cause = f"\n{err.__cause__}" if err.__cause__ is not None else ""

@@ -26,6 +26,7 @@ class TrainerSchema:
     log_every: int = 50
     sample_every: int = 250
     checkpoint_every: int = 500
+    keep_every: int | None = None  # also keep checkpoints/step_XXXXXXX.pt every this many steps
     num_samples: int = 64  # images in the fixed-noise grid (points for 2-D data: x16)
 
 

@@ -94,6 +94,12 @@ class RunLogger:
         if not logging.getLogger().handlers:  # outside Hydra (library use): still say something
             print(line, flush=True)
 
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()

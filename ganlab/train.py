@@ -7,6 +7,7 @@ real and generated batches (G's output detached), then one generator update thro
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +30,9 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ganlab.errors import RunStopped
 from ganlab.logging import RunLogger
+from ganlab.signals import StopRequests
 
 log = logging.getLogger("ganlab")
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
@@ -78,11 +81,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     ckpt_dir = run_dir / CHECKPOINT_DIR
 
     def checkpoint(at_step: int) -> None:
-        save_checkpoint(training_state(parts, at_step, fixed_noise, config, list(overrides)), ckpt_dir / LAST)
+        state = training_state(parts, at_step, fixed_noise, config, list(overrides))
+        save_checkpoint(state, ckpt_dir / LAST)
+        if t.keep_every and at_step % t.keep_every == 0:
+            save_checkpoint(state, ckpt_dir / f"step_{at_step:07d}.pt")
 
     batch, n_critic = t.batch_size, parts.n_critic
     tick, tick_step = time.perf_counter(), step
-    try:
+    with StopRequests() as stop, logger:
         while step < t.steps:
             step += 1
             # --- discriminator: n_critic updates, G's samples detached ---
@@ -105,24 +111,49 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             parts.opt_g.step()
             D.requires_grad_(True)
 
-            if step % t.log_every == 0 or step == t.steps:
-                now = time.perf_counter()
+            stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
+            last = step == t.steps or stopping
+            log_now, save_now = step % t.log_every == 0 or last, step % t.checkpoint_every == 0 or last
+            if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
+                check_finite(values, step, ckpt_dir / LAST)
+            if log_now:
+                now = time.perf_counter()
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
                 values["lr/D"] = parts.opt_d.param_groups[0]["lr"]
                 values["perf/images_per_s"] = batch * n_critic * (step - tick_step) / max(now - tick, 1e-9)
                 tick, tick_step = now, step
                 logger.scalars(step, values)
                 logger.report(step, values)
-            if step % t.sample_every == 0 or step == t.steps:
+            if step % t.sample_every == 0 or last:
                 picture = samples.render(generate(G, fixed_noise), real_points)
                 logger.image(step, "samples", picture)
                 save_image(picture, samples_dir / f"step_{step:07d}.png")
-            if step % t.checkpoint_every == 0 or step == t.steps:
+            if save_now:
                 checkpoint(step)
-    finally:
-        logger.close()
+            if stopping:
+                raise RunStopped(
+                    f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
+                    f"Continue with: ganlab train resume={run_dir}",
+                    exit_code=128 + stop.signum,
+                )
     return None
+
+
+def check_finite(values: dict[str, float], step: int, last_checkpoint: Path) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint with NaNs."""
+    bad = [f"{tag} = {value}" for tag, value in values.items() if not math.isfinite(value)]
+    if bad:
+        kept = (
+            f"The last checkpoint, {last_checkpoint} (step {load_checkpoint(last_checkpoint)['step']}), is kept."
+            if last_checkpoint.is_file()
+            else "No checkpoint had been written yet."
+        )
+        raise RunStopped(
+            f"training diverged at step {step}: {', '.join(bad)}. {kept} "
+            "Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge.",
+            exit_code=1,
+        )
 
 
 @torch.no_grad()
@@ -168,6 +199,15 @@ def training_state(
 def load_training_state(state: dict[str, Any], parts: Components) -> int:
     parts.G.load_state_dict(state["G"])
     parts.D.load_state_dict(state["D"])
-    parts.opt_g.load_state_dict(state["opt_G"])
-    parts.opt_d.load_state_dict(state["opt_D"])
+    load_optimizer_state(parts.opt_g, state["opt_G"])
+    load_optimizer_state(parts.opt_d, state["opt_D"])
     return int(state["step"])
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Restore the optimizer's state (moments, step counts) but keep the hyperparameters of the config:
+    `resume=... optimizer.lr_d=1e-5` must lower the rate, not be silently undone by the checkpoint."""
+    configured = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    opt.load_state_dict(saved)
+    for group, hyper in zip(opt.param_groups, configured, strict=True):
+        group.update(hyper)

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,38 @@ def test_console_script_exit_code_for_a_bad_option(tmp_path: Path) -> None:
     result = ganlab_cli("train", "loss=nope", cwd=tmp_path)
     assert result.returncode == 2
     assert "Available options in 'loss'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sigterm_checkpoints_at_a_step_boundary_and_resumes(tmp_path: Path) -> None:
+    """What a cluster does on pre-emption: SIGTERM, then resume. The run stops cleanly between steps."""
+    run = tmp_path / "run"
+    args = [
+        "debug=fast",
+        "trainer.steps=100000",
+        "trainer.log_every=5",
+        "trainer.checkpoint_every=100000",
+        "trainer.sample_every=100000",
+        f"hydra.run.dir={run}",
+    ]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("ganlab")), "train", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until it is training, then pre-empt it
+        if "step 10/" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM at step" in err and f"resume={run}" in err
+    stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert stopped_at >= 10
+
+    again = ganlab_cli("train", f"resume={run}", f"trainer.steps={stopped_at + 5}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    steps = [s for s, _ in read_events(run)[0]["loss/D"]]
+    assert steps == sorted(set(steps)) and steps[-1] == stopped_at + 5 and stopped_at in steps

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganlab.checkpoint import load_checkpoint
+from ganlab.errors import ConfigError, RunStopped
 from ganlab.train import train
 from tests.conftest import compose_cfg, options, read_events
 
@@ -113,3 +114,32 @@ def test_resuming_a_finished_run_does_nothing(tmp_path: Path) -> None:
     before = (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns
     train(compose_cfg(f"resume={tmp_path}"), tmp_path)
     assert (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns == before
+
+
+def test_resume_takes_new_hyperparameters_and_a_diverging_run_keeps_its_last_good_checkpoint(
+    tmp_path: Path,
+) -> None:
+    common = ["model=mlp", "data=gaussians", "optimizer=sgd", "trainer.log_every=1"]
+    train(compose_cfg(*common, "trainer.steps=4"), tmp_path)
+    good = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    # Resuming with an absurd learning rate: the config's rate is used (not the checkpoint's) and blows up.
+    bad_lr = ["optimizer.lr_g=1e20", "optimizer.lr_d=1e20", "trainer.steps=20", f"resume={tmp_path}"]
+    with pytest.raises(RunStopped, match=r"training diverged at step 5: .*nan.*\(step 4\), is kept") as stopped:
+        train(compose_cfg(*common, *bad_lr), tmp_path)
+    assert stopped.value.exit_code == 1
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["step"] == 4
+    assert all(torch.equal(kept["G"][k], good["G"][k]) for k in good["G"])
+
+
+def test_kept_checkpoints(tmp_path: Path) -> None:
+    train(compose_cfg("trainer.steps=6", "trainer.checkpoint_every=1", "trainer.keep_every=3"), tmp_path)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["last.pt", "step_0000003.pt", "step_0000006.pt"]
+    assert load_checkpoint(tmp_path / "checkpoints" / "step_0000003.pt")["step"] == 3
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path: Path) -> None:
+    train(compose_cfg(), tmp_path)
+    with pytest.raises(ConfigError, match=r"optimizer.generator._target_ \(checkpoint: torch.optim.Adam"):
+        train(compose_cfg("optimizer=rmsprop", "trainer.steps=8", f"resume={tmp_path}"), tmp_path)
