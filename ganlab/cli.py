@@ -58,7 +58,7 @@ def _remove_if_untouched(run_dir: Path) -> None:
 def _resume_overrides(args: list[str]) -> list[str]:
     """`resume=X` recomposes the original run: its stored overrides first, the new ones after (they win),
     and Hydra's run directory pointed back at the original run."""
-    resume = [a for a in args if a.split("=", 1)[0].lstrip("+") == "resume"]
+    resume = [a for a in args if _override_key(a) == "resume"]
     if not resume:
         return args
     if {"-m", "--multirun"} & set(args):
@@ -66,14 +66,24 @@ def _resume_overrides(args: list[str]) -> list[str]:
     from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 
     path = resolve_checkpoint(resume[-1].split("=", 1)[1])
-    stored = load_checkpoint(path, mmap=True).get("overrides", [])
     keep = [a for a in args if a not in resume]
+    given = {_override_key(a) for a in keep} | {"resume"}
+    stored = [
+        a
+        for a in load_checkpoint(path, mmap=True).get("overrides", [])
+        if _override_key(a) not in given and not _override_key(a).startswith("hydra.")
+    ]
     new = [*stored, *keep, f"resume='{path}'"]
     run_dir = run_dir_of(path)
     if run_dir is not None:
         # Continue in place; leave the run's .hydra/ as the record of how it was first launched.
         new += [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
     return new
+
+
+def _override_key(override: str) -> str:
+    """`+trainer.steps=5` -> `trainer.steps`; `~model` -> `model`."""
+    return override.split("=", 1)[0].lstrip("+~")
 
 
 def _fail(message: str) -> NoReturn:

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torchvision.utils import save_image
 
 import ganlab
 from ganlab import samples
@@ -128,7 +127,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             if step % t.sample_every == 0 or last:
                 picture = samples.render(generate(G, fixed_noise), real_points)
                 logger.image(step, "samples", picture)
-                save_image(picture, samples_dir / f"step_{step:07d}.png")
+                samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
             if save_now:
                 checkpoint(step)
             if stopping:

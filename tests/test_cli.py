@@ -70,6 +70,12 @@ def test_resume_recomposes_the_original_run(tmp_path: Path) -> None:
     assert state["config"]["data"]["kind"] == "grid25" and state["config"]["model"]["z_dim"] == 8
     assert [s for s, _ in read_events(run)[0]["loss/D"]] == [2, 4, 6]
     assert not (tmp_path / "outputs").exists()  # continued in place, no new run directory
+    # A resumed run resumes again; a new value for a stored group replaces it (and here does not fit).
+    third = ganlab_cli("train", f"resume={run}", "trainer.steps=8", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 8
+    clash = ganlab_cli("train", f"resume={run}", "model=dcgan", "trainer.steps=10", cwd=tmp_path)
+    assert clash.returncode == 2 and "model=dcgan needs image data" in clash.stderr
 
 
 def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
