@@ -130,7 +130,7 @@ def restore_rng(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda_states)
     npy = state["numpy"]
     np.random.set_state(
-        ("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+        ("MT19937", npy["keys"].cpu().numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
     )
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))

@@ -61,7 +61,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     step = 0
     if cfg.resume:
         path = resolve_checkpoint(cfg.resume)
-        state = load_checkpoint(path, map_location=device)
+        state = load_checkpoint(path)  # on CPU: load_state_dict copies onto the device; RNG states stay CPU
         check_compatible(state["config"], config, path)
         step = load_training_state(state, parts)
         fixed_noise = state["fixed_noise"].to(device)

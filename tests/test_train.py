@@ -143,3 +143,19 @@ def test_resume_with_another_optimizer_is_refused(tmp_path: Path) -> None:
     train(compose_cfg(), tmp_path)
     with pytest.raises(ConfigError, match=r"optimizer.generator._target_ \(checkpoint: torch.optim.Adam"):
         train(compose_cfg("optimizer=rmsprop", "trainer.steps=8", f"resume={tmp_path}"), tmp_path)
+
+
+def test_image_folder_streams_through_worker_processes(tmp_path: Path) -> None:
+    from tests.conftest import write_png_folder
+
+    write_png_folder(tmp_path / "imgs", n=10)
+    cfg = compose_cfg(
+        "data=image_folder",
+        f"data.root={tmp_path / 'imgs'}",
+        "data.image_size=16",
+        "data.num_workers=2",
+        "trainer.batch_size=4",
+    )
+    train(cfg, tmp_path / "run")
+    scalars, images = read_events(tmp_path / "run")
+    assert [s for s, _ in scalars["loss/D"]] == [2, 4] and images["samples"] == [2, 4]
