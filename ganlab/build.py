@@ -14,11 +14,11 @@ import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ganlab.data.base import DataSource
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_positive
 from ganlab.losses.base import GANLoss
 
 
@@ -61,6 +61,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def check_run_knobs(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be given ({missing[0]}=...): it has no default.")
     t = cfg.trainer
     for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
         if t[key] < 1:
@@ -71,18 +74,22 @@ def check_run_knobs(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
     for key in ("lr_g", "lr_d"):
         lr = cfg.optimizer.get(key)
-        if lr is not None and not lr > 0:
-            raise ConfigError(f"optimizer.{key} must be > 0, got {lr}.")
+        if lr is not None and (not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0):
+            raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}.")
+    check_positive("model", z_dim=cfg.model.z_dim)
 
 
 def _instantiate(node: Any, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate, but a ConfigError raised by the target surfaces as itself."""
+    """hydra.utils.instantiate, but a ConfigError raised by the target surfaces as itself, and a TypeError
+    (an argument the target does not take, a value of the wrong type) as a ConfigError naming the target."""
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
         cause = err.__cause__
         if isinstance(cause, ConfigError):
             raise cause from None
+        if isinstance(cause, TypeError):
+            raise ConfigError(f"{node.get('_target_')}: {cause}. Check the overrides of its config node.") from err
         raise
 
 
@@ -90,7 +97,7 @@ def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
     factory = _instantiate(node)
     try:
         opt = factory(params)
-    except ValueError as err:  # torch's own checks: negative lr, betas outside [0, 1), ...
+    except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
         raise ConfigError(f"optimizer ({who}): {err}.") from err
     for group in opt.param_groups:
         if not group["lr"] > 0:

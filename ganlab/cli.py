@@ -19,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
-from ganlab.errors import ConfigError, RunStopped
+from ganlab.errors import ConfigError, RunInterrupted, RunStopped
 
 USAGE = """usage: ganlab <command> [hydra overrides]
 
@@ -30,9 +30,9 @@ commands:
            options and groups: ganlab train --help
 """
 COMMANDS = ("train",)
-# ConfigErrors of jobs, reported by main() after Hydra returns: raising them through Hydra would make it
-# print its own "Error executing job" banner first.
-_job_errors: list[ConfigError] = []
+# Failures of jobs, reported by main() after Hydra returns: raising them through Hydra would make it print
+# its own "Error executing job" banner first, and would end a sweep whose other jobs may be fine.
+_job_failures: list[tuple[int, str]] = []  # (exit code, message)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
@@ -43,10 +43,19 @@ def _train_job(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         return train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task))
-    except ConfigError as err:
+    except (ConfigError, HydraException) as err:
         _remove_if_untouched(run_dir)
-        _job_errors.append(err)
-        return None
+        _job_failures.append((2, f"error: {_hydra_message(err)}"))
+    except RunStopped as err:
+        _job_failures.append((err.exit_code, str(err)))
+    return None
+
+
+def _hydra_message(err: Exception) -> str:
+    message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
+    if isinstance(err, HydraException) and err.__cause__ is not None:
+        message += f"\n{err.__cause__}"
+    return message
 
 
 def _remove_if_untouched(run_dir: Path) -> None:
@@ -105,16 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rest = _resume_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
-        _job_errors.clear()
+        _job_failures.clear()
         _train_job()
-    except ConfigError as err:
-        _fail(str(err))
-    except RunStopped as err:
+    except (ConfigError, HydraException) as err:
+        _fail(_hydra_message(err))
+    except RunInterrupted as err:
         print(f"ganlab: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
-    except HydraException as err:
-        message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
-        cause = f"\n{err.__cause__}" if err.__cause__ is not None else ""
-        _fail(f"{message}{cause}")
-    if _job_errors:
-        _fail("\n".join(dict.fromkeys(str(e) for e in _job_errors)))  # a sweep may repeat one mistake
+    if _job_failures:
+        messages = dict.fromkeys(message for _, message in _job_failures)  # a sweep may repeat one mistake
+        print("\n".join(f"ganlab: {m}" for m in messages), file=sys.stderr)
+        sys.exit(max(code for code, _ in _job_failures))

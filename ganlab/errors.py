@@ -5,10 +5,24 @@ class ConfigError(ValueError):
     """A user mistake (bad option, bad value, missing data, bad checkpoint), not a bug. Exit code 2."""
 
 
-class RunStopped(Exception):
-    """Training stopped early on purpose (a signal) or by necessity (divergence); the message says where
-    the last good checkpoint is. The CLI exits with `exit_code`."""
+def check_positive(where: str, **values: int) -> None:
+    """Widths, depths and sizes must be positive integers; say which one is not."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}.{name} must be a positive integer, got {value!r}.")
 
-    def __init__(self, message: str, exit_code: int) -> None:
+
+class RunStopped(Exception):
+    """Training diverged and was stopped before it overwrote the last good checkpoint. Exit code 1; the other
+    jobs of a sweep still run."""
+
+    exit_code = 1
+
+
+class RunInterrupted(BaseException):
+    """SIGTERM or Ctrl-C stopped the run at a step boundary after writing a checkpoint. Like
+    KeyboardInterrupt it is not an Exception, so it ends a whole sweep too. Exit code 128 + signal."""
+
+    def __init__(self, message: str, signum: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = 128 + signum

@@ -29,7 +29,7 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from ganlab.errors import RunStopped
+from ganlab.errors import RunInterrupted, RunStopped
 from ganlab.logging import RunLogger
 from ganlab.signals import StopRequests
 
@@ -112,10 +112,19 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
             stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
             last = step == t.steps or stopping
-            log_now, save_now = step % t.log_every == 0 or last, step % t.checkpoint_every == 0 or last
+            log_now = step % t.log_every == 0 or last
+            save_now = step % t.checkpoint_every == 0 or last or bool(t.keep_every and step % t.keep_every == 0)
+            sample_now = step % t.sample_every == 0 or last
             if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
                 check_finite(values, step, ckpt_dir / LAST)
+            if sample_now or save_now:
+                fixed_samples = generate(G, fixed_noise)
+            if save_now:  # the losses predate this step's updates: check what would be saved, and G's output
+                broken = nonfinite_tensors(G=G, D=D)
+                if not bool(torch.isfinite(fixed_samples).all()):
+                    broken["G(fixed noise)"] = float("nan")
+                check_finite(broken, step, ckpt_dir / LAST)
             if log_now:
                 now = time.perf_counter()
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
@@ -124,19 +133,29 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 tick, tick_step = now, step
                 logger.scalars(step, values)
                 logger.report(step, values)
-            if step % t.sample_every == 0 or last:
-                picture = samples.render(generate(G, fixed_noise), real_points)
+            if sample_now:
+                picture = samples.render(fixed_samples, real_points)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
             if save_now:
                 checkpoint(step)
             if stopping:
-                raise RunStopped(
+                raise RunInterrupted(
                     f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
                     f"Continue with: ganlab train resume={run_dir}",
-                    exit_code=128 + stop.signum,
+                    signum=stop.signum,
                 )
     return None
+
+
+def nonfinite_tensors(**modules: torch.nn.Module) -> dict[str, float]:
+    """{"G.net.0.weight": nan, ...} for every parameter or buffer holding a NaN or an infinity."""
+    bad = {}
+    for label, module in modules.items():
+        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                bad[f"{label}.{name}"] = float("nan")
+    return bad
 
 
 def check_finite(values: dict[str, float], step: int, last_checkpoint: Path) -> None:
@@ -149,9 +168,8 @@ def check_finite(values: dict[str, float], step: int, last_checkpoint: Path) -> 
             else "No checkpoint had been written yet."
         )
         raise RunStopped(
-            f"training diverged at step {step}: {', '.join(bad)}. {kept} "
-            "Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge.",
-            exit_code=1,
+            f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}. {kept} "
+            "Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge."
         )
 
 

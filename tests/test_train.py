@@ -68,7 +68,10 @@ def test_two_dimensional_data_gets_a_scatter_picture(tmp_path: Path) -> None:
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
     state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     return {f"{net}.{k}": v for net in ("G", "D") for k, v in state[net].items()} | {
-        f"opt_D.{k}": v["exp_avg"] for k, v in state["opt_D"]["state"].items()
+        f"opt_{net}.{k}.{name}": value
+        for net in ("G", "D")
+        for k, moments in state[f"opt_{net}"]["state"].items()
+        for name, value in moments.items()
     }
 
 
@@ -133,10 +136,34 @@ def test_resume_takes_new_hyperparameters_and_a_diverging_run_keeps_its_last_goo
 
 
 def test_kept_checkpoints(tmp_path: Path) -> None:
-    train(compose_cfg("trainer.steps=6", "trainer.checkpoint_every=1", "trainer.keep_every=3"), tmp_path)
+    train(compose_cfg("trainer.steps=9", "trainer.checkpoint_every=2", "trainer.keep_every=3"), tmp_path)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert names == ["last.pt", "step_0000003.pt", "step_0000006.pt"]
+    assert names == ["last.pt", "step_0000003.pt", "step_0000006.pt", "step_0000009.pt"]
     assert load_checkpoint(tmp_path / "checkpoints" / "step_0000003.pt")["step"] == 3
+
+
+def test_a_checkpoint_step_that_blows_up_the_weights_does_not_overwrite_last(tmp_path: Path) -> None:
+    """The losses of a step are computed before its updates: the weights are checked before saving too."""
+    common = ["optimizer=sgd", "trainer.checkpoint_every=1"]
+    train(compose_cfg(*common, "trainer.steps=4"), tmp_path)
+    good = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    huge = ["optimizer.lr_g=3e38", "trainer.steps=5", f"resume={tmp_path}"]
+    with pytest.raises(RunStopped, match=r"diverged at step 5: G"):
+        train(compose_cfg(*common, *huge), tmp_path)
+    kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert kept["step"] == 4 and all(torch.equal(kept["G"][k], good["G"][k]) for k in good["G"])
+
+
+@pytest.mark.parametrize(("loss", "n_critic"), [("wgan", 5), ("gan", 3)])
+def test_the_loop_runs_n_critic_d_steps_per_g_step_and_the_loss_hook(loss: str, n_critic: int, tmp_path: Path) -> None:
+    overrides = [f"loss={loss}", "trainer.steps=3"] + ([] if loss == "wgan" else [f"trainer.n_critic={n_critic}"])
+    train(compose_cfg(*overrides), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    adam_steps = {net: {float(s["step"]) for s in state[f"opt_{net}"]["state"].values()} for net in ("G", "D")}
+    assert adam_steps == {"G": {3.0}, "D": {3.0 * n_critic}}
+    if loss == "wgan":  # weight clipping ran after the last D step
+        weights = [v for k, v in state["D"].items() if "running_" not in k and v.is_floating_point()]
+        assert max(w.abs().max().item() for w in weights) <= 0.01
 
 
 def test_resume_with_another_optimizer_is_refused(tmp_path: Path) -> None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ganlab.errors import check_positive
+from ganlab.models.layers import check_norm
+
 Stats = dict[str, Tensor]
 
 
@@ -20,6 +23,8 @@ class GANLoss:
     wasserstein: bool = False
 
     def __init__(self, n_critic: int = 1, d_norm: str = "batch") -> None:
+        check_positive("loss", n_critic=n_critic)
+        check_norm(d_norm, "loss.d_norm")
         self.n_critic = n_critic  # the default number of D steps per G step
         self.d_norm = d_norm
 

@@ -7,21 +7,29 @@ The critic maximises E[D(x)] - E[D(G(z))] (so minimises its negative) and its we
 import torch
 from torch import Tensor, nn
 
+from ganlab.errors import ConfigError
 from ganlab.losses.base import GANLoss
 
 
-class WGANLoss(GANLoss):
-    wasserstein = True
+class CriticLoss(GANLoss):
+    """The Wasserstein critic objectives, shared by `wgan` and `wgan_gp`; they differ in how D is kept
+    Lipschitz."""
 
-    def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch") -> None:
-        super().__init__(n_critic=n_critic, d_norm=d_norm)
-        self.clip_value = clip_value
+    wasserstein = True
 
     def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return fake_out.mean() - real_out.mean()
 
     def g_objective(self, fake_out: Tensor) -> Tensor:
         return -fake_out.mean()
+
+
+class WGANLoss(CriticLoss):
+    def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch") -> None:
+        super().__init__(n_critic=n_critic, d_norm=d_norm)
+        if not clip_value > 0:
+            raise ConfigError(f"loss.clip_value must be > 0 (D's weights are clamped to [-c, c]), got {clip_value}.")
+        self.clip_value = clip_value
 
     @torch.no_grad()
     def after_d_step(self, D: nn.Module) -> None:

@@ -8,8 +8,9 @@ not use BatchNorm (the paper uses LayerNorm); build.py refuses that combination.
 import torch
 from torch import Tensor, nn
 
+from ganlab.errors import ConfigError
 from ganlab.losses.base import Stats
-from ganlab.losses.wgan import WGANLoss
+from ganlab.losses.wgan import CriticLoss
 
 
 def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
@@ -20,11 +21,13 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
-class WGANGPLoss(WGANLoss):
+class WGANGPLoss(CriticLoss):
     allows_batchnorm_in_d = False
 
     def __init__(self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer") -> None:
-        super().__init__(clip_value=0.0, n_critic=n_critic, d_norm=d_norm)
+        super().__init__(n_critic=n_critic, d_norm=d_norm)
+        if not gp_weight >= 0:
+            raise ConfigError(f"loss.gp_weight must be >= 0, got {gp_weight}.")
         self.gp_weight = gp_weight
 
     def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
@@ -34,6 +37,3 @@ class WGANGPLoss(WGANLoss):
         stats["loss/gp"] = gp.detach()
         stats["loss/D"] = loss.detach()
         return loss, stats
-
-    def after_d_step(self, D: nn.Module) -> None:
-        """No clipping: the penalty replaces it."""

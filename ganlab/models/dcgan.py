@@ -10,7 +10,7 @@ import math
 
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_positive
 from ganlab.models.layers import check_norm, conv_norm, dcgan_init
 
 SIZES = (16, 32, 64, 128)
@@ -41,6 +41,7 @@ def _widths(size: int, width: int, max_width: int) -> list[int]:
 class DCGANGenerator(nn.Module):
     def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 64, max_width: int = 512) -> None:
         super().__init__()
+        check_positive("model.generator", z_dim=z_dim, width=width, max_width=max_width)
         channels, size = _check_image_shape(tuple(out_shape), "generator")
         self.z_dim = z_dim
         widths = _widths(size, width, max_width)
@@ -63,6 +64,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], width: int = 64, max_width: int = 512, norm: str = "batch") -> None:
         super().__init__()
         check_norm(norm, "model.discriminator.norm")
+        check_positive("model.discriminator", width=width, max_width=max_width)
         channels, size = _check_image_shape(tuple(in_shape), "discriminator")
         self.norm = norm
         widths = _widths(size, width, max_width)[::-1]  # size/2 down to 4

@@ -8,18 +8,13 @@ import math
 
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
-
-
-def _check_depth(depth: int, width: int) -> None:
-    if depth < 1 or width < 1:
-        raise ConfigError(f"model=mlp needs depth >= 1 and width >= 1, got depth={depth}, width={width}.")
+from ganlab.errors import ConfigError, check_positive
 
 
 class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 256, depth: int = 3) -> None:
         super().__init__()
-        _check_depth(depth, width)
+        check_positive("model.generator", z_dim=z_dim, width=width, depth=depth)
         self.out_shape = tuple(out_shape)
         layers: list[nn.Module] = []
         d_in = z_dim
@@ -38,7 +33,7 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], width: int = 256, depth: int = 3, norm: str = "none") -> None:
         super().__init__()
-        _check_depth(depth, width)
+        check_positive("model.discriminator", width=width, depth=depth)
         if norm not in ("none", "layer"):
             raise ConfigError(f"model.discriminator.norm for mlp must be 'none' or 'layer', got {norm!r}.")
         self.norm = norm
