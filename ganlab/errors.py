@@ -12,6 +12,12 @@ def check_positive(where: str, **values: int) -> None:
             raise ConfigError(f"{where}.{name} must be a positive integer, got {value!r}.")
 
 
+def check_non_negative(where: str, **values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{where}.{name} must be an integer >= 0, got {value!r}.")
+
+
 class RunStopped(Exception):
     """Training diverged and was stopped before it overwrote the last good checkpoint. Exit code 1; the other
     jobs of a sweep still run."""

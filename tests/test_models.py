@@ -59,6 +59,18 @@ def test_dcgan_discriminator_norms() -> None:
         DCGANDiscriminator(in_shape=(3, 32, 32), norm="spectral")
 
 
+def test_dcgan_extra_layers_add_depth_at_the_finest_resolution() -> None:
+    G = DCGANGenerator(z_dim=4, out_shape=(1, 32, 32), width=8, extra_layers=2)
+    D = DCGANDiscriminator(in_shape=(1, 32, 32), width=8, extra_layers=2, norm="layer")
+    extra_g = [m for m in G.modules() if isinstance(m, nn.Conv2d)]
+    assert [(m.in_channels, m.kernel_size, m.stride) for m in extra_g] == [(8, (3, 3), (1, 1))] * 2
+    d_convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert len(d_convs) == 4 + 2 and d_convs[1].kernel_size == (3, 3) and d_convs[1].in_channels == 8
+    assert G(torch.randn(2, 4)).shape == (2, 1, 32, 32) and D(torch.randn(2, 1, 32, 32)).shape == (2,)
+    with pytest.raises(ConfigError, match="extra_layers must be an integer >= 0"):
+        DCGANGenerator(z_dim=4, out_shape=(1, 32, 32), extra_layers=-1)
+
+
 def test_dcgan_width_is_capped() -> None:
     G = DCGANGenerator(z_dim=4, out_shape=(3, 128, 128), width=64, max_width=128)
     assert max(m.out_channels for m in G.modules() if isinstance(m, nn.ConvTranspose2d)) == 128

@@ -2,6 +2,8 @@
 
 G: z -> 4x4 (transposed conv) -> doubling with stride-2 transposed convs -> tanh at the data's size.
 D: the mirror image with stride-2 convs, LeakyReLU(0.2), and a 4x4 conv down to one logit.
+The depth follows from the image size; `extra_layers` adds 3x3 stride-1 layers at the finest hidden
+resolution of each (the `n_extra_layers` of the WGAN authors' DCGAN).
 BatchNorm everywhere except G's output layer and D's input layer; D's normalisation is configurable because
 some losses (WGAN-GP) need samples that do not interact.
 """
@@ -10,7 +12,7 @@ import math
 
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import ConfigError, check_non_negative, check_positive
 from ganlab.models.layers import check_norm, conv_norm, dcgan_init
 
 SIZES = (16, 32, 64, 128)
@@ -39,9 +41,12 @@ def _widths(size: int, width: int, max_width: int) -> list[int]:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 64, max_width: int = 512) -> None:
+    def __init__(
+        self, z_dim: int, out_shape: tuple[int, ...], width: int = 64, max_width: int = 512, extra_layers: int = 0
+    ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim, width=width, max_width=max_width)
+        check_non_negative("model.generator", extra_layers=extra_layers)
         channels, size = _check_image_shape(tuple(out_shape), "generator")
         self.z_dim = z_dim
         widths = _widths(size, width, max_width)
@@ -52,6 +57,12 @@ class DCGANGenerator(nn.Module):
         ]
         for c_in, c_out in zip(widths, widths[1:], strict=False):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        for _ in range(extra_layers):  # deeper without upsampling, as in the WGAN reference code
+            layers += [
+                nn.Conv2d(widths[-1], widths[-1], 3, 1, 1, bias=False),
+                nn.BatchNorm2d(widths[-1]),
+                nn.ReLU(True),
+            ]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
@@ -61,14 +72,28 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, ...], width: int = 64, max_width: int = 512, norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        width: int = 64,
+        max_width: int = 512,
+        norm: str = "batch",
+        extra_layers: int = 0,
+    ) -> None:
         super().__init__()
         check_norm(norm, "model.discriminator.norm")
         check_positive("model.discriminator", width=width, max_width=max_width)
+        check_non_negative("model.discriminator", extra_layers=extra_layers)
         channels, size = _check_image_shape(tuple(in_shape), "discriminator")
         self.norm = norm
         widths = _widths(size, width, max_width)[::-1]  # size/2 down to 4
         layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for _ in range(extra_layers):
+            layers += [
+                nn.Conv2d(widths[0], widths[0], 3, 1, 1, bias=norm == "none"),
+                conv_norm(norm, widths[0]),
+                nn.LeakyReLU(0.2, True),
+            ]
         for c_in, c_out in zip(widths, widths[1:], strict=False):
             layers += [
                 nn.Conv2d(c_in, c_out, 4, 2, 1, bias=norm == "none"),
