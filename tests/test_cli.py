@@ -143,6 +143,7 @@ def test_bad_resume_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
     assert "is not a ganlab checkpoint" in _fails([f"resume={foreign}"], capsys)
+    assert "resume the jobs of a sweep one at a time" in _fails(["-m", f"resume={foreign}"], capsys)
 
 
 def test_resume_with_a_different_shape_names_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

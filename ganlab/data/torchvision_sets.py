@@ -20,20 +20,16 @@ def load_torchvision_images(
     root_path = Path(root).expanduser()
     try:
         ds = dataset_cls(str(root_path), train=True, download=download)
-    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted ..."
+    except (RuntimeError, OSError) as err:  # "Dataset not found", download errors, unwritable root
+        files = f"torchvision's {dataset_cls.__name__} files"
+        detail = " ".join(str(err).split())  # torchvision's messages span lines
+        if download:
+            advice = f"downloading them failed ({detail}). Without network,"
+        else:
+            advice = f"download is off ({detail}). Set data.download=true where the network allows, or"
         raise ConfigError(
-            f"data={name}: the dataset files are not under {root_path.resolve()} ({err}). "
-            + (
-                "Download was off: set data.download=true where the network allows, "
-                if not download
-                else "They could not be downloaded either. "
-            )
-            + f"or place torchvision's {dataset_cls.__name__} files there and point data.root at that folder."
-        ) from err
-    except OSError as err:  # URLError, HTTP errors, no network, unwritable root
-        raise ConfigError(
-            f"data={name}: downloading to {root_path.resolve()} failed ({err}). Without network, place "
-            f"torchvision's {dataset_cls.__name__} files under data.root and set data.download=false."
+            f"data={name}: the dataset files are not under {root_path.resolve()} and {advice} put {files} in a "
+            "folder and run with data.root=<that folder> data.download=false."
         ) from err
     images = ds.data
     images = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
