@@ -109,9 +109,7 @@ def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
     device = resolve_device(cfg.trainer.device)
     loss: GANLoss = _instantiate(cfg.loss)
-    n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic
-    if n_critic < 1:
-        raise ConfigError(f"loss.n_critic must be >= 1, got {n_critic}.")
+    n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic  # both checked >= 1
     d_norm = cfg.model.discriminator.get("norm")
     if d_norm == "batch" and not loss.allows_batchnorm_in_d:
         raise ConfigError(
