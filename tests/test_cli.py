@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -19,9 +20,10 @@ FAST = ["debug=fast", "trainer.steps=4"]
 
 
 def test_train_end_to_end(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    result = ganlab_cli("train", *FAST, f"hydra.run.dir={run}", cwd=tmp_path)
+    result = ganlab_cli("train", *FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "outputs").glob("*/*")  # the default run directory: outputs/<date>/<time>
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}/\d{2}-\d{2}-\d{2}", run.relative_to(tmp_path / "outputs").as_posix())
     assert "config" in result.stdout and "step 4/4" in result.stdout  # config tree, plain progress lines
     for name in (
         ".hydra/config.yaml",
@@ -37,9 +39,10 @@ def test_train_end_to_end(tmp_path: Path) -> None:
 
 
 def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    result = ganlab_cli("train", "-m", *FAST, "loss=gan,hinge", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    result = ganlab_cli("train", "-m", *FAST, "loss=gan,hinge", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")  # outputs/multirun/<date>/<time>/<job>
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     targets = []
     for job in ("0", "1"):
         state = load_checkpoint(sweep / job / "checkpoints" / "last.pt")
