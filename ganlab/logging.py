@@ -39,6 +39,14 @@ def _eta(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _to_log_files(message: str) -> None:
+    """Log `message` through the file handlers only (Hydra's <run dir>/train.log), not the console."""
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 class RunLogger:
     """TensorBoard writer plus console progress. `purge_step` drops events a crashed run logged after its
     last checkpoint, so a resumed run's log has every step once."""
@@ -83,13 +91,14 @@ class RunLogger:
         rate = values.get("perf/images_per_s")
         if rate is not None:
             summary += f" | {rate:,.0f} img/s"
-        if self.progress is not None:
-            self.progress.update(self.task, completed=step, stats=summary)
-            return
         done = step - self.start_step
         elapsed = time.perf_counter() - self.started
         eta = _eta(elapsed / done * (self.total_steps - step)) if done else "?"
         line = f"step {step}/{self.total_steps} | {summary} | eta {eta}"
+        if self.progress is not None:
+            self.progress.update(self.task, completed=step, stats=summary)
+            _to_log_files(line)  # the bar owns the terminal; the run's log file still gets the line
+            return
         log.info(line)
         if not logging.getLogger().handlers:  # outside Hydra (library use): still say something
             print(line, flush=True)

@@ -36,6 +36,7 @@ def test_train_end_to_end(tmp_path: Path) -> None:
         assert (run / name).is_file(), name
     scalars, images = read_events(run)
     assert [s for s, _ in scalars["loss/G"]] == [2, 4] and images["samples"] == [2, 4]
+    assert "step 4/4" in (run / "train.log").read_text()
 
 
 def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path) -> None:
