@@ -39,7 +39,7 @@ def _eta(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def _to_log_files(message: str) -> None:
+def log_to_files(message: str) -> None:
     """Log `message` through the file handlers only (Hydra's <run dir>/train.log), not the console."""
     record = log.makeRecord(log.name, logging.INFO, __file__, 0, message, None, None)
     for handler in logging.getLogger().handlers:
@@ -97,7 +97,7 @@ class RunLogger:
         line = f"step {step}/{self.total_steps} | {summary} | eta {eta}"
         if self.progress is not None:
             self.progress.update(self.task, completed=step, stats=summary)
-            _to_log_files(line)  # the bar owns the terminal; the run's log file still gets the line
+            log_to_files(line)  # the bar owns the terminal; the run's log file still gets the line
             return
         log.info(line)
         if not logging.getLogger().handlers:  # outside Hydra (library use): still say something

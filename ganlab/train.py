@@ -30,7 +30,7 @@ from ganlab.checkpoint import (
     save_checkpoint,
 )
 from ganlab.errors import RunInterrupted, RunStopped
-from ganlab.logging import RunLogger
+from ganlab.logging import RunLogger, log_to_files
 from ganlab.signals import StopRequests
 
 log = logging.getLogger("ganlab")
@@ -140,11 +140,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             if save_now:
                 checkpoint(step)
             if stopping:
-                raise RunInterrupted(
+                message = (
                     f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
-                    f"Continue with: ganlab train resume={run_dir}",
-                    signum=stop.signum,
+                    f"Continue with: ganlab train resume={run_dir}"
                 )
+                log_to_files(message)  # the CLI prints it on stderr
+                raise RunInterrupted(message, signum=stop.signum)
     return None
 
 
@@ -167,10 +168,12 @@ def check_finite(values: dict[str, float], step: int, last_checkpoint: Path) -> 
             if last_checkpoint.is_file()
             else "No checkpoint had been written yet."
         )
-        raise RunStopped(
+        message = (
             f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}. {kept} "
             "Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge."
         )
+        log_to_files(message)  # the CLI prints it on stderr
+        raise RunStopped(message)
 
 
 @torch.no_grad()

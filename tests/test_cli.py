@@ -204,6 +204,7 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_resumes(tmp_path: Path) -> N
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM at step" in err and f"resume={run}" in err
     stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert f"stopped by SIGTERM at step {stopped_at}" in (run / "train.log").read_text()
     assert stopped_at >= 10
 
     again = ganlab_cli("train", f"resume={run}", f"trainer.steps={stopped_at + 5}", cwd=tmp_path)
