@@ -95,8 +95,15 @@ def _instantiate(node: Any, **kwargs: Any) -> Any:
 
 def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
     factory = _instantiate(node)
+    # `optimizer.betas_g=[0,0.9]` reaches us with an int; torch's Adam refuses mixed int/float betas.
+    numeric_tuples = {
+        key: tuple(float(v) for v in value)
+        for key, value in factory.keywords.items()
+        if isinstance(value, list | tuple)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    }
     try:
-        opt = factory(params)
+        opt = factory(params, **numeric_tuples)
     except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
         raise ConfigError(f"optimizer ({who}): {err}.") from err
     for group in opt.param_groups:

@@ -78,6 +78,12 @@ def test_cifar10_composes_and_reports_missing_files(tmp_path: Path) -> None:
     assert images[0, 1, 0, 0].item() == 1 and images[0, 0, 0, 1].item() == 3  # channel c of pixel p = 3p + c
 
 
+def test_integer_betas_as_typed_on_the_command_line() -> None:
+    parts = build(compose_cfg("optimizer.betas_g=[0,0.9]", "optimizer.betas_d=[0,0.9]"))
+    assert parts.opt_g.param_groups[0]["betas"] == (0.0, 0.9)
+    assert parts.opt_d.param_groups[0]["betas"] == (0.0, 0.9)
+
+
 def test_n_critic_follows_the_loss_unless_set() -> None:
     assert build(compose_cfg("loss=wgan_gp")).n_critic == 5
     assert build(compose_cfg("loss=wgan")).n_critic == 5
