@@ -79,10 +79,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     samples_dir.mkdir(exist_ok=True)
     ckpt_dir = run_dir / CHECKPOINT_DIR
 
-    def checkpoint(at_step: int) -> None:
+    def checkpoint(at_step: int, keep: bool) -> None:
         state = training_state(parts, at_step, fixed_noise, config, list(overrides))
         save_checkpoint(state, ckpt_dir / LAST)
-        if t.keep_every and at_step % t.keep_every == 0:
+        if keep:
             save_checkpoint(state, ckpt_dir / f"step_{at_step:07d}.pt")
 
     batch, n_critic = t.batch_size, parts.n_critic
@@ -113,18 +113,16 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
             last = step == t.steps or stopping
             log_now = step % t.log_every == 0 or last
-            save_now = step % t.checkpoint_every == 0 or last or bool(t.keep_every and step % t.keep_every == 0)
+            keep_now = bool(t.keep_every) and step % t.keep_every == 0
+            save_now = step % t.checkpoint_every == 0 or last or keep_now
             sample_now = step % t.sample_every == 0 or last
             if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
-                check_finite(values, step, ckpt_dir / LAST)
+                stop_if_diverged([f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)], step, ckpt_dir)
             if sample_now or save_now:
                 fixed_samples = generate(G, fixed_noise)
             if save_now:  # the losses predate this step's updates: check what would be saved, and G's output
-                broken = nonfinite_tensors(G=G, D=D)
-                if not bool(torch.isfinite(fixed_samples).all()):
-                    broken["G(fixed noise)"] = float("nan")
-                check_finite(broken, step, ckpt_dir / LAST)
+                stop_if_diverged(nonfinite_state(G, D, fixed_samples), step, ckpt_dir)
             if log_now:
                 now = time.perf_counter()
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
@@ -138,7 +136,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
             if save_now:
-                checkpoint(step)
+                checkpoint(step, keep=keep_now)
             if stopping:
                 message = (
                     f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
@@ -149,31 +147,37 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     return None
 
 
-def nonfinite_tensors(**modules: torch.nn.Module) -> dict[str, float]:
-    """{"G.net.0.weight": nan, ...} for every parameter or buffer holding a NaN or an infinity."""
-    bad = {}
-    for label, module in modules.items():
-        for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                bad[f"{label}.{name}"] = float("nan")
-    return bad
+def nonfinite_state(G: torch.nn.Module, D: torch.nn.Module, fixed_samples: torch.Tensor) -> list[str]:
+    """Names of the parameters and buffers of G and D holding a NaN or an infinity, and "G(fixed noise)" if
+    G's output is not finite. One device sync when all is well."""
+    named = {
+        f"{label}.{name}": t
+        for label, m in (("G", G), ("D", D))
+        for name, t in [*m.named_parameters(), *m.named_buffers()]
+    }
+    named["G(fixed noise)"] = fixed_samples
+    named = {name: t for name, t in named.items() if t.is_floating_point()}
+    if bool(torch.stack([torch.isfinite(t).all() for t in named.values()]).all()):
+        return []
+    return [name for name, t in named.items() if not bool(torch.isfinite(t).all())]
 
 
-def check_finite(values: dict[str, float], step: int, last_checkpoint: Path) -> None:
-    """Stop a diverged run before it overwrites the last good checkpoint with NaNs."""
-    bad = [f"{tag} = {value}" for tag, value in values.items() if not math.isfinite(value)]
-    if bad:
-        kept = (
-            f"The last checkpoint, {last_checkpoint} (step {load_checkpoint(last_checkpoint)['step']}), is kept."
-            if last_checkpoint.is_file()
-            else "No checkpoint had been written yet."
-        )
-        message = (
-            f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}. {kept} "
-            "Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge."
-        )
-        log_to_files(message)  # the CLI prints it on stderr
-        raise RunStopped(message)
+def stop_if_diverged(bad: list[str], step: int, ckpt_dir: Path) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke."""
+    if not bad:
+        return
+    last = ckpt_dir / LAST
+    kept = (
+        f"The last checkpoint, {last} (step {load_checkpoint(last)['step']}), is kept."
+        if last.is_file()
+        else "No checkpoint had been written yet."
+    )
+    message = (
+        f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} not finite. "
+        f"{kept} Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge."
+    )
+    log_to_files(message)  # the CLI prints it on stderr
+    raise RunStopped(message)
 
 
 @torch.no_grad()
