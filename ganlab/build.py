@@ -41,8 +41,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks cuda > mps > cpu; an explicit device that is not there is a config error."""
+def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
+    """`auto` picks cuda > mps > cpu; an explicit device that is not there is a config error. `option` names
+    the command-line key in messages."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -52,11 +53,11 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as err:
-        raise ConfigError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from err
+        raise ConfigError(f"{option}={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from err
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but no CUDA device is available; use trainer.device=auto or cpu.")
+        raise ConfigError(f"{option}={name} but no CUDA device is available; use {option}=auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"trainer.device={name} but MPS is not available; use trainer.device=auto or cpu.")
+        raise ConfigError(f"{option}={name} but MPS is not available; use {option}=auto or cpu.")
     return device
 
 

@@ -18,18 +18,23 @@ from ganlab.errors import ConfigError
 
 FORMAT = "ganlab-checkpoint-v1"
 LAST = "last.pt"
+BEST = "best.pt"  # the checkpoint with the best value of trainer.monitor so far
 CHECKPOINT_DIR = "checkpoints"
 # Keys that may differ on resume: where the data lives, not what it is.
 RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers"}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    atomic_torch_save({"format": FORMAT, **state}, path)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a kill never leaves a truncated file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, **state}, f)
+            torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -42,28 +47,31 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         os.close(dir_fd)
 
 
-def resolve_checkpoint(resume: str | os.PathLike) -> Path:
-    """A run directory means its `checkpoints/last.pt`; a file is taken as it is."""
+def resolve_checkpoint(resume: str | os.PathLike, option: str = "resume") -> Path:
+    """A run directory means its `checkpoints/last.pt`; a file is taken as it is. `option` names the
+    command-line key in messages."""
     path = Path(resume).expanduser()
     if path.is_dir():
         candidate = path / CHECKPOINT_DIR / LAST
         if not candidate.is_file():
             raise ConfigError(
-                f"resume={resume}: the directory has no {CHECKPOINT_DIR}/{LAST}; is it a ganlab run directory?"
+                f"{option}={resume}: the directory has no {CHECKPOINT_DIR}/{LAST}; is it a ganlab run directory?"
             )
         return candidate.resolve()
     if not path.is_file():
-        raise ConfigError(f"resume={resume}: no such run directory or checkpoint file.")
+        raise ConfigError(f"{option}={resume}: no such run directory or checkpoint file.")
     return path.resolve()
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", mmap: bool = False, option: str = "resume"
+) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as err:  # not a torch file, truncated, or holds objects weights_only refuses
-        raise ConfigError(f"resume={path}: not a readable ganlab checkpoint ({type(err).__name__}).") from err
+        raise ConfigError(f"{option}={path}: not a readable ganlab checkpoint ({type(err).__name__}).") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ConfigError(f"resume={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
+        raise ConfigError(f"{option}={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
     return state
 
 

@@ -21,15 +21,20 @@ from omegaconf import DictConfig
 from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped
 
-USAGE = """usage: ganlab <command> [hydra overrides]
+USAGE = """usage: ganlab <command> [options]
 
 commands:
   train    train a GAN: ganlab train model=dcgan loss=wgan_gp data=mnist
            sweep:  ganlab train -m loss=gan,hinge optimizer.lr_d=1e-4,4e-4
            resume: ganlab train resume=outputs/<date>/<time> [trainer.steps=...]
            options and groups: ganlab train --help
+  sample   draw from a trained generator: ganlab sample run=<run dir or checkpoint> n=64 out=grid.png
+           options: n, out (.png/.jpg grid, .npz raw), seed, interpolate=true, steps, device
+  eval     compute the metrics that fit the data and write metrics.json in the run dir:
+           ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=10000]
+           options: features, n, seed, batch_size, device, out
 """
-COMMANDS = ("train",)
+COMMANDS = ("train", "sample", "eval")
 # Failures of jobs, reported by main() after Hydra returns: raising them through Hydra would make it print
 # its own "Error executing job" banner first, and would end a sweep whose other jobs may be fine.
 _job_failures: list[tuple[int, str]] = []  # (exit code, message)
@@ -100,6 +105,21 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+def _run_command(command: str, args: list[str]) -> None:
+    """`sample` and `eval`: plain key=value options (no Hydra run directory); mistakes exit 2."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="ganlab: %(message)s")  # e.g. a classifier trained on first use
+    try:
+        if command == "sample":
+            from ganlab.commands.sample import main as command_main
+        else:
+            from ganlab.commands.evaluate import main as command_main
+        command_main(args)
+    except ConfigError as err:
+        _fail(str(err))
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -108,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
+    if command in ("sample", "eval"):
+        _run_command(command, rest)
+        return
     register_schema()
     # Let exceptions reach us instead of Hydra printing them and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"

@@ -28,6 +28,10 @@ class TrainerSchema:
     checkpoint_every: int = 500
     keep_every: int | None = None  # also keep checkpoints/step_XXXXXXX.pt every this many steps
     num_samples: int = 64  # images in the fixed-noise grid (points for 2-D data: x16)
+    eval_every: int | None = None  # evaluate every this many steps and at the end (None: no evaluation)
+    eval_n: int | None = None  # samples per evaluation; None: 10000 for images, 2500 for 2-D data
+    eval_features: str = "auto"  # as `ganlab eval features=`
+    monitor: str | None = None  # metric for checkpoints/best.pt and the return value; None: fid, or kl for 2-D
 
 
 @dataclass

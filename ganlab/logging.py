@@ -99,6 +99,14 @@ class RunLogger:
             self.progress.update(self.task, completed=step, stats=summary)
             log_to_files(line)  # the bar owns the terminal; the run's log file still gets the line
             return
+        self.note(line)
+
+    def note(self, line: str) -> None:
+        """One line for the user: above the bar on a terminal, else a log line (and the run's log file)."""
+        if self.progress is not None:
+            self.progress.console.print(line)
+            log_to_files(line)
+            return
         log.info(line)
         if not logging.getLogger().handlers:  # outside Hydra (library use): still say something
             print(line, flush=True)

@@ -14,13 +14,14 @@ REAL_COLOUR = torch.tensor([0.6, 0.6, 0.6])
 FAKE_COLOUR = torch.tensor([0.85, 0.1, 0.1])
 
 
-def image_grid(images: Tensor, padding: int = 2) -> Tensor:
-    """(N, C, H, W) in [-1, 1] -> (3, H', W') in [0, 1]: about square, `padding` black pixels between tiles."""
+def image_grid(images: Tensor, padding: int = 2, ncol: int | None = None) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> (3, H', W') in [0, 1]: `ncol` tiles a row (default: about square),
+    `padding` black pixels between tiles."""
     images = images.detach().float().cpu().clamp(-1, 1).add(1).div(2)
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
     n, _, h, w = images.shape
-    ncol = max(1, int(round(n**0.5)))
+    ncol = ncol or max(1, int(round(n**0.5)))
     nrow = -(-n // ncol)
     grid = torch.zeros(3, padding + nrow * (h + padding), padding + ncol * (w + padding))
     for i in range(n):

@@ -20,6 +20,7 @@ import ganlab
 from ganlab import samples
 from ganlab.build import Components, build, seed_everything
 from ganlab.checkpoint import (
+    BEST,
     CHECKPOINT_DIR,
     LAST,
     capture_rng,
@@ -29,8 +30,10 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from ganlab.errors import RunInterrupted, RunStopped
+from ganlab.errors import ConfigError, RunInterrupted, RunStopped
+from ganlab.evaluation import Evaluator, lower_is_better
 from ganlab.logging import RunLogger, log_to_files
+from ganlab.sampling import generate
 from ganlab.signals import StopRequests
 
 log = logging.getLogger("ganlab")
@@ -41,7 +44,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     """Train (or continue) the run described by `cfg`, writing everything under `run_dir`.
 
     `overrides` are the command-line overrides that composed `cfg`; they are stored in the checkpoint so
-    that `resume=` recomposes the same config. Returns None until evaluation metrics exist.
+    that `resume=` recomposes the same config. Returns the monitored metric of the final evaluation (for
+    sweepers), or None when the run does not evaluate.
     """
     run_dir = Path(run_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -57,6 +61,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     n_fixed = t.num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
+    evaluator, monitor = make_evaluator(cfg, parts)
+    best: dict[str, Any] | None = None  # {"metric", "value", "step"} of checkpoints/best.pt
+    last_metrics: dict[str, float] = {}
 
     step = 0
     if cfg.resume:
@@ -65,11 +72,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         check_compatible(state["config"], config, path)
         step = load_training_state(state, parts)
         fixed_noise = state["fixed_noise"].to(device)
+        last_metrics = dict(state.get("metrics") or {})
+        saved_best = state.get("best")
+        best = saved_best if saved_best and saved_best["metric"] == monitor else None
         restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
         log.info("resumed %s at step %d", path, step)
     if step >= t.steps:
         log.info("the run is already at step %d of %d: raise trainer.steps to extend it", step, t.steps)
-        return None
+        return last_metrics.get(monitor) if monitor else None
 
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -79,8 +89,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     samples_dir.mkdir(exist_ok=True)
     ckpt_dir = run_dir / CHECKPOINT_DIR
 
+    def state_now(at_step: int) -> dict[str, Any]:
+        return {
+            **training_state(parts, at_step, fixed_noise, config, list(overrides)),
+            "metrics": last_metrics,
+            "best": best,
+        }
+
     def checkpoint(at_step: int, keep: bool) -> None:
-        state = training_state(parts, at_step, fixed_noise, config, list(overrides))
+        state = state_now(at_step)
         save_checkpoint(state, ckpt_dir / LAST)
         if keep:
             save_checkpoint(state, ckpt_dir / f"step_{at_step:07d}.pt")
@@ -116,12 +133,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             keep_now = bool(t.keep_every) and step % t.keep_every == 0
             save_now = step % t.checkpoint_every == 0 or last or keep_now
             sample_now = step % t.sample_every == 0 or last
+            eval_now = evaluator is not None and not stopping and (
+                step == t.steps or (t.eval_every is not None and step % t.eval_every == 0)
+            )
             if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
                 stop_if_diverged([f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)], step, ckpt_dir)
-            if sample_now or save_now:
+            if sample_now or save_now or eval_now:
                 fixed_samples = generate(G, fixed_noise)
-            if save_now:  # the losses predate this step's updates: check what would be saved, and G's output
+            if save_now or eval_now:  # the losses predate this step's updates: check what would be saved or judged
                 stop_if_diverged(nonfinite_state(G, D, fixed_samples), step, ckpt_dir)
             if log_now:
                 now = time.perf_counter()
@@ -135,6 +155,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 picture = samples.render(fixed_samples, real_points)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
+            if eval_now:
+                # The same latents every time (seeded by cfg.seed): the curve shows G changing, not the noise.
+                last_metrics = evaluator(G, parts.z_dim, seed=cfg.seed).metrics
+                logger.scalars(step, {f"metrics/{name}": value for name, value in last_metrics.items()})
+                logger.note(f"eval at step {step}: " + " ".join(f"{k} {v:.4g}" for k, v in last_metrics.items()))
+                value = last_metrics[monitor]
+                if best is None or is_better(monitor, value, best["value"]):
+                    best = {"metric": monitor, "value": value, "step": step}
+                    save_checkpoint(state_now(step), ckpt_dir / BEST)
             if save_now:
                 checkpoint(step, keep=keep_now)
             if stopping:
@@ -144,7 +173,28 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 )
                 log_to_files(message)  # the CLI prints it on stderr
                 raise RunInterrupted(message, signum=stop.signum)
-    return None
+    return last_metrics.get(monitor) if monitor else None
+
+
+def make_evaluator(cfg: DictConfig, parts: Components) -> tuple[Evaluator | None, str | None]:
+    """The evaluator and the monitored metric's name, when the run evaluates (trainer.eval_every or
+    trainer.monitor set); (None, None) otherwise. Building it leaves the training RNG untouched."""
+    t = cfg.trainer
+    if t.eval_every is None and t.monitor is None:
+        return None, None
+    if t.eval_every is not None and t.eval_every < 1:
+        raise ConfigError(f"trainer.eval_every must be >= 1 or null, got {t.eval_every}.")
+    evaluator = Evaluator(parts.data, cfg.data, t.eval_features, t.eval_n, parts.device)
+    monitor = t.monitor or evaluator.primary
+    if monitor not in evaluator.names():
+        raise ConfigError(
+            f"trainer.monitor={monitor} is not computed for this data; choose one of {', '.join(evaluator.names())}."
+        )
+    return evaluator, monitor
+
+
+def is_better(metric: str, value: float, than: float) -> bool:
+    return value < than if lower_is_better(metric) else value > than
 
 
 def nonfinite_state(G: torch.nn.Module, D: torch.nn.Module, fixed_samples: torch.Tensor) -> list[str]:
@@ -180,17 +230,6 @@ def stop_if_diverged(bad: list[str], step: int, ckpt_dir: Path) -> None:
     raise RunStopped(message)
 
 
-@torch.no_grad()
-def generate(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """G's output in eval mode (BatchNorm uses running statistics), leaving G as it was."""
-    was_training = G.training
-    G.eval()
-    try:
-        return G(z)
-    finally:
-        G.train(was_training)
-
-
 def _draw_without_rng(data: Any, n: int) -> torch.Tensor:
     """Real points for pictures, drawn without moving the global RNG that training batches use."""
     state = torch.get_rng_state()
@@ -209,6 +248,7 @@ def training_state(
     return {
         "ganlab_version": ganlab.__version__,
         "step": step,
+        "data_shape": list(parts.data.shape),  # lets `ganlab sample` rebuild G without loading the data
         "G": parts.G.state_dict(),
         "D": parts.D.state_dict(),
         "opt_G": parts.opt_g.state_dict(),

@@ -63,6 +63,16 @@ def write_png_folder(root: Path, n: int = 6, size: tuple[int, int] = (40, 30)) -
         Image.fromarray(pixels).save(sub / f"img{i}.png")
 
 
+@pytest.fixture(autouse=True)
+def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Classifiers and real-data features go to a cache of the test session, never the user's; torch's hub
+    cache (Inception weights) points at an empty folder, as on a machine that never fetched them."""
+    root = tmp_path_factory.getbasetemp() / "caches"
+    monkeypatch.setenv("GANLAB_CACHE", str(root / "ganlab"))
+    monkeypatch.setenv("TORCH_HOME", str(root / "torch"))
+    return root
+
+
 @pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     root = tmp_path / "torchvision"

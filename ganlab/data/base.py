@@ -8,6 +8,8 @@ and a resumed run draws exactly the batches an uninterrupted one would.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import Protocol
 
 import torch
@@ -40,6 +42,20 @@ class InMemoryImages:
     def sample(self, batch_size: int) -> Tensor:
         idx = torch.randint(len(self), (batch_size,), device=self.images.device)
         return to_unit_range(self.images[idx])
+
+    def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
+        """A fixed subset of min(n, len) real images, in batches: the real side of the metrics. Its own
+        seeded generator picks it, so the training RNG does not move."""
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n]
+        for idx in order.split(batch_size):
+            yield to_unit_range(self.images[idx.to(self.images.device)])
+
+    def fingerprint(self) -> str:
+        """A hash of the pixels and labels: cached statistics are reused only for exactly this data."""
+        h = hashlib.sha256(self.images.cpu().contiguous().numpy().tobytes())
+        if self.labels is not None:
+            h.update(self.labels.cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
 
 def to_unit_range(images: Tensor) -> Tensor:

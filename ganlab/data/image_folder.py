@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
 from ganlab.errors import ConfigError
@@ -64,6 +65,7 @@ class ImageFolderData:
             )
         if channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 or 3, got {channels}.")
+        self.root = root_path
         self.dataset = ImageFiles(files, image_size, channels)
         self.shape = (channels, image_size, image_size)
         self.num_workers = num_workers
@@ -94,3 +96,19 @@ class ImageFolderData:
         if batch.shape[0] < batch_size:  # a folder smaller than one batch: repeat it
             batch = batch.repeat((batch_size + batch.shape[0] - 1) // batch.shape[0], 1, 1, 1)[:batch_size]
         return batch.to(self.device, non_blocking=True)
+
+    def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
+        """A fixed, seeded subset of min(n, len) images in batches: the real side of the metrics."""
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n].tolist()
+        loader = DataLoader(Subset(self.dataset, order), batch_size=batch_size, num_workers=self.num_workers)
+        for batch in loader:
+            yield batch.to(self.device)
+
+    def fingerprint(self) -> str:
+        """A hash of the file list with sizes and modification times (reading every image would be slow)."""
+        h = hashlib.sha256()
+        for path in self.dataset.files:
+            stat = path.stat()
+            h.update(f"{path.relative_to(self.root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        h.update(f"{self.shape}".encode())
+        return h.hexdigest()[:16]

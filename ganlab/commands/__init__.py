@@ -1,0 +1,1 @@
+"""The subcommands besides `train` (which Hydra runs): `sample` and `eval`, with typed key=value options."""

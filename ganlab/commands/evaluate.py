@@ -1,0 +1,79 @@
+"""`ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=...]`"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING
+
+import ganlab
+from ganlab.build import resolve_device
+from ganlab.commands.options import parse_options
+from ganlab.commands.output import write_atomically
+from ganlab.evaluation import DESCRIPTIONS, Evaluation, Evaluator, lower_is_better
+from ganlab.snapshot import Snapshot, load_snapshot
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class EvalOptions:
+    run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
+    features: str = "auto"  # auto: the data's own classifier (digits, mnist, fashion_mnist), else inception
+    n: int | None = None  # generated samples; default 10000 for images, 2500 for 2-D data
+    seed: int = 0
+    batch_size: int = 250
+    device: str = "auto"
+    out: str | None = None  # default <run dir>/metrics.json
+
+
+def main(args: list[str]) -> None:
+    opts = parse_options(EvalOptions, args, "eval")
+    device = resolve_device(opts.device, option="device")
+    snap = load_snapshot(opts.run, device)
+    out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
+    evaluator = Evaluator(snap.data(device), snap.config["data"], opts.features, opts.n, device, opts.batch_size)
+    result = evaluator(snap.G, snap.z_dim, seed=opts.seed)
+    report = metrics_report(result, snap, opts.seed)
+    write_atomically(out, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    print_table(result, snap)
+    print(f"wrote {out}")
+
+
+def metrics_report(result: Evaluation, snap: Snapshot, seed: int) -> dict[str, Any]:
+    return {
+        "ganlab_version": ganlab.__version__,
+        "checkpoint": str(snap.path),
+        "step": snap.step,
+        "generator": snap.generator,
+        "seed": seed,
+        "metrics": [
+            {
+                "metric": name,
+                "value": value,
+                "n_samples": result.n_samples,
+                "n_real": result.n_real,
+                "features": result.features,
+                "lower_is_better": lower_is_better(name),
+            }
+            for name, value in result.metrics.items()
+        ],
+    }
+
+
+def print_table(result: Evaluation, snap: Snapshot) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    source = f"features={result.features}, {result.n_real} real" if result.features else "2-D mode metrics"
+    table = Table(title=f"{snap.path} - step {snap.step}, {snap.generator}, {result.n_samples} samples, {source}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("better", justify="center")
+    table.add_column("what it is")
+    for name, value in result.metrics.items():
+        table.add_row(name, f"{value:.6g}", "lower" if lower_is_better(name) else "higher", DESCRIPTIONS[name])
+    Console(width=max(100, Console().width)).print(table)

@@ -1,0 +1,23 @@
+"""Writing a command's output file whole or not at all."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ganlab.errors import ConfigError
+
+
+def write_atomically(path: Path, write: Callable[[Path], None], option: str = "out") -> None:
+    """`write(tmp)` into a temp file beside `path`, then rename: a failure leaves any old file as it was."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # keep the suffix: writers read it
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{option}={path}: cannot write there ({err.strerror or err}).") from err

@@ -1,0 +1,137 @@
+"""Judge a generator: the metrics that fit its data, computed from n fresh samples.
+
+2-D mixtures get the mode metrics; images get FID, KID, Inception Score and precision/recall in the chosen
+extractor's feature space, plus the class histogram when the extractor classifies the data's own classes.
+Used by `ganlab eval` and, every `trainer.eval_every` steps, by the training loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganlab.errors import ConfigError
+from ganlab.metrics.fidelity import IS_SPLITS, PRC_NEIGHBOURHOOD, fid, inception_score, kid, precision_recall
+from ganlab.metrics.modes import covered, mode_metrics, reverse_kl
+from ganlab.sampling import sample_batches
+
+DEFAULT_N = {"images": 10_000, "points": 2_500}
+MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN
+LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std"}
+DESCRIPTIONS = {
+    "modes": "modes covered (>= 1/5 of their share of samples)",
+    "high_quality": "share of samples within 3 std of a mode centre",
+    "kl": "KL(generated mode histogram || uniform), nats",
+    "fid": "Frechet distance of features",
+    "kid": "kernel distance of features (MMD^2, cubic kernel)",
+    "kid_std": "KID's std over subsets",
+    "is": "Inception Score (from the extractor's logits)",
+    "is_std": "IS's std over 10 splits",
+    "precision": "improved precision (k=3)",
+    "recall": "improved recall (k=3)",
+    "classes": "classes present (>= 1/5 of their real share)",
+    "class_kl": "KL(predicted class histogram || real), nats",
+}
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    n_samples: int
+    n_real: int | None
+    features: str | None  # None for the mode metrics
+
+
+class Evaluator:
+    """Built once per run (the extractor and the real features are loaded here), called per evaluation."""
+
+    def __init__(
+        self,
+        data: Any,
+        data_cfg: Any,
+        features: str = "auto",
+        n: int | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int = 250,
+    ) -> None:
+        # Building networks draws random numbers: keep the caller's (a training run's) RNG where it was.
+        devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self._setup(data, data_cfg, features, n, device, batch_size)
+
+    def _setup(
+        self, data: Any, data_cfg: Any, features: str, n: int | None, device: torch.device | str, batch_size: int
+    ) -> None:
+        from ganlab.metrics.extractors import default_features, get_extractor
+        from ganlab.metrics.reference import reference_features
+
+        self.device = torch.device(device)
+        self.batch_size = batch_size
+        self.points = len(data.shape) == 1
+        self.n = DEFAULT_N["points" if self.points else "images"] if n is None else int(n)
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1 (samples to evaluate), got {self.n}.")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+        if self.points:
+            if features not in ("auto", None):
+                raise ConfigError(f"features={features}: 2-D data is judged by mode metrics, which use no features.")
+            if not hasattr(data, "centres") or not hasattr(data, "std"):
+                raise ConfigError(f"{type(data).__name__} has no mode centres: ganlab's 2-D metrics need them.")
+            self.centres, self.std = data.centres.cpu(), float(data.std)
+            self.features = None
+            return
+        if self.n < MIN_IMAGES:
+            raise ConfigError(f"image metrics need n >= {MIN_IMAGES} (the Inception Score's splits), got {self.n}.")
+        self.features = default_features(data_cfg, points=False) if features in ("auto", None) else features
+        self.extractor = get_extractor(self.features, data_cfg, self.device)
+        self.reference = reference_features(data, data_cfg, self.extractor, self.n, batch_size)
+
+    @property
+    def primary(self) -> str:
+        """The metric to monitor when none is named: KL of the mode histogram for 2-D data, else FID."""
+        return "kl" if self.points else "fid"
+
+    def names(self) -> list[str]:
+        if self.points:
+            return ["modes", "high_quality", "kl"]
+        names = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
+        return names + (["classes", "class_kl"] if self.reference.class_share is not None else [])
+
+    def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Evaluation:
+        batches = sample_batches(G, z_dim, self.n, seed, self.batch_size, self.device)
+        if self.points:
+            points = torch.cat([b.cpu() for b in batches])
+            return Evaluation(mode_metrics(points, self.centres, self.std), self.n, None, None)
+        features, logits = [], []
+        for images in batches:
+            f, lg = self.extractor(images)
+            features.append(f.cpu())
+            logits.append(lg.cpu())
+        fake, fake_logits = torch.cat(features), torch.cat(logits)
+        real = self.reference.features
+        kid_mean, kid_std = kid(fake, real)
+        is_mean, is_std = inception_score(fake_logits)
+        precision, recall = precision_recall(fake, real)
+        metrics = {
+            "fid": fid(fake, real),
+            "kid": kid_mean,
+            "kid_std": kid_std,
+            "is": is_mean,
+            "is_std": is_std,
+            "precision": precision,
+            "recall": recall,
+        }
+        share = self.reference.class_share
+        if share is not None:
+            counts = torch.bincount(fake_logits.argmax(1), minlength=len(share))
+            metrics["classes"] = float(covered(counts, self.n, share))
+            metrics["class_kl"] = reverse_kl(counts, share.clamp_min(1e-12))
+        return Evaluation(metrics, self.n, len(real), self.features)

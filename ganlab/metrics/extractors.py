@@ -1,0 +1,109 @@
+"""The `features=` choice: which network turns images into features (and class logits) for the metrics.
+
+- `inception`: the standard FID InceptionV3 (`inception.py`), for any images; comparable with papers.
+- `digits`: a classifier trained on the bundled digits; its weights ship in the package.
+- `mnist`, `fashion_mnist`: classifiers trained on the real training set on first use, then cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor, nn
+
+from ganlab.cache import cache_dir
+from ganlab.errors import ConfigError
+from ganlab.metrics.classifier import load_classifier, save_classifier, train_classifier
+
+log = logging.getLogger("ganlab")
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
+# Dataset -> (resolution the classifier reads, training epochs). Digits are 8x8 upsampled: 16 keeps all detail.
+CLASSIFIERS = {"digits": (16, 60), "mnist": (28, 4), "fashion_mnist": (28, 8)}
+EXTRACTORS = ("inception", *CLASSIFIERS)
+
+
+@dataclass
+class Extractor:
+    name: str
+    version: str  # identifies the weights: part of the key of cached real features
+    net: nn.Module
+    dataset_classes: bool  # the logits are the data's own classes: report the samples' class histogram
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        features, logits = self.net(images)
+        return features.float(), logits.float()
+
+
+def data_name(data_cfg: Any) -> str:
+    """`ganlab.data.mnist.MNISTData` -> `mnist`; a data source from elsewhere -> its class path."""
+    target = str(data_cfg["_target_"])
+    parts = target.split(".")
+    return parts[2] if target.startswith("ganlab.data.") and len(parts) == 4 else target
+
+
+def default_features(data_cfg: Any, points: bool) -> str | None:
+    """None for 2-D data (mode metrics need no features); the data's own classifier if ganlab has one;
+    else inception."""
+    if points:
+        return None
+    name = data_name(data_cfg)
+    return name if name in CLASSIFIERS else "inception"
+
+
+def get_extractor(name: str, data_cfg: Any, device: torch.device) -> Extractor:
+    if name not in EXTRACTORS:
+        raise ConfigError(f"features={name!r} is not a feature extractor ganlab knows; choose one of {EXTRACTORS}.")
+    if name == "inception":
+        from ganlab.metrics.inception import InceptionFeatures, fetch_weights
+
+        path = fetch_weights()
+        return Extractor(name, path.stem, InceptionFeatures(path).eval().to(device), dataset_classes=False)
+    path = classifier_path(name, data_cfg)
+    net, _ = load_classifier(path)
+    return Extractor(name, f"{path.stem}-{_file_digest(path)}", net.to(device), dataset_classes=True)
+
+
+def classifier_path(name: str, data_cfg: Any) -> Path:
+    """The shipped digits classifier, or the cached one for `name`, trained now if it is not there yet."""
+    if name == "digits":
+        path = SHIPPED_WEIGHTS / "digits.pt"
+        if not path.is_file():
+            raise ConfigError(f"{path} is missing from this install; recreate it: python scripts/train_classifier.py")
+        return path
+    images, labels = classifier_training_set(name, data_cfg)
+    resolution, epochs = CLASSIFIERS[name]
+    fingerprint = hashlib.sha256(images.numpy().tobytes() + labels.numpy().tobytes()).hexdigest()[:12]
+    path = cache_dir() / "classifiers" / f"{name}-{resolution}px-{fingerprint}.pt"
+    if not path.is_file():
+        log.info("training the %s feature classifier once (%d images, %d epochs); it is cached at %s",
+                 name, len(images), epochs, path)  # fmt: skip
+        model, meta = train_classifier(images, labels, 10, resolution, epochs)
+        save_classifier(model, {**meta, "dataset": name}, path)
+        log.info("%s feature classifier: held-out accuracy %.4f", name, meta["test_accuracy"])
+    return path
+
+
+def classifier_training_set(name: str, data_cfg: Any) -> tuple[Tensor, Tensor]:
+    """The training split of `name` at the classifier's resolution, as uint8 or float images and labels.
+
+    The run's own data node is used when it is that dataset (its root); otherwise ganlab's default config."""
+    from ganlab.build import _instantiate
+    from ganlab.config import CONF_DIR
+
+    node = data_cfg if data_name(data_cfg) == name else OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")
+    node = OmegaConf.merge(node, {"image_size": CLASSIFIERS[name][0]})
+    data = _instantiate(node, device="cpu")
+    images = data.images if data.images.dtype != torch.uint8 else data.images.float().mul(2 / 255).sub(1)
+    return images.contiguous(), data.labels.contiguous()
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -1,0 +1,56 @@
+"""Mode metrics for the 2-D mixtures, the protocol of Metz et al. 2016 (Unrolled GAN), Srivastava et al. 2017
+(VEEGAN) and Lin et al. 2018 (PacGAN).
+
+Each generated point is registered to its nearest mode centre. It is *high quality* when it lies within
+3 standard deviations of that centre. A mode is *covered* when at least a fifth of its expected share of the
+points, n / (5 K), are high-quality points registered to it: PacGAN's "fewer than 20 of 2500 samples" rule for
+the 25-mode grid, scaled to any n and K. The KL is the reverse KL, KL(p_gen || uniform), of the histogram of
+high-quality points over the modes; with no high-quality point at all it is log K, the value of a generator
+that collapsed onto a single mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+HIGH_QUALITY_STDS = 3.0
+COVERED_SHARE = 0.2  # a mode counts as covered with >= 1/5 of its expected number of samples
+
+
+def mode_histogram(points: Tensor, centres: Tensor, std: float) -> tuple[Tensor, Tensor]:
+    """(counts of high-quality points per mode (K,), high-quality mask (N,))."""
+    points, centres = points.detach().double().cpu(), centres.double().cpu()
+    distance, nearest = torch.cdist(points, centres).min(dim=1)
+    high_quality = distance <= HIGH_QUALITY_STDS * std
+    counts = torch.bincount(nearest[high_quality], minlength=len(centres))
+    return counts, high_quality
+
+
+def reverse_kl(counts: Tensor, reference: Tensor) -> float:
+    """KL(p || q) for p = counts / counts.sum() and a reference distribution q with no zero entries.
+    Empty bins of p contribute nothing (0 log 0 = 0)."""
+    p = counts.double() / counts.sum()
+    q = reference.double() / reference.sum()
+    nonzero = p > 0
+    return float((p[nonzero] * (p[nonzero] / q[nonzero]).log()).sum())
+
+
+def covered(counts: Tensor, n: int, reference: Tensor) -> int:
+    """Bins holding at least COVERED_SHARE of the count expected from `reference` for n samples."""
+    expected = n * reference.double() / reference.sum()
+    return int((counts.double() >= COVERED_SHARE * expected).sum())
+
+
+def mode_metrics(points: Tensor, centres: Tensor, std: float) -> dict[str, float]:
+    """`modes` covered (of K), share of `high_quality` points (0..1), and `kl` from uniform (nats)."""
+    counts, high_quality = mode_histogram(points, centres, std)
+    k = len(centres)
+    uniform = torch.ones(k)
+    return {
+        "modes": float(covered(counts, len(points), uniform)),
+        "high_quality": float(high_quality.double().mean()),
+        "kl": reverse_kl(counts, uniform) if counts.sum() > 0 else math.log(k),
+    }

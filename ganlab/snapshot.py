@@ -1,0 +1,51 @@
+"""A trained generator read back from a checkpoint, for `ganlab sample` and `ganlab eval`.
+
+The checkpoint holds the config it was trained with, so the generator (and, for evaluation, the data) are
+rebuilt from it: no Hydra composition and no overrides needed. The EMA generator is used when there is one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from ganlab.build import _instantiate
+from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
+
+
+@dataclass
+class Snapshot:
+    path: Path
+    folder: Path  # the run directory, or the checkpoint's folder when it lives outside one
+    step: int
+    config: dict[str, Any]
+    G: nn.Module
+    generator: str  # "G_ema" or "G": which weights G holds
+    z_dim: int
+    shape: tuple[int, ...]
+
+    def data(self, device: torch.device) -> Any:
+        return make_data(self.config, device)
+
+
+def make_data(config: dict[str, Any], device: torch.device) -> Any:
+    return _instantiate(OmegaConf.create(config["data"]), device=device)
+
+
+def load_snapshot(run: str, device: torch.device) -> Snapshot:
+    path = resolve_checkpoint(run, option="run")
+    state = load_checkpoint(path, option="run")
+    config = state["config"]
+    # Checkpoints store the data's sample shape; older ones are asked of the data itself.
+    shape = tuple(state["data_shape"]) if "data_shape" in state else tuple(make_data(config, torch.device("cpu")).shape)
+    G = _instantiate(OmegaConf.create(config["model"]["generator"]), out_shape=shape)
+    generator = "G_ema" if state.get("G_ema") is not None else "G"
+    G.load_state_dict(state[generator])
+    G.to(device).eval().requires_grad_(False)
+    folder = run_dir_of(path) or path.parent
+    return Snapshot(path, folder, int(state["step"]), config, G, generator, int(config["model"]["z_dim"]), shape)
