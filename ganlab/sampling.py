@@ -25,7 +25,9 @@ def latents(n: int, z_dim: int, seed: int) -> Tensor:
     return torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def sample_batches(G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+def sample_batches(
+    G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int, device: torch.device
+) -> Iterator[Tensor]:
     for z in latents(n, z_dim, seed).split(batch_size):
         yield generate(G, z.to(device))
 

@@ -133,8 +133,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             keep_now = bool(t.keep_every) and step % t.keep_every == 0
             save_now = step % t.checkpoint_every == 0 or last or keep_now
             sample_now = step % t.sample_every == 0 or last
-            eval_now = evaluator is not None and not stopping and (
-                step == t.steps or (t.eval_every is not None and step % t.eval_every == 0)
+            eval_now = (
+                evaluator is not None
+                and not stopping
+                and (step == t.steps or (t.eval_every is not None and step % t.eval_every == 0))
             )
             if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}

@@ -78,9 +78,7 @@ def test_kid_on_one_subset_equals_the_unbiased_mmd_computed_by_hand():
     k = lambda a, b: (a @ b.T / 3 + 1) ** 3  # noqa: E731
     m = len(x)
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
-    by_hand = (
-        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
-    )
+    by_hand = (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
     mean, std = kid(torch.from_numpy(x), torch.from_numpy(y), subsets=3, subset_size=m)  # every subset: all of it
     assert mean == pytest.approx(by_hand, rel=1e-4)
     assert std == pytest.approx(0.0, abs=1e-4)
@@ -115,11 +113,14 @@ def test_precision_and_recall_separate_quality_from_coverage():
 def test_precision_recall_matches_a_brute_force_count():
     gen = torch.Generator().manual_seed(1)
     real, fake = torch.randn(60, 2, generator=gen), torch.randn(60, 2, generator=gen) * 1.5 + 0.3
-    radius = lambda s: torch.cdist(s, s).sort(dim=1).values[:, 3]  # 3rd neighbour; index 0 is the point itself
-    inside = lambda pts, ref: (torch.cdist(pts, ref) <= radius(ref)[None, :]).any(dim=1).float().mean()  # noqa: E731
+
+    def inside(points: torch.Tensor, ref: torch.Tensor) -> float:
+        radius = torch.cdist(ref, ref).sort(dim=1).values[:, 3]  # 3rd neighbour; index 0 is the point itself
+        return float((torch.cdist(points, ref) <= radius[None, :]).any(dim=1).float().mean())
+
     precision, recall = precision_recall(fake, real)
-    assert precision == pytest.approx(float(inside(fake, real)))
-    assert recall == pytest.approx(float(inside(real, fake)))
+    assert precision == pytest.approx(inside(fake, real))
+    assert recall == pytest.approx(inside(real, fake))
 
 
 def ring8_points(per_mode: dict[int, int], std: float = 0.02, seed: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""A plain (non-editable) install must find its configs: they ship inside the wheel."""
+"""A plain (non-editable) install must find its configs and the digits classifier: they ship in the wheel."""
 
 from __future__ import annotations
 
@@ -22,4 +22,5 @@ def test_wheel_ships_every_config(tmp_path: Path) -> None:
     configs = {f"ganlab/conf/{p.relative_to(CONF_DIR).as_posix()}" for p in CONF_DIR.rglob("*.yaml")}
     assert len(configs) >= 19 and configs <= names
     assert "ganlab/cli.py" in names
+    assert "ganlab/metrics/weights/digits.pt" in names  # features=digits works from a plain install
     assert any(n.endswith("entry_points.txt") for n in names)

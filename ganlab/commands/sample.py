@@ -46,7 +46,10 @@ def main(args: list[str]) -> None:
     if out.suffix.lower() not in PICTURE_SUFFIXES | {".npz"}:
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or raw samples (.npz).")
 
-    z, ncol = interpolation_latents(opts, snap.z_dim) if opts.interpolate else (latents(opts.n, snap.z_dim, opts.seed), None)
+    if opts.interpolate:
+        z, ncol = interpolation_latents(opts, snap.z_dim)
+    else:
+        z, ncol = latents(opts.n, snap.z_dim, opts.seed), None
     fake = torch.cat([generate(snap.G, chunk.to(device)).cpu() for chunk in z.split(500)])
     if out.suffix.lower() == ".npz":
         write_atomically(out, lambda tmp: np.savez(tmp, samples=fake.float().numpy()))

@@ -38,7 +38,9 @@ def fid(fake: Tensor, real: Tensor) -> float:
     return frechet_distance(gaussian_statistics(fake), gaussian_statistics(real))
 
 
-def kid(fake: Tensor, real: Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE) -> tuple[float, float]:
+def kid(
+    fake: Tensor, real: Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE
+) -> tuple[float, float]:
     """Mean and std over `subsets` random subsets of the unbiased MMD^2 with the cubic polynomial kernel
     k(x, y) = (x.y / D + 1)^3. The subset size shrinks to the smaller set when fewer samples are given."""
     from torch_fidelity.metric_kid import KEY_METRIC_KID_MEAN, KEY_METRIC_KID_STD, kid_features_to_metric

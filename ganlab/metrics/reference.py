@@ -40,8 +40,12 @@ def reference_features(data: Any, data_cfg: Any, extractor: Extractor, n: int, b
         "extractor": extractor.version,
         "n": n_real,
     }
-    path = cache_dir() / "reference" / (
-        f"{data_name(data_cfg).split('.')[-1]}-{SPLIT}-{data.shape[-1]}px-{extractor.name}-n{n_real}-{digest(key)}.pt"
+    path = (
+        cache_dir()
+        / "reference"
+        / (
+            f"{data_name(data_cfg).split('.')[-1]}-{SPLIT}-{data.shape[-1]}px-{extractor.name}-n{n_real}-{digest(key)}.pt"
+        )
     )
     if path.is_file():
         try:
