@@ -22,15 +22,20 @@ from ganlab.metrics.extractors import CLASSIFIERS, SHIPPED_WEIGHTS, classifier_p
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted(CLASSIFIERS), default="digits")
-    parser.add_argument("--epochs", type=int, default=None, help="default: ganlab's setting for the dataset")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="digits only; default: ganlab's setting (mnist and fashion_mnist use the settings of first use)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     data_cfg = OmegaConf.load(CONF_DIR / "data" / f"{args.dataset}.yaml")
     start = time.perf_counter()
     if args.dataset == "digits":
-        resolution, epochs = CLASSIFIERS["digits"]
+        resolution, epochs, batch_size = CLASSIFIERS["digits"]
         images, labels = classifier_training_set("digits", data_cfg)
-        model, meta = train_classifier(images, labels, 10, resolution, args.epochs or epochs)
+        model, meta = train_classifier(images, labels, 10, resolution, args.epochs or epochs, batch_size=batch_size)
         path = SHIPPED_WEIGHTS / "digits.pt"
         save_classifier(model, {**meta, "dataset": "digits"}, path)
     else:

@@ -111,7 +111,7 @@ def test_mnist_classifier_is_trained_on_first_use_then_cached(
     with caplog.at_level("INFO", logger="ganlab"):
         Evaluator(data, cfg, "auto", n=20)
     assert "training the mnist feature classifier once" in caplog.text
-    cached = list((isolated_caches / "ganlab" / "classifiers").glob("mnist-28px-*.pt"))
+    cached = list((isolated_caches / "ganlab" / "classifiers").glob("mnist-16px-*.pt"))
     assert len(cached) == 1
     _, meta = load_classifier(cached[0])
     assert meta["dataset"] == "mnist" and meta["test_size"] >= 1
