@@ -54,6 +54,8 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         device = torch.device(name)
     except RuntimeError as err:
         raise ConfigError(f"{option}={name!r} is not a device; use auto, cpu, cuda, cuda:N or mps.") from err
+    if device.type not in ("cpu", "cuda", "mps"):  # meta, xla, ...: torch names them, ganlab cannot train there
+        raise ConfigError(f"{option}={name!r}: ganlab runs on cpu, cuda or mps.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"{option}={name} but no CUDA device is available; use {option}=auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -20,6 +20,7 @@ from ganlab.sampling import sample_batches
 
 DEFAULT_N = {"images": 10_000, "points": 2_500}
 MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN
+MIN_REAL = PRC_NEIGHBOURHOOD + 1
 LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std"}
 DESCRIPTIONS = {
     "modes": "modes covered (>= 1/5 of their share of samples)",
@@ -60,7 +61,11 @@ class Evaluator:
         n: int | None = None,
         device: torch.device | str = "cpu",
         batch_size: int = 250,
+        option_prefix: str = "",
     ) -> None:
+        """`option_prefix` names the options in messages: "" for `ganlab eval n=`, "trainer.eval_" for
+        `trainer.eval_n=`."""
+        self.option_prefix = option_prefix
         # Building networks draws random numbers: keep the caller's (a training run's) RNG where it was.
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -76,22 +81,33 @@ class Evaluator:
         self.batch_size = batch_size
         self.points = len(data.shape) == 1
         self.n = DEFAULT_N["points" if self.points else "images"] if n is None else int(n)
+        n_option, features_option = f"{self.option_prefix}n", f"{self.option_prefix}features"
         if self.n < 1:
-            raise ConfigError(f"n must be >= 1 (samples to evaluate), got {self.n}.")
+            raise ConfigError(f"{n_option} must be >= 1 (samples to evaluate), got {self.n}.")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
         if self.points:
             if features not in ("auto", None):
-                raise ConfigError(f"features={features}: 2-D data is judged by mode metrics, which use no features.")
+                raise ConfigError(
+                    f"{features_option}={features}: 2-D data is judged by mode metrics, which use no features; "
+                    f"leave {features_option}=auto."
+                )
             if not hasattr(data, "centres") or not hasattr(data, "std"):
                 raise ConfigError(f"{type(data).__name__} has no mode centres: ganlab's 2-D metrics need them.")
             self.centres, self.std = data.centres.cpu(), float(data.std)
             self.features = None
             return
         if self.n < MIN_IMAGES:
-            raise ConfigError(f"image metrics need n >= {MIN_IMAGES} (the Inception Score's splits), got {self.n}.")
+            raise ConfigError(
+                f"image metrics need {n_option} >= {MIN_IMAGES} (the Inception Score's splits), got {self.n}."
+            )
+        if len(data) < MIN_REAL:
+            raise ConfigError(
+                f"the data holds {len(data)} images; image metrics need at least {MIN_REAL} real ones "
+                f"(precision/recall compare each with its {PRC_NEIGHBOURHOOD} nearest neighbours)."
+            )
         self.features = default_features(data_cfg, points=False) if features in ("auto", None) else features
-        self.extractor = get_extractor(self.features, data_cfg, self.device)
+        self.extractor = get_extractor(self.features, data_cfg, self.device, option=features_option)
         self.reference = reference_features(data, data_cfg, self.extractor, self.n, batch_size)
 
     @property

@@ -62,8 +62,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
     evaluator, monitor = make_evaluator(cfg, parts)
-    best: dict[str, Any] | None = None  # {"metric", "value", "step"} of checkpoints/best.pt
+    # How best.pt's value is measured: a best measured with other settings (n, features) is not comparable.
+    eval_settings = (
+        {"metric": monitor, "features": evaluator.features, "n": evaluator.n, "seed": cfg.seed} if evaluator else None
+    )
     last_metrics: dict[str, float] = {}
+    evaluated_step = 0  # the last step whose evaluation is done (a stop or crash may skip one: redone on resume)
+
+    def is_eval_step(s: int) -> bool:
+        return evaluator is not None and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
 
     step = 0
     if cfg.resume:
@@ -73,11 +80,11 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         step = load_training_state(state, parts)
         fixed_noise = state["fixed_noise"].to(device)
         last_metrics = dict(state.get("metrics") or {})
-        saved_best = state.get("best")
-        best = saved_best if saved_best and saved_best["metric"] == monitor else None
+        evaluated_step = int(state.get("evaluated_step", 0))
         restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
         log.info("resumed %s at step %d", path, step)
-    if step >= t.steps:
+    pending_eval = step > 0 and is_eval_step(step) and evaluated_step != step
+    if step >= t.steps and not pending_eval:
         log.info("the run is already at step %d of %d: raise trainer.steps to extend it", step, t.steps)
         return last_metrics.get(monitor) if monitor else None
 
@@ -88,13 +95,27 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     samples_dir = run_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
     ckpt_dir = run_dir / CHECKPOINT_DIR
+    best = saved_best(ckpt_dir / BEST, eval_settings)  # the record of the best.pt that this run directory holds
 
     def state_now(at_step: int) -> dict[str, Any]:
         return {
             **training_state(parts, at_step, fixed_noise, config, list(overrides)),
             "metrics": last_metrics,
+            "evaluated_step": evaluated_step,
             "best": best,
         }
+
+    def evaluate(at_step: int) -> None:
+        nonlocal last_metrics, evaluated_step, best
+        # The same latents every time (seeded by cfg.seed): the curve shows G changing, not the noise.
+        last_metrics = evaluator(G, parts.z_dim, seed=cfg.seed).metrics
+        evaluated_step = at_step
+        logger.scalars(at_step, {f"metrics/{name}": value for name, value in last_metrics.items()})
+        logger.note(f"eval at step {at_step}: " + " ".join(f"{k} {v:.4g}" for k, v in last_metrics.items()))
+        value = last_metrics[monitor]
+        if best is None or is_better(monitor, value, best["value"]):
+            best = {**eval_settings, "value": value, "step": at_step}
+            save_checkpoint(state_now(at_step), ckpt_dir / BEST)
 
     def checkpoint(at_step: int, keep: bool) -> None:
         state = state_now(at_step)
@@ -105,6 +126,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     batch, n_critic = t.batch_size, parts.n_critic
     tick, tick_step = time.perf_counter(), step
     with StopRequests() as stop, logger:
+        if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
+            evaluate(step)
+            save_checkpoint(state_now(step), ckpt_dir / LAST)
         while step < t.steps:
             step += 1
             # --- discriminator: n_critic updates, G's samples detached ---
@@ -133,11 +157,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             keep_now = bool(t.keep_every) and step % t.keep_every == 0
             save_now = step % t.checkpoint_every == 0 or last or keep_now
             sample_now = step % t.sample_every == 0 or last
-            eval_now = (
-                evaluator is not None
-                and not stopping
-                and (step == t.steps or (t.eval_every is not None and step % t.eval_every == 0))
-            )
+            eval_now = is_eval_step(step) and not stopping  # a stop skips it; resume does it first
             if log_now or save_now:  # reading the stats syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
                 stop_if_diverged([f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)], step, ckpt_dir)
@@ -157,17 +177,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 picture = samples.render(fixed_samples, real_points)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
-            if eval_now:
-                # The same latents every time (seeded by cfg.seed): the curve shows G changing, not the noise.
-                last_metrics = evaluator(G, parts.z_dim, seed=cfg.seed).metrics
-                logger.scalars(step, {f"metrics/{name}": value for name, value in last_metrics.items()})
-                logger.note(f"eval at step {step}: " + " ".join(f"{k} {v:.4g}" for k, v in last_metrics.items()))
-                value = last_metrics[monitor]
-                if best is None or is_better(monitor, value, best["value"]):
-                    best = {"metric": monitor, "value": value, "step": step}
-                    save_checkpoint(state_now(step), ckpt_dir / BEST)
-            if save_now:
+            if save_now:  # before evaluating: an evaluation that fails must not cost the checkpoint
                 checkpoint(step, keep=keep_now)
+            if eval_now:
+                evaluate(step)
+                if save_now:
+                    save_checkpoint(state_now(step), ckpt_dir / LAST)  # now recording the evaluation too
             if stopping:
                 message = (
                     f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
@@ -186,13 +201,25 @@ def make_evaluator(cfg: DictConfig, parts: Components) -> tuple[Evaluator | None
         return None, None
     if t.eval_every is not None and t.eval_every < 1:
         raise ConfigError(f"trainer.eval_every must be >= 1 or null, got {t.eval_every}.")
-    evaluator = Evaluator(parts.data, cfg.data, t.eval_features, t.eval_n, parts.device)
+    evaluator = Evaluator(parts.data, cfg.data, t.eval_features, t.eval_n, parts.device, option_prefix="trainer.eval_")
     monitor = t.monitor or evaluator.primary
     if monitor not in evaluator.names():
         raise ConfigError(
             f"trainer.monitor={monitor} is not computed for this data; choose one of {', '.join(evaluator.names())}."
         )
     return evaluator, monitor
+
+
+def saved_best(path: Path, settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The record of an existing best.pt if it was measured with `settings` (metric, features, n, seed);
+    None otherwise, so that the next evaluation writes a best.pt of its own."""
+    if settings is None or not path.is_file():
+        return None
+    record = load_checkpoint(path, mmap=True).get("best") or {}
+    if all(record.get(key) == value for key, value in settings.items()):
+        return record
+    log.info("%s was measured with other settings (%s); the best starts afresh", path, record)
+    return None
 
 
 def is_better(metric: str, value: float, than: float) -> bool:

@@ -160,13 +160,18 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["sample", "RUN", "grid.png"], "expected key=value, got 'grid.png'"),
         (["sample", "RUN", "count=3"], "Key 'count' not in 'SampleOptions'"),
         (["sample", "RUN", "n=many"], "could not be converted to Integer"),
-        (["sample", "RUN", "n=0"], "n must be >= 1"),
-        (["eval", "RUN", "n=0"], "n must be >= 1"),
-        (["eval", "RUN", "n=-5"], "n must be >= 1"),
+        (["sample", "RUN", "n=0"], "n must be between 1 and"),
+        (["eval", "RUN", "n=0"], "n must be between 1 and"),
+        (["eval", "RUN", "n=-5"], "n must be between 1 and"),
         (["eval", "RUN", "features=vgg16"], "features='vgg16' is not a feature extractor"),
         (["sample", "RUN", "out=grid.gif"], "write a picture (.png, .jpg) or raw samples (.npz)"),
         (["sample", "RUN", "device=tpu"], "device='tpu' is not a device"),
-        (["sample", "RUN", "interpolate=true", "steps=1"], "steps must be >= 2"),
+        (["sample", "RUN", "interpolate=true", "steps=1"], "steps must be between 2 and 1,000"),
+        (["sample", "RUN", "seed=99999999999999999999"], "seed must be between 0 and 2**63 - 1"),
+        (["eval", "RUN", "seed=-1"], "seed must be between 0 and 2**63 - 1"),
+        (["eval", "RUN", "n=99999999999999999999"], "n must be between 1 and 10,000,000"),
+        (["eval", "RUN", "batch_size=0"], "batch_size must be between 1 and 1,000,000"),
+        (["sample", "RUN", "device=meta"], "device='meta': ganlab runs on cpu, cuda or mps"),
     ],
 )
 def test_bad_input_exits_2(args: list[str], expected: str, image_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,6 +201,32 @@ def test_an_unwritable_out_is_refused_and_leaves_nothing_behind(
     folder.mkdir()  # out names an existing directory
     assert "cannot write there" in _fails(["sample", f"run={image_run}", f"out={folder}"], capsys)
     assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder.png"]
+
+
+def test_an_upper_case_npz_suffix(image_run: Path, tmp_path: Path) -> None:
+    run_main("sample", f"run={image_run}", "n=3", f"out={tmp_path / 'S.NPZ'}")
+    assert np.load(tmp_path / "S.NPZ")["samples"].shape == (3, 1, 16, 16)
+    assert [p.name for p in tmp_path.iterdir()] == ["S.NPZ"]
+
+
+def test_eval_refuses_an_unwritable_out_before_evaluating(
+    image_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    err = _fails(["eval", f"run={image_run}", f"out={blocker / 'm.json'}"], capsys)
+    assert "cannot write there" in err and "fid" not in capsys.readouterr().out
+
+
+def test_class_metrics_only_for_a_classifier_of_the_data_s_classes(mnist_root: Path) -> None:
+    from ganlab.metrics.extractors import get_extractor
+    from tests.conftest import compose_cfg
+
+    cpu = torch.device("cpu")
+    fashion = compose_cfg("data=fashion_mnist", f"data.root={mnist_root}", "data.download=false").data
+    mnist = compose_cfg("data=mnist", f"data.root={mnist_root}", "data.download=false").data
+    assert not get_extractor("digits", fashion, cpu).dataset_classes  # digits' classes are not clothes
+    assert get_extractor("digits", mnist, cpu).dataset_classes  # both are the digits 0-9
 
 
 def test_eval_of_a_copied_run_directory(image_run: Path, tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from omegaconf import MISSING
 
 import ganlab
 from ganlab.build import resolve_device
-from ganlab.commands.options import parse_options
-from ganlab.commands.output import write_atomically
+from ganlab.commands.options import check_count, check_seed, parse_options
+from ganlab.commands.output import check_writable, write_atomically
 from ganlab.evaluation import DESCRIPTIONS, Evaluation, Evaluator, lower_is_better
 from ganlab.snapshot import Snapshot, load_snapshot
 
@@ -32,9 +32,14 @@ class EvalOptions:
 
 def main(args: list[str]) -> None:
     opts = parse_options(EvalOptions, args, "eval")
+    if opts.n is not None:
+        check_count("n", opts.n)
+    check_count("batch_size", opts.batch_size, high=1_000_000)
+    check_seed(opts.seed)
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
+    check_writable(out)
     evaluator = Evaluator(snap.data(device), snap.config["data"], opts.features, opts.n, device, opts.batch_size)
     result = evaluator(snap.G, snap.z_dim, seed=opts.seed)
     report = metrics_report(result, snap, opts.seed)

@@ -13,6 +13,20 @@ from ganlab.errors import ConfigError
 T = TypeVar("T")
 
 
+MAX_SAMPLES = 10_000_000  # 10^7 images of 64x64x3 are 490 GB: a larger n is a typo
+SEED_RANGE = (0, 2**63 - 1)  # what torch.Generator.manual_seed accepts
+
+
+def check_count(name: str, value: int, low: int = 1, high: int = MAX_SAMPLES) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high:,}, got {value}.")
+
+
+def check_seed(value: int) -> None:
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise ConfigError(f"seed must be between 0 and 2**63 - 1, got {value}.")
+
+
 def parse_options(schema: type[T], args: list[str], command: str) -> T:
     """`["run=out/x", "n=16"]` -> schema(run="out/x", n=16); unknown keys, wrong types and missing required
     options become a ConfigError that lists the options."""

@@ -9,6 +9,16 @@ from pathlib import Path
 from ganlab.errors import ConfigError
 
 
+def check_writable(path: Path, option: str = "out") -> None:
+    """Refuse an `out` that cannot be written before any work is done (the folder is made if missing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"{option}={path}: cannot write there ({err.strerror or err}).") from err
+    if path.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{option}={path}: cannot write there (a directory, or a folder not writable).")
+
+
 def write_atomically(path: Path, write: Callable[[Path], None], option: str = "out") -> None:
     """`write(tmp)` into a temp file beside `path`, then rename: a failure leaves any old file as it was."""
     try:

@@ -13,8 +13,8 @@ from torch import Tensor
 
 from ganlab import samples
 from ganlab.build import resolve_device
-from ganlab.commands.options import parse_options
-from ganlab.commands.output import write_atomically
+from ganlab.commands.options import check_count, check_seed, parse_options
+from ganlab.commands.output import check_writable, write_atomically
 from ganlab.errors import ConfigError
 from ganlab.sampling import generate, latents, slerp
 from ganlab.snapshot import Snapshot, load_snapshot
@@ -36,15 +36,16 @@ class SampleOptions:
 
 def main(args: list[str]) -> None:
     opts = parse_options(SampleOptions, args, "sample")
-    if opts.n < 1:
-        raise ConfigError(f"n must be >= 1 (samples to draw), got {opts.n}.")
-    if opts.interpolate and opts.steps < 2:
-        raise ConfigError(f"steps must be >= 2 (images per interpolation row), got {opts.steps}.")
+    check_count("n", opts.n)
+    check_seed(opts.seed)
+    if opts.interpolate:
+        check_count("steps", opts.steps, low=2, high=1000)
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / "sample.png"
     if out.suffix.lower() not in PICTURE_SUFFIXES | {".npz"}:
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or raw samples (.npz).")
+    check_writable(out)
 
     if opts.interpolate:
         z, ncol = interpolation_latents(opts, snap.z_dim)
@@ -52,11 +53,16 @@ def main(args: list[str]) -> None:
         z, ncol = latents(opts.n, snap.z_dim, opts.seed), None
     fake = torch.cat([generate(snap.G, chunk.to(device)).cpu() for chunk in z.split(500)])
     if out.suffix.lower() == ".npz":
-        write_atomically(out, lambda tmp: np.savez(tmp, samples=fake.float().numpy()))
+        write_atomically(out, lambda tmp: _save_npz(tmp, samples=fake.float().numpy()))
     else:
         picture = picture_of(fake, snap, ncol, opts.seed)
         write_atomically(out, lambda tmp: samples.save_png(picture, tmp))
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}) to {out}")
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a name like "x.NPZ"
+        np.savez(f, **arrays)
 
 
 def interpolation_latents(opts: SampleOptions, z_dim: int) -> tuple[Tensor, int]:

@@ -60,9 +60,12 @@ def default_features(data_cfg: Any, points: bool) -> str | None:
     return name if name in CLASSIFIERS else "inception"
 
 
-def get_extractor(name: str, data_cfg: Any, device: torch.device) -> Extractor:
+DIGIT_SETS = {"digits", "mnist"}  # the same ten classes, 0-9
+
+
+def get_extractor(name: str, data_cfg: Any, device: torch.device, option: str = "features") -> Extractor:
     if name not in EXTRACTORS:
-        raise ConfigError(f"features={name!r} is not a feature extractor ganlab knows; choose one of {EXTRACTORS}.")
+        raise ConfigError(f"{option}={name!r} is not a feature extractor ganlab knows; choose one of {EXTRACTORS}.")
     if name == "inception":
         from ganlab.metrics.inception import InceptionFeatures, fetch_weights
 
@@ -70,7 +73,10 @@ def get_extractor(name: str, data_cfg: Any, device: torch.device) -> Extractor:
         return Extractor(name, path.stem, InceptionFeatures(path).eval().to(device), dataset_classes=False)
     path = classifier_path(name, data_cfg)
     net, _ = load_classifier(path)
-    return Extractor(name, f"{path.stem}-{_file_digest(path)}", net.to(device), dataset_classes=True)
+    # The class histogram means something only when the classifier's classes are the data's own.
+    own = data_name(data_cfg)
+    same_classes = name == own or {name, own} <= DIGIT_SETS
+    return Extractor(name, f"{path.stem}-{_file_digest(path)}", net.to(device), dataset_classes=same_classes)
 
 
 def classifier_path(name: str, data_cfg: Any) -> Path:
