@@ -73,6 +73,14 @@ def check_run_knobs(cfg: DictConfig) -> None:
             raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
     if t.keep_every is not None and t.keep_every < 1:
         raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
+    if t.keep_last is not None and t.keep_last < 1:
+        raise ConfigError(f"trainer.keep_last must be >= 1 or null, got {t.keep_last}.")
+    if t.on_nan not in ("stop", "rollback"):
+        raise ConfigError(f"trainer.on_nan must be stop or rollback, got {t.on_nan!r}.")
+    if not 0 < t.rollback_lr_factor <= 1:
+        raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {t.rollback_lr_factor}.")
+    if t.max_rollbacks < 0:
+        raise ConfigError(f"trainer.max_rollbacks must be >= 0, got {t.max_rollbacks}.")
     if t.n_critic is not None and t.n_critic < 1:
         raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
     for key in ("lr_g", "lr_d"):

@@ -27,6 +27,10 @@ class TrainerSchema:
     sample_every: int = 250
     checkpoint_every: int = 500
     keep_every: int | None = None  # also keep checkpoints/step_XXXXXXX.pt every this many steps
+    keep_last: int | None = None  # also keep the newest k periodic checkpoints as step_XXXXXXX.pt
+    on_nan: str = "stop"  # stop | rollback: what a diverged run does
+    rollback_lr_factor: float = 0.5  # on_nan=rollback: both learning rates are multiplied by this
+    max_rollbacks: int = 3  # on_nan=rollback: then stop
     num_samples: int = 64  # images in the fixed-noise grid (points for 2-D data: x16)
     eval_every: int | None = None  # evaluate every this many steps and at the end (None: no evaluation)
     eval_n: int | None = None  # samples per evaluation; None: 10000 for images, 2500 for 2-D data

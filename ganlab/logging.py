@@ -52,6 +52,7 @@ class RunLogger:
     last checkpoint, so a resumed run's log has every step once."""
 
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None) -> None:
+        self.run_dir = run_dir
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = Console()
         self.total_steps = total_steps
@@ -70,6 +71,11 @@ class RunLogger:
             )
             self.task = self.progress.add_task("train", total=total_steps, completed=start_step, stats="")
             self.progress.start()
+
+    def rewind(self, step: int) -> None:
+        """Go back to `step` (a rollback): events logged after it are purged when logging resumes."""
+        self.writer.close()
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=step + 1)
 
     def print_config(self, cfg: DictConfig) -> None:
         self.console.print(config_tree(cfg))

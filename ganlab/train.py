@@ -30,6 +30,7 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped
 from ganlab.evaluation import Evaluator, lower_is_better
 from ganlab.logging import RunLogger, log_to_files
@@ -68,6 +69,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     )
     last_metrics: dict[str, float] = {}
     evaluated_step = 0  # the last step whose evaluation is done (a stop or crash may skip one: redone on resume)
+    rollbacks = 0  # times trainer.on_nan=rollback went back to the last checkpoint, each lowering the rates
 
     def is_eval_step(s: int) -> bool:
         return evaluator is not None and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
@@ -81,6 +83,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         fixed_noise = state["fixed_noise"].to(device)
         last_metrics = dict(state.get("metrics") or {})
         evaluated_step = int(state.get("evaluated_step", 0))
+        rollbacks = int(state.get("rollbacks", 0))
+        scale_learning_rates(parts, t.rollback_lr_factor**rollbacks)  # the config's rates, lowered as before
         restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
         log.info("resumed %s at step %d", path, step)
     pending_eval = step > 0 and is_eval_step(step) and evaluated_step != step
@@ -103,6 +107,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             "metrics": last_metrics,
             "evaluated_step": evaluated_step,
             "best": best,
+            "rollbacks": rollbacks,
         }
 
     def evaluate(at_step: int) -> None:
@@ -120,11 +125,35 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     def checkpoint(at_step: int, keep: bool) -> None:
         state = state_now(at_step)
         save_checkpoint(state, ckpt_dir / LAST)
-        if keep:
+        rolling = bool(t.keep_last) and at_step % t.checkpoint_every == 0
+        if keep or rolling:
             save_checkpoint(state, ckpt_dir / f"step_{at_step:07d}.pt")
+        if t.keep_last:
+            prune_rolling_checkpoints(ckpt_dir, t.keep_last, t.keep_every)
+
+    def roll_back(problems: list[str], at_step: int) -> int:
+        """Go back to the last good checkpoint with lower learning rates; returns its step."""
+        nonlocal rollbacks, last_metrics, evaluated_step, tick, tick_step
+        rollbacks += 1
+        state = load_checkpoint(ckpt_dir / LAST)
+        back_to = load_training_state(state, parts)  # keeps the current (already lowered) rates
+        scale_learning_rates(parts, t.rollback_lr_factor)
+        last_metrics, evaluated_step = dict(state.get("metrics") or {}), int(state.get("evaluated_step", 0))
+        restore_rng(state["rng"])
+        watch.reset(back_to)
+        logger.rewind(back_to)  # the steps after the checkpoint will be logged again
+        tick, tick_step = time.perf_counter(), back_to
+        message = (
+            f"training diverged at step {at_step} ({', '.join(problems[:4])} not finite); rolled back to step "
+            f"{back_to} of {ckpt_dir / LAST} with learning rates x{t.rollback_lr_factor} "
+            f"(rollback {rollbacks} of at most {t.max_rollbacks})"
+        )
+        logger.note(message)
+        return back_to
 
     batch, n_critic = t.batch_size, parts.n_critic
     tick, tick_step = time.perf_counter(), step
+    watch = NanWatch(device, step)
     with StopRequests() as stop, logger:
         if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
             evaluate(step)
@@ -137,6 +166,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 with torch.no_grad():
                     fake = G(torch.randn(batch, parts.z_dim, device=device))
                 d_loss, d_stats = loss.d_loss(D, real, fake)
+                watch.observe(d_loss)
                 parts.opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 parts.opt_d.step()
@@ -146,10 +176,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             D.requires_grad_(False)
             fake = G(torch.randn(batch, parts.z_dim, device=device))
             g_loss, g_stats = loss.g_loss(D, fake)
+            watch.observe(g_loss)
             parts.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             parts.opt_g.step()
             D.requires_grad_(True)
+            watch.end_step()
 
             stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
             last = step == t.steps or stopping
@@ -158,13 +190,22 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             save_now = step % t.checkpoint_every == 0 or last or keep_now
             sample_now = step % t.sample_every == 0 or last
             eval_now = is_eval_step(step) and not stopping  # a stop skips it; resume does it first
-            if log_now or save_now:  # reading the stats syncs with the device: only when needed
+            problems: list[str] = []
+            first_bad = 0
+            if log_now or save_now or eval_now:  # reading values syncs with the device: only when needed
                 values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
-                stop_if_diverged([f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)], step, ckpt_dir)
+                first_bad = watch.first_bad_step()  # the step where a loss first went bad, maybe before this one
+                if first_bad:
+                    problems = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)] or ["a loss"]
             if sample_now or save_now or eval_now:
                 fixed_samples = generate(G, fixed_noise)
-            if save_now or eval_now:  # the losses predate this step's updates: check what would be saved or judged
-                stop_if_diverged(nonfinite_state(G, D, fixed_samples), step, ckpt_dir)
+            if (save_now or eval_now) and not problems:  # what would be saved or judged, and G's output
+                problems = nonfinite_state(G, D, fixed_samples)
+            if problems:
+                if t.on_nan == "rollback" and rollbacks < t.max_rollbacks and (ckpt_dir / LAST).is_file():
+                    step = roll_back(problems, first_bad or step)
+                    continue
+                stop_diverged(problems, first_bad or step, ckpt_dir, rollbacks)
             if log_now:
                 now = time.perf_counter()
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
@@ -226,25 +267,8 @@ def is_better(metric: str, value: float, than: float) -> bool:
     return value < than if lower_is_better(metric) else value > than
 
 
-def nonfinite_state(G: torch.nn.Module, D: torch.nn.Module, fixed_samples: torch.Tensor) -> list[str]:
-    """Names of the parameters and buffers of G and D holding a NaN or an infinity, and "G(fixed noise)" if
-    G's output is not finite. One device sync when all is well."""
-    named = {
-        f"{label}.{name}": t
-        for label, m in (("G", G), ("D", D))
-        for name, t in [*m.named_parameters(), *m.named_buffers()]
-    }
-    named["G(fixed noise)"] = fixed_samples
-    named = {name: t for name, t in named.items() if t.is_floating_point()}
-    if bool(torch.stack([torch.isfinite(t).all() for t in named.values()]).all()):
-        return []
-    return [name for name, t in named.items() if not bool(torch.isfinite(t).all())]
-
-
-def stop_if_diverged(bad: list[str], step: int, ckpt_dir: Path) -> None:
+def stop_diverged(bad: list[str], step: int, ckpt_dir: Path, rollbacks: int = 0) -> None:
     """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke."""
-    if not bad:
-        return
     last = ckpt_dir / LAST
     kept = (
         f"The last checkpoint, {last} (step {load_checkpoint(last)['step']}), is kept."
@@ -253,7 +277,8 @@ def stop_if_diverged(bad: list[str], step: int, ckpt_dir: Path) -> None:
     )
     message = (
         f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} not finite. "
-        f"{kept} Lower the learning rates, or try a steadier loss such as loss=wgan_gp or loss=hinge."
+        f"{kept} Lower the learning rates, try trainer.on_nan=rollback, or a steadier loss such as loss=wgan_gp "
+        "or loss=hinge." + (f" It had already been rolled back {rollbacks} time(s)." if rollbacks else "")
     )
     log_to_files(message)  # the CLI prints it on stderr
     raise RunStopped(message)
@@ -295,6 +320,23 @@ def load_training_state(state: dict[str, Any], parts: Components) -> int:
     load_optimizer_state(parts.opt_g, state["opt_G"])
     load_optimizer_state(parts.opt_d, state["opt_D"])
     return int(state["step"])
+
+
+def scale_learning_rates(parts: Components, factor: float) -> None:
+    for opt in (parts.opt_g, parts.opt_d):
+        for group in opt.param_groups:
+            group["lr"] *= factor
+
+
+def prune_rolling_checkpoints(ckpt_dir: Path, keep_last: int, keep_every: int | None) -> None:
+    """Keep the newest `keep_last` step_XXXXXXX.pt files; milestones of trainer.keep_every stay for good."""
+    rolling = sorted(
+        p
+        for p in ckpt_dir.glob("step_*.pt")
+        if p.stem[5:].isdigit() and not (keep_every and int(p.stem[5:]) % keep_every == 0)
+    )
+    for old in rolling[:-keep_last]:
+        old.unlink(missing_ok=True)
 
 
 def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
