@@ -7,6 +7,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts — n
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, first_line
 
 FORMAT = "ganlab-checkpoint-v1"
 LAST = "last.pt"
@@ -67,12 +68,46 @@ def load_checkpoint(
     path: Path, map_location: str | torch.device = "cpu", mmap: bool = False, option: str = "resume"
 ) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+        except RuntimeError:
+            if not mmap:
+                raise
+            # mmap needs torch's zip format; read a file in any other format plainly to say what it holds.
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # not a torch file, truncated, or holds objects weights_only refuses
-        raise ConfigError(f"{option}={path}: not a readable ganlab checkpoint ({type(err).__name__}).") from err
+        hint = " resume=auto falls back to the newest good checkpoint of a run." if option == "resume" else ""
+        if isinstance(err, pickle.UnpicklingError):  # torch's own text talks of weights_only=False: never that
+            reason = (
+                "UnpicklingError: it holds Python objects other than tensors and plain data, which ganlab refuses "
+                "to unpickle because they could run code"
+            )
+        else:
+            reason = f"{type(err).__name__}: {first_line(err)}; it may be truncated or corrupted"
+        raise ConfigError(f"{option}={path}: not a readable ganlab checkpoint ({reason}).{hint}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ConfigError(f"{option}={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
     return state
+
+
+AUTO = "auto"  # resume=auto: the newest good checkpoint of this run directory, or a fresh start
+
+
+def newest_good_checkpoint(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in `ckpt_dir` that loads (last.pt, else the newest step_XXXXXXX.pt, ...), with its
+    state; None if there is none. Unreadable files (truncated by a crash, corrupted) are skipped with a
+    warning naming them."""
+    import logging
+
+    log = logging.getLogger("ganlab")
+    candidates = [p for p in [ckpt_dir / LAST, *ckpt_dir.glob("step_*.pt")] if p.is_file()]
+    candidates.sort(key=lambda p: (p.stat().st_mtime_ns, p.name == LAST), reverse=True)
+    for path in candidates:
+        try:
+            return path, load_checkpoint(path)
+        except ConfigError as err:
+            log.warning("resume=auto: skipping %s: %s", path, err)
+    return None
 
 
 def run_dir_of(checkpoint: Path) -> Path | None:

@@ -53,6 +53,14 @@ def _train_job(cfg: DictConfig) -> float | None:
         _job_failures.append((2, f"error: {_hydra_message(err)}"))
     except RunStopped as err:
         _job_failures.append((err.exit_code, str(err)))
+    except Exception as err:
+        import torch  # loaded already by train
+
+        if not isinstance(err, torch.cuda.OutOfMemoryError):
+            raise
+        from ganlab.train import out_of_memory_message
+
+        _job_failures.append((2, f"error: {out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)}"))
     return None
 
 
@@ -73,8 +81,8 @@ def _resume_overrides(args: list[str]) -> list[str]:
     """`resume=X` recomposes the original run: its stored overrides first, the new ones after (they win),
     and Hydra's run directory pointed back at the original run."""
     resume = [a for a in args if _override_key(a) == "resume"]
-    if not resume:
-        return args
+    if not resume or resume[-1].split("=", 1)[1] == "auto":
+        return args  # resume=auto: the same command again; train() finds the run's newest good checkpoint
     if {"-m", "--multirun"} & set(args):
         raise ConfigError("resume= continues one run; resume the jobs of a sweep one at a time.")
     from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
@@ -141,6 +149,10 @@ def main(argv: list[str] | None = None) -> None:
         _train_job()
     except (ConfigError, HydraException) as err:
         _fail(_hydra_message(err))
+    except OSError as err:
+        if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
+            raise
+        _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
     except RunInterrupted as err:
         print(f"ganlab: {err}", file=sys.stderr)
         sys.exit(err.exit_code)

@@ -18,6 +18,11 @@ def check_non_negative(where: str, **values: int) -> None:
             raise ConfigError(f"{where}.{name} must be an integer >= 0, got {value!r}.")
 
 
+def first_line(text: object, limit: int = 200) -> str:
+    """The first line of an error's text, for one-paragraph messages."""
+    return (str(text).strip().splitlines() or [""])[0][:limit]
+
+
 class RunStopped(Exception):
     """Training diverged and was stopped before it overwrote the last good checkpoint. Exit code 1; the other
     jobs of a sweep still run."""

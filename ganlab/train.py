@@ -20,18 +20,20 @@ import ganlab
 from ganlab import samples
 from ganlab.build import Components, build, seed_everything
 from ganlab.checkpoint import (
+    AUTO,
     BEST,
     CHECKPOINT_DIR,
     LAST,
     capture_rng,
     check_compatible,
     load_checkpoint,
+    newest_good_checkpoint,
     resolve_checkpoint,
     restore_rng,
     save_checkpoint,
 )
 from ganlab.divergence import NanWatch, nonfinite_state
-from ganlab.errors import ConfigError, RunInterrupted, RunStopped
+from ganlab.errors import ConfigError, RunInterrupted, RunStopped, first_line
 from ganlab.evaluation import Evaluator, lower_is_better
 from ganlab.logging import RunLogger, log_to_files
 from ganlab.sampling import generate
@@ -75,9 +77,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         return evaluator is not None and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
 
     step = 0
-    if cfg.resume:
-        path = resolve_checkpoint(cfg.resume)
-        state = load_checkpoint(path)  # on CPU: load_state_dict copies onto the device; RNG states stay CPU
+    found = find_checkpoint(cfg.resume, run_dir / CHECKPOINT_DIR) if cfg.resume else None
+    if found:
+        path, state = found  # loaded on the CPU: load_state_dict copies onto the device; RNG states stay CPU
         check_compatible(state["config"], config, path)
         step = load_training_state(state, parts)
         fixed_noise = state["fixed_noise"].to(device)
@@ -124,10 +126,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
     def checkpoint(at_step: int, keep: bool) -> None:
         state = state_now(at_step)
-        save_checkpoint(state, ckpt_dir / LAST)
+        save_or_stop(state, ckpt_dir / LAST)
         rolling = bool(t.keep_last) and at_step % t.checkpoint_every == 0
         if keep or rolling:
-            save_checkpoint(state, ckpt_dir / f"step_{at_step:07d}.pt")
+            save_or_stop(state, ckpt_dir / f"step_{at_step:07d}.pt")
         if t.keep_last:
             prune_rolling_checkpoints(ckpt_dir, t.keep_last, t.keep_every)
 
@@ -234,6 +236,18 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     return last_metrics.get(monitor) if monitor else None
 
 
+def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """`resume=<run dir or file>`: that checkpoint. `resume=auto`: the newest good one in this run's own
+    checkpoints/, or None (a fresh start), so that re-running the same command (a SLURM requeue) continues."""
+    if resume == AUTO:
+        found = newest_good_checkpoint(ckpt_dir)
+        if found is None:
+            log.info("resume=auto: no checkpoint in %s yet, starting fresh", ckpt_dir)
+        return found
+    path = resolve_checkpoint(resume)
+    return path, load_checkpoint(path)
+
+
 def make_evaluator(cfg: DictConfig, parts: Components) -> tuple[Evaluator | None, str | None]:
     """The evaluator and the monitored metric's name, when the run evaluates (trainer.eval_every or
     trainer.monitor set); (None, None) otherwise. Building it leaves the training RNG untouched."""
@@ -320,6 +334,28 @@ def load_training_state(state: dict[str, Any], parts: Components) -> int:
     load_optimizer_state(parts.opt_g, state["opt_G"])
     load_optimizer_state(parts.opt_d, state["opt_D"])
     return int(state["step"])
+
+
+def save_or_stop(state: dict[str, Any], path: Path) -> None:
+    """A checkpoint that cannot be written (disk full, folder gone) stops the run; the atomic write leaves the
+    previous file at `path` intact."""
+    try:
+        save_checkpoint(state, path)
+    except OSError as err:
+        message = (
+            f"could not write the checkpoint {path} at step {state['step']} ({err.strerror or err}); the previous "
+            "checkpoint there is intact. Free some space, then continue with resume=."
+        )
+        log_to_files(message)
+        raise RunStopped(message) from err
+
+
+def out_of_memory_message(err: Exception, batch_size: int, device: Any) -> str:
+    return (
+        f"out of memory on {device} with trainer.batch_size={batch_size}: try trainer.batch_size="
+        f"{max(1, batch_size // 2)}, a smaller model, or trainer.eval_n / a smaller evaluation batch. "
+        f"({first_line(err)})"
+    )
 
 
 def scale_learning_rates(parts: Components, factor: float) -> None:

@@ -97,3 +97,124 @@ def test_nan_checks_cost_no_sync_between_log_steps(tmp_path: Path, monkeypatch: 
     cfg = compose_cfg("trainer.steps=8", "trainer.checkpoint_every=4", "trainer.log_every=4")
     with pytest.raises(RunStopped, match=r"diverged at step 1: .*No checkpoint had been written yet"):
         train(cfg, tmp_path)
+
+
+def _finite(state: dict) -> bool:
+    return all(torch.isfinite(v).all() for net in ("G", "D") for v in state[net].values() if v.is_floating_point())
+
+
+def test_resume_auto_starts_fresh_then_continues_from_the_newest_good_checkpoint(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = ["trainer.checkpoint_every=2", "trainer.keep_last=3", "resume=auto"]
+    train(compose_cfg(*cfg, "trainer.steps=6"), tmp_path)  # nothing to resume: a fresh start
+    ckpts = tmp_path / "checkpoints"
+    assert load_checkpoint(ckpts / "last.pt")["step"] == 6
+    # A crash mid-write of a kind the atomic rename rules out, or a disk that lost data: both newest are bad.
+    (ckpts / "last.pt").write_bytes((ckpts / "last.pt").read_bytes()[:1000])
+    (ckpts / "step_0000006.pt").write_bytes(b"\x00" * 64)
+    with caplog.at_level("WARNING", logger="ganlab"):
+        train(compose_cfg(*cfg, "trainer.steps=8"), tmp_path)
+    assert f"skipping {ckpts / 'last.pt'}" in caplog.text and f"skipping {ckpts / 'step_0000006.pt'}" in caplog.text
+    state = load_checkpoint(ckpts / "last.pt")
+    assert state["step"] == 8 and _finite(state)
+    scalars, _ = read_events(tmp_path)
+    assert [s for s, _ in scalars["loss/D"]] == [2, 4, 6, 8]  # steps 5-6 redone after step 4, logged once
+
+
+def test_a_truncated_last_pt_is_named_on_explicit_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ganlab.cli import main
+
+    train(compose_cfg(), tmp_path)
+    last = tmp_path / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:-100])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", f"resume={tmp_path}"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert f"resume={last}: not a readable ganlab checkpoint" in err and "resume=auto falls back" in err
+
+
+class _Payload:
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path("/tmp/ganlab-checkpoint-pwned")
+
+
+def test_a_malicious_checkpoint_is_refused_and_its_code_never_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pickle
+
+    from ganlab.cli import main
+
+    MARKER.unlink(missing_ok=True)
+    evil = tmp_path / "run" / "checkpoints" / "last.pt"
+    evil.parent.mkdir(parents=True)
+    evil.write_bytes(pickle.dumps({"format": "ganlab-checkpoint-v1", "step": _Payload()}))
+    for command in (["train", f"resume={tmp_path / 'run'}"], ["sample", f"run={evil}"], ["eval", f"run={evil}"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(command)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "not a readable ganlab checkpoint (UnpicklingError" in err
+    assert not MARKER.exists()
+    # resume=auto skips it like any unreadable file, and starts fresh.
+    train(compose_cfg("resume=auto"), tmp_path / "run")
+    assert load_checkpoint(evil)["step"] == 4 and not MARKER.exists()
+
+
+def test_a_full_disk_during_a_checkpoint_write_keeps_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import ganlab.checkpoint as checkpoint_module
+
+    train(compose_cfg(), tmp_path)
+    before = (tmp_path / "checkpoints" / "last.pt").read_bytes()
+    real_save = torch.save
+
+    def full_disk(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        real_save(obj, f, *args, **kwargs)  # some bytes reach the temp file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", full_disk)
+    with pytest.raises(RunStopped, match=r"could not write the checkpoint .*last.pt at step 6 \(No space left"):
+        train(compose_cfg("trainer.steps=6", f"resume={tmp_path}"), tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / "last.pt").read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["last.pt"]  # no temp file left
+
+
+def test_an_unwritable_run_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ganlab.cli import main
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "debug=fast", f"hydra.run.dir={blocker / 'run'}"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert f"cannot write {blocker / 'run'}: Not a directory" in err
+
+
+def test_out_of_memory_suggests_a_smaller_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What CUDA raises when the batch does not fit (simulated: no GPU here)."""
+    from ganlab.cli import main
+    from ganlab.models.dcgan import DCGANGenerator
+
+    def oom(self: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(DCGANGenerator, "forward", oom)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "debug=fast", "trainer.batch_size=64", f"hydra.run.dir={tmp_path / 'run'}"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err
+    assert "out of memory on cpu with trainer.batch_size=64: try trainer.batch_size=32" in err
