@@ -6,6 +6,7 @@ loss's needs (no BatchNorm in D for WGAN-GP), and the model against the data's s
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from ganlab.data.base import DataSource
@@ -90,9 +91,38 @@ def check_run_knobs(cfg: DictConfig) -> None:
     check_positive("model", z_dim=cfg.model.z_dim)
 
 
-def _instantiate(node: Any, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate, but a ConfigError raised by the target surfaces as itself, and a TypeError
-    (an argument the target does not take, a value of the wrong type) as a ConfigError naming the target."""
+# `_target_` names a callable that Hydra imports and calls: from a config file, an override or a checkpoint's
+# stored config, `os.system` would be code execution. Only these prefixes are called, plus any listed in
+# $GANLAB_TRUSTED_TARGETS (comma-separated, e.g. "mylab.gan.") for a researcher's own modules.
+TRUSTED_TARGETS = ("ganlab.", "torch.optim.")
+
+
+def trusted_target_prefixes() -> tuple[str, ...]:
+    extra = os.environ.get("GANLAB_TRUSTED_TARGETS", "")
+    return TRUSTED_TARGETS + tuple(p.strip() for p in extra.split(",") if p.strip())
+
+
+def check_targets(node: Any, where: str = "config") -> None:
+    """Refuse any `_target_` in `node` (recursively) outside the trusted prefixes."""
+    if isinstance(node, DictConfig | dict):
+        for key, value in node.items():
+            if key == "_target_" and not str(value).startswith(trusted_target_prefixes()):
+                raise ConfigError(
+                    f"{where}: _target_={value} is not a ganlab or torch.optim class, and ganlab calls nothing "
+                    "else that a config, an override or a checkpoint names. To use your own module, list its "
+                    "prefix in GANLAB_TRUSTED_TARGETS (e.g. GANLAB_TRUSTED_TARGETS=mylab.)."
+                )
+            check_targets(value, f"{where}.{key}" if key != "_target_" else where)
+    elif isinstance(node, ListConfig | list | tuple):
+        for i, value in enumerate(node):
+            check_targets(value, f"{where}[{i}]")
+
+
+def instantiate_node(node: Any, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate of a node whose targets are all trusted; a ConfigError raised by the target
+    surfaces as itself, and a TypeError (an argument the target does not take, a value of the wrong type) as
+    a ConfigError naming the target."""
+    check_targets(node)
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
@@ -105,7 +135,7 @@ def _instantiate(node: Any, **kwargs: Any) -> Any:
 
 
 def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
-    factory = _instantiate(node)
+    factory = instantiate_node(node)
     # `optimizer.betas_g=[0,0.9]` reaches us with an int; torch's Adam refuses mixed int/float betas.
     numeric_tuples = {
         key: tuple(float(v) for v in value)
@@ -126,7 +156,7 @@ def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
 def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
     device = resolve_device(cfg.trainer.device)
-    loss: GANLoss = _instantiate(cfg.loss)
+    loss: GANLoss = instantiate_node(cfg.loss)
     n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic  # both checked >= 1
     d_norm = cfg.model.discriminator.get("norm")
     if d_norm == "batch" and not loss.allows_batchnorm_in_d:
@@ -135,9 +165,9 @@ def build(cfg: DictConfig) -> Components:
             "interact). Use model.discriminator.norm=layer or none (the loss's default d_norm is "
             f"{loss.d_norm})."
         )
-    data: DataSource = _instantiate(cfg.data, device=device)
-    G = _instantiate(cfg.model.generator, out_shape=data.shape).to(device)
-    D = _instantiate(cfg.model.discriminator, in_shape=data.shape).to(device)
+    data: DataSource = instantiate_node(cfg.data, device=device)
+    G = instantiate_node(cfg.model.generator, out_shape=data.shape).to(device)
+    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape).to(device)
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
     opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator")
     return Components(data, G, D, loss, opt_g, opt_d, device, int(cfg.model.z_dim), int(n_critic))

@@ -14,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from ganlab.build import _instantiate
+from ganlab.build import instantiate_node
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 
 
@@ -34,7 +34,7 @@ class Snapshot:
 
 
 def make_data(config: dict[str, Any], device: torch.device) -> Any:
-    return _instantiate(OmegaConf.create(config["data"]), device=device)
+    return instantiate_node(OmegaConf.create(config["data"]), device=device)
 
 
 def load_snapshot(run: str, device: torch.device) -> Snapshot:
@@ -43,7 +43,7 @@ def load_snapshot(run: str, device: torch.device) -> Snapshot:
     config = state["config"]
     # Checkpoints store the data's sample shape; older ones are asked of the data itself.
     shape = tuple(state["data_shape"]) if "data_shape" in state else tuple(make_data(config, torch.device("cpu")).shape)
-    G = _instantiate(OmegaConf.create(config["model"]["generator"]), out_shape=shape)
+    G = instantiate_node(OmegaConf.create(config["model"]["generator"]), out_shape=shape)
     generator = "G_ema" if state.get("G_ema") is not None else "G"
     G.load_state_dict(state[generator])
     G.to(device).eval().requires_grad_(False)

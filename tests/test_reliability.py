@@ -218,3 +218,42 @@ def test_out_of_memory_suggests_a_smaller_batch(
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "Traceback" not in err
     assert "out of memory on cpu with trainer.batch_size=64: try trainer.batch_size=32" in err
+
+
+def test_overrides_cannot_call_arbitrary_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ganlab.cli import main
+
+    MARKER.unlink(missing_ok=True)
+    for overrides in (
+        ["loss._target_=os.system", f"+loss.command=touch {MARKER}"],
+        ["+model.generator.init._target_=os.system", f"+model.generator.init.command=touch {MARKER}"],
+        ["optimizer.generator._target_=builtins.eval", f"+optimizer.generator.source=\"open('{MARKER}', 'w')\""],
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "debug=fast", *overrides, f"hydra.run.dir={tmp_path}"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "is not a ganlab or torch.optim class" in err, err
+    assert not MARKER.exists()
+
+
+def test_a_checkpoint_whose_config_names_foreign_code_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that loads safely (plain data) but whose stored config would call os.system."""
+    from ganlab.checkpoint import save_checkpoint
+    from ganlab.cli import main
+
+    train(compose_cfg(), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    state["config"]["model"]["generator"] = {"_target_": "os.system", "command": f"touch {MARKER}"}
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, tmp_path / "evil.pt")
+    MARKER.unlink(missing_ok=True)
+    for command in ("sample", "eval"):
+        with pytest.raises(SystemExit):
+            main([command, f"run={tmp_path / 'evil.pt'}"])
+        assert "_target_=os.system is not a ganlab or torch.optim class" in capsys.readouterr().err
+    assert not MARKER.exists()
+    monkeypatch.setenv("GANLAB_TRUSTED_TARGETS", "os.")  # what trusting your own module looks like
+    from ganlab.build import check_targets
+
+    check_targets({"_target_": "os.system"})
