@@ -72,6 +72,10 @@ def check_run_knobs(cfg: DictConfig) -> None:
     for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
         if t[key] < 1:
             raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
+    if t.num_samples > 4096:
+        raise ConfigError(f"trainer.num_samples must be at most 4096 (images in one picture), got {t.num_samples}.")
+    if t.eval_n is not None and not 1 <= t.eval_n <= 10_000_000:
+        raise ConfigError(f"trainer.eval_n must be between 1 and 10,000,000, got {t.eval_n}.")
     if t.keep_every is not None and t.keep_every < 1:
         raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
     if t.keep_last is not None and t.keep_last < 1:

@@ -54,14 +54,22 @@ def _train_job(cfg: DictConfig) -> float | None:
     except RunStopped as err:
         _job_failures.append((err.exit_code, str(err)))
     except Exception as err:
-        import torch  # loaded already by train
-
-        if not isinstance(err, torch.cuda.OutOfMemoryError):
+        if not _out_of_memory(err):
             raise
         from ganlab.train import out_of_memory_message
 
         _job_failures.append((2, f"error: {out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)}"))
     return None
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError for a tensor larger than RAM."""
+    import torch  # loaded already by train
+
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
 
 
 def _hydra_message(err: Exception) -> str:

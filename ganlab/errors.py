@@ -5,11 +5,16 @@ class ConfigError(ValueError):
     """A user mistake (bad option, bad value, missing data, bad checkpoint), not a bug. Exit code 2."""
 
 
+MAX_SIZE = 2**16  # widths, depths, latent sizes: a larger one is a typo that would exhaust memory
+
+
 def check_positive(where: str, **values: int) -> None:
-    """Widths, depths and sizes must be positive integers; say which one is not."""
+    """Widths, depths and sizes must be positive integers up to MAX_SIZE; say which one is not."""
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where}.{name} must be a positive integer, got {value!r}.")
+        if value > MAX_SIZE:
+            raise ConfigError(f"{where}.{name}={value} is larger than ganlab builds (at most {MAX_SIZE}).")
 
 
 def check_non_negative(where: str, **values: int) -> None:

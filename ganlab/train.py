@@ -101,6 +101,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     samples_dir = run_dir / "samples"
     samples_dir.mkdir(exist_ok=True)
     ckpt_dir = run_dir / CHECKPOINT_DIR
+    for stale in ckpt_dir.glob(".*.tmp-*"):  # the temp file of a write that a kill interrupted
+        stale.unlink(missing_ok=True)
     best = saved_best(ckpt_dir / BEST, eval_settings)  # the record of the best.pt that this run directory holds
 
     def state_now(at_step: int) -> dict[str, Any]:
