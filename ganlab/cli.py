@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
+from ganlab.config import CONF_DIR, CONFIG_NAME, GROUPS, register_schema
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped
 
 USAGE = """usage: ganlab <command> [options]
@@ -111,6 +112,26 @@ def _resume_overrides(args: list[str]) -> list[str]:
     return new
 
 
+OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a name, not a number: Hydra would parse `0` as int
+
+
+def _check_group_choices(args: list[str]) -> None:
+    """`model=dcgan` picks one YAML of a group. Hydra also takes lists and numbers there and then fails deep
+    inside itself: refuse anything but option names (comma-separated for a sweep) up front."""
+    multirun = bool({"-m", "--multirun"} & set(args))
+    for arg in args:
+        if "=" not in arg or arg.startswith("-"):
+            continue
+        key, value = arg.split("=", 1)
+        if key.lstrip("+~") not in (*GROUPS, "debug"):
+            continue
+        names = value.split(",") if multirun else [value]
+        if not all(OPTION_NAME.match(name) for name in names):
+            options = ", ".join(sorted(p.stem for p in (CONF_DIR / key.lstrip("+~")).glob("*.yaml")))
+            sweep = "" if multirun else "; a sweep over several takes -m"
+            raise ConfigError(f"{arg}: {key.lstrip('+~')} takes the name of one option ({options}){sweep}.")
+
+
 def _override_key(override: str) -> str:
     """`+trainer.steps=5` -> `trainer.steps`; `~model` -> `model`."""
     return override.split("=", 1)[0].lstrip("+~")
@@ -151,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     # Let exceptions reach us instead of Hydra printing them and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
+        _check_group_choices(rest)
         rest = _resume_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
         _job_failures.clear()

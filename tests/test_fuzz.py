@@ -69,6 +69,7 @@ def test_any_overrides_train_or_exit_with_a_message(args: list[str], capsys: pyt
     if LOG:
         with open(LOG, "a") as f:
             print(args, file=f, flush=True)
+    capsys.readouterr()  # nothing left over from an example that failed before reading its output
     with tempfile.TemporaryDirectory() as tmp:
         base = ["debug=fast", "trainer.steps=2", "trainer.eval_n=20", f"hydra.run.dir={Path(tmp) / 'run'}"]
         try:
