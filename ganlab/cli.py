@@ -7,6 +7,7 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -142,11 +143,30 @@ def _fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted (not the stream of when it was made)."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("ganlab")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("ganlab: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def _run_command(command: str, args: list[str]) -> None:
     """`sample` and `eval`: plain key=value options (no Hydra run directory); mistakes exit 2."""
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="ganlab: %(message)s")  # e.g. a classifier trained on first use
+    _log_to_stderr()  # e.g. "training the mnist feature classifier once"
     try:
         if command == "sample":
             from ganlab.commands.sample import main as command_main

@@ -75,6 +75,9 @@ class RunLogger:
     def rewind(self, step: int) -> None:
         """Go back to `step` (a rollback): events logged after it are purged when logging resumes."""
         self.writer.close()
+        # TensorBoard reads a run's event files in name order, and the name starts with the time in whole
+        # seconds: the new file must sort after the old one for its purge to apply to the old events.
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=step + 1)
 
     def print_config(self, cfg: DictConfig) -> None:

@@ -64,6 +64,20 @@ def write_png_folder(root: Path, n: int = 6, size: tuple[int, int] = (40, 30)) -
 
 
 @pytest.fixture(autouse=True)
+def restore_logging() -> object:
+    """In-process runs let Hydra point the root logger at the test's captured streams, which pytest closes
+    afterwards: put the handlers back so that a later test's log lines do not hit a closed stream."""
+    import logging
+
+    loggers = [logging.getLogger(), logging.getLogger("ganlab")]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    yield
+    for lg, handlers, level in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Classifiers and real-data features go to a cache of the test session, never the user's; torch's hub
     cache (Inception weights) points at an empty folder, as on a machine that never fetched them."""

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,8 @@ def command(run_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def kill_at(run_dir: Path, target: int) -> int:
-    """Start the run, SIGKILL it as soon as it logs step `target`; return the last step it logged."""
+def kill_at(run_dir: Path, target: int, delay: float = 0.0) -> int:
+    """Start the run, SIGKILL it `delay` s after it logs step `target`; return the last step it logged."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(command(run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     last_logged = 0
@@ -39,6 +40,7 @@ def kill_at(run_dir: Path, target: int) -> int:
         if found:
             last_logged = int(found.group(1))
             if last_logged >= target:
+                time.sleep(delay)
                 proc.send_signal(signal.SIGKILL)
                 break
     rest = proc.communicate(timeout=60)[0]  # anything logged before the kill took effect
@@ -48,9 +50,9 @@ def kill_at(run_dir: Path, target: int) -> int:
     return max([last_logged, *logged])
 
 
-def kill_and_resume(run_dir: Path, target: int) -> bool:
+def kill_and_resume(run_dir: Path, target: int, delay: float = 0.0) -> bool:
     """Kill at `target`, check the loss, resume to the end; returns whether a checkpoint write was cut short."""
-    logged = kill_at(run_dir, target)
+    logged = kill_at(run_dir, target, delay)
     ckpt = run_dir / "checkpoints" / "last.pt"
     cut_short = any(p.name.startswith(".last.pt.tmp-") for p in ckpt.parent.glob(".*"))
     saved = load_checkpoint(ckpt)["step"] if ckpt.is_file() else 0
@@ -64,8 +66,8 @@ def kill_and_resume(run_dir: Path, target: int) -> bool:
 
 
 def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path: Path) -> None:
-    # Step 10 is logged, then its checkpoint is written (slowly): the kill lands inside the write.
-    assert kill_and_resume(tmp_path / "run", target=2 * EVERY)
+    # Step 10 is logged, then its checkpoint is written, slowly (0.3 s): a kill 0.1 s later lands inside it.
+    assert kill_and_resume(tmp_path / "run", target=2 * EVERY, delay=0.1)
 
 
 @pytest.mark.slow

@@ -119,7 +119,8 @@ def test_resume_auto_starts_fresh_then_continues_from_the_newest_good_checkpoint
     state = load_checkpoint(ckpts / "last.pt")
     assert state["step"] == 8 and _finite(state)
     scalars, _ = read_events(tmp_path)
-    assert [s for s, _ in scalars["loss/D"]] == [2, 4, 6, 8]  # steps 5-6 redone after step 4, logged once
+    steps = [s for s, _ in scalars["loss/D"]]  # two runs in one second: their files may be read in any order
+    assert sorted(steps) == [2, 4, 6, 8]  # steps 5-6 redone after step 4, logged once
 
 
 def test_a_truncated_last_pt_is_named_on_explicit_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
