@@ -39,6 +39,18 @@ def ganlab_cli(*args: str, cwd: Path, timeout: int = 240) -> subprocess.Complete
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `ganlab <argv>` in-process; it must exit 2 with a one-paragraph message (no traceback), returned."""
+    from ganlab.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in err and err.startswith("ganlab: error: ")
+    return err
+
+
 def write_idx_mnist(raw_dir: Path, n: int = 64, seed: int = 0) -> None:
     """Write a tiny dataset in MNIST's idx format where torchvision's MNIST/FashionMNIST look for it."""
     rng = np.random.default_rng(seed)

@@ -16,7 +16,7 @@ import ganlab
 from ganlab.checkpoint import load_checkpoint, save_checkpoint
 from ganlab.cli import main
 from ganlab.sampling import slerp
-from tests.conftest import ganlab_cli
+from tests.conftest import exits_2, ganlab_cli
 
 FAST = ["debug=fast", "trainer.device=cpu"]
 
@@ -142,13 +142,7 @@ def test_console_script_eval(image_run: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "x.json").read_text())["metrics"][0]["metric"] == "fid"
 
 
-def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    err = capsys.readouterr().err
-    assert exit_info.value.code == 2, err
-    assert "Traceback" not in err and err.startswith("ganlab: error: ")
-    return err
+_fails = exits_2
 
 
 @pytest.mark.parametrize(
