@@ -124,7 +124,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         value = last_metrics[monitor]
         if best is None or is_better(monitor, value, best["value"]):
             best = {**eval_settings, "value": value, "step": at_step}
-            save_checkpoint(state_now(at_step), ckpt_dir / BEST)
+            save_or_stop(state_now(at_step), ckpt_dir / BEST)
 
     def checkpoint(at_step: int, keep: bool) -> None:
         state = state_now(at_step)
@@ -161,7 +161,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     with StopRequests() as stop, logger:
         if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
             evaluate(step)
-            save_checkpoint(state_now(step), ckpt_dir / LAST)
+            save_or_stop(state_now(step), ckpt_dir / LAST)
         while step < t.steps:
             step += 1
             # --- discriminator: n_critic updates, G's samples detached ---
@@ -227,7 +227,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             if eval_now:
                 evaluate(step)
                 if save_now:
-                    save_checkpoint(state_now(step), ckpt_dir / LAST)  # now recording the evaluation too
+                    save_or_stop(state_now(step), ckpt_dir / LAST)  # now recording the evaluation too
             if stopping:
                 message = (
                     f"stopped by {stop.name} at step {step} of {t.steps}; checkpoint saved. "
