@@ -6,6 +6,7 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts — n
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import random
@@ -97,16 +98,13 @@ def newest_good_checkpoint(ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None
     """The newest checkpoint in `ckpt_dir` that loads (last.pt, else the newest step_XXXXXXX.pt, ...), with its
     state; None if there is none. Unreadable files (truncated by a crash, corrupted) are skipped with a
     warning naming them."""
-    import logging
-
-    log = logging.getLogger("ganlab")
     candidates = [p for p in [ckpt_dir / LAST, *ckpt_dir.glob("step_*.pt")] if p.is_file()]
     candidates.sort(key=lambda p: (p.stat().st_mtime_ns, p.name == LAST), reverse=True)
     for path in candidates:
         try:
             return path, load_checkpoint(path)
         except ConfigError as err:
-            log.warning("resume=auto: skipping %s: %s", path, err)
+            logging.getLogger("ganlab").warning("resume=auto: skipping %s: %s", path, err)
     return None
 
 

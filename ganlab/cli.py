@@ -123,14 +123,14 @@ def _check_group_choices(args: list[str]) -> None:
     for arg in args:
         if "=" not in arg or arg.startswith("-"):
             continue
-        key, value = arg.split("=", 1)
-        if key.lstrip("+~") not in (*GROUPS, "debug"):
+        group, value = _override_key(arg), arg.split("=", 1)[1]
+        if group not in (*GROUPS, "debug"):
             continue
         names = value.split(",") if multirun else [value]
         if not all(OPTION_NAME.match(name) for name in names):
-            options = ", ".join(sorted(p.stem for p in (CONF_DIR / key.lstrip("+~")).glob("*.yaml")))
+            options = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
             sweep = "" if multirun else "; a sweep over several takes -m"
-            raise ConfigError(f"{arg}: {key.lstrip('+~')} takes the name of one option ({options}){sweep}.")
+            raise ConfigError(f"{arg}: {group} takes the name of one option ({options}){sweep}.")
 
 
 def _override_key(override: str) -> str:
