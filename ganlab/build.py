@@ -21,6 +21,11 @@ from torch import nn
 from ganlab.data.base import DataSource
 from ganlab.errors import ConfigError, check_positive
 from ganlab.losses.base import GANLoss
+from ganlab.stabilizers.augment import AugmentedDiscriminator
+from ganlab.stabilizers.critic_schedule import CriticSchedule
+from ganlab.stabilizers.ema import EMA, ema_beta
+from ganlab.stabilizers.lr_schedule import LRSchedule
+from ganlab.stabilizers.spectral_norm import apply_spectral_norm
 
 
 @dataclass
@@ -33,7 +38,17 @@ class Components:
     opt_d: torch.optim.Optimizer
     device: torch.device
     z_dim: int
-    n_critic: int
+    n_critic: int  # the constant D steps per G step (critic_schedule may raise it at times)
+    critic_schedule: CriticSchedule
+    lr_g: LRSchedule
+    lr_d: LRSchedule
+    ema: EMA | None  # the averaged G, used for samples and evaluation when set
+    D_view: AugmentedDiscriminator  # D as the losses see it: behind DiffAugment / instance noise, if any
+
+    @property
+    def G_eval(self) -> nn.Module:
+        """The generator that samples and evaluations use: the EMA's when there is one."""
+        return self.ema.model if self.ema is not None else self.G
 
 
 def seed_everything(seed: int) -> None:
@@ -88,6 +103,10 @@ def check_run_knobs(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_rollbacks must be >= 0, got {t.max_rollbacks}.")
     if t.n_critic is not None and t.n_critic < 1:
         raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
+    if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
+        raise ConfigError(f"trainer.clip_grad_norm must be > 0 or null, got {t.clip_grad_norm}.")
+    if t.ema_start < 0:
+        raise ConfigError(f"trainer.ema_start must be >= 0, got {t.ema_start}.")
     for key in ("lr_g", "lr_d"):
         lr = cfg.optimizer.get(key)
         if lr is not None and (not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0):
@@ -171,7 +190,34 @@ def build(cfg: DictConfig) -> Components:
         )
     data: DataSource = instantiate_node(cfg.data, device=device)
     G = instantiate_node(cfg.model.generator, out_shape=data.shape).to(device)
-    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape).to(device)
+    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape)
+    spectral_norm = cfg.model.get("spectral_norm", False)
+    if not isinstance(spectral_norm, bool):
+        raise ConfigError(f"model.spectral_norm must be true or false, got {spectral_norm!r}.")
+    if spectral_norm:
+        apply_spectral_norm(D)
+    D = D.to(device)
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
     opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator")
-    return Components(data, G, D, loss, opt_g, opt_d, device, int(cfg.model.z_dim), int(n_critic))
+    t = cfg.trainer
+    beta = ema_beta(t.ema, t.ema_half_life, t.batch_size)
+    return Components(
+        data=data,
+        G=G,
+        D=D,
+        loss=loss,
+        opt_g=opt_g,
+        opt_d=opt_d,
+        device=device,
+        z_dim=int(cfg.model.z_dim),
+        n_critic=int(n_critic),
+        critic_schedule=CriticSchedule(
+            t.n_critic_schedule, int(n_critic), t.critic_burst, t.critic_burst_first, t.critic_burst_every
+        ),
+        lr_g=LRSchedule(opt_g, t.lr_schedule_g, t.steps, "trainer.lr_schedule_g"),
+        lr_d=LRSchedule(opt_d, t.lr_schedule_d, t.steps, "trainer.lr_schedule_d"),
+        ema=EMA(G, beta, t.ema_start) if beta is not None else None,
+        D_view=AugmentedDiscriminator(
+            D, cfg.augment.diffaugment, cfg.augment.instance_noise, cfg.augment.instance_noise_steps, data.shape
+        ),
+    )

@@ -36,6 +36,26 @@ class TrainerSchema:
     eval_n: int | None = None  # samples per evaluation; None: 10000 for images, 2500 for 2-D data
     eval_features: str = "auto"  # as `ganlab eval features=`
     monitor: str | None = None  # metric for checkpoints/best.pt and the return value; None: fid, or kl for 2-D
+    # stabilisers (ganlab/stabilizers/)
+    ema: float | None = None  # EMA decay of G's weights per G step, e.g. 0.999 (None: no EMA)
+    ema_half_life: float | None = None  # or the EMA's half-life in images (StyleGAN: 10000); overrides ema
+    ema_start: int = 0  # the EMA copies G until this step, then averages
+    lr_schedule_g: str = "constant"  # constant | linear (to 0 at the last step) | cosine
+    lr_schedule_d: str = "constant"
+    n_critic_schedule: str = "constant"  # constant | wgan (bursts of critic_burst D steps, as WGAN's code)
+    critic_burst: int = 100  # n_critic_schedule=wgan: D steps in a burst
+    critic_burst_first: int = 25  # ... for each of the first this many G steps
+    critic_burst_every: int = 500  # ... and for every this-many-th G step
+    clip_grad_norm: float | None = None  # clip each network's gradient norm to this (None: no clipping)
+
+
+@dataclass
+class AugmentSchema:
+    """What D sees, perturbed alike for real and generated batches (ganlab/stabilizers/augment.py)."""
+
+    diffaugment: list[str] = field(default_factory=list)  # any of color, translation, cutout (Zhao et al. 2020)
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs (0: off)
+    instance_noise_steps: int | None = None  # anneal the noise linearly to 0 over these G steps (None: constant)
 
 
 @dataclass
@@ -45,6 +65,7 @@ class TrainSchema:
     optimizer: Any = MISSING
     data: Any = MISSING
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    augment: AugmentSchema = field(default_factory=AugmentSchema)
     seed: int = 0
     resume: str | None = None
 

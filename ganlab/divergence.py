@@ -35,14 +35,11 @@ class NanWatch:
         self.ok.fill_(True)
 
 
-def nonfinite_state(G: nn.Module, D: nn.Module, fixed_samples: Tensor) -> list[str]:
-    """Names of the parameters and buffers of G and D holding a NaN or an infinity, and "G(fixed noise)" if
-    G's output is not finite. One device sync when all is well."""
-    named = {
-        f"{label}.{name}": t
-        for label, m in (("G", G), ("D", D))
-        for name, t in [*m.named_parameters(), *m.named_buffers()]
-    }
+def nonfinite_state(G: nn.Module, D: nn.Module, fixed_samples: Tensor, G_ema: nn.Module | None = None) -> list[str]:
+    """Names of the parameters and buffers of G, D (and G's EMA) holding a NaN or an infinity, and
+    "G(fixed noise)" if the pictured generator's output is not finite. One device sync when all is well."""
+    networks = [("G", G), ("D", D)] + ([("G_ema", G_ema)] if G_ema is not None else [])
+    named = {f"{label}.{name}": t for label, m in networks for name, t in [*m.named_parameters(), *m.named_buffers()]}
     named["G(fixed noise)"] = fixed_samples
     named = {name: t for name, t in named.items() if t.is_floating_point()}
     if bool(torch.stack([torch.isfinite(t).all() for t in named.values()]).all()):

@@ -1,7 +1,10 @@
 """The training loop, top to bottom: build -> maybe resume -> steps -> final checkpoint.
 
 Each step is the recipe of Goodfellow et al. (2014), Algorithm 1: `n_critic` discriminator updates on fresh
-real and generated batches (G's output detached), then one generator update through a frozen D.
+real and generated batches (G's output detached), then one generator update through a frozen D. The
+stabilisers (ganlab/stabilizers/) come in where they act: the learning-rate schedules and the n_critic
+schedule at the top of a step, augmentation inside D's view, R1/R2 inside the loss, gradient clipping before
+each optimizer step, and the EMA of G after G's step.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     is_points = len(data.shape) == 1
     n_fixed = t.num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
+    G_eval = parts.G_eval  # what pictures and evaluations draw from: the EMA of G when trainer.ema is set
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
     evaluator, monitor = make_evaluator(cfg, parts)
     # How best.pt's value is measured: a best measured with other settings (n, features) is not comparable.
@@ -72,6 +76,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     last_metrics: dict[str, float] = {}
     evaluated_step = 0  # the last step whose evaluation is done (a stop or crash may skip one: redone on resume)
     rollbacks = 0  # times trainer.on_nan=rollback went back to the last checkpoint, each lowering the rates
+    d_updates = 0  # D steps so far: lazy R1/R2 acts on every loss.reg_every-th
 
     def is_eval_step(s: int) -> bool:
         return evaluator is not None and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
@@ -86,6 +91,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         last_metrics = dict(state.get("metrics") or {})
         evaluated_step = int(state.get("evaluated_step", 0))
         rollbacks = int(state.get("rollbacks", 0))
+        d_updates = int(state.get("d_updates", 0))
         scale_learning_rates(parts, t.rollback_lr_factor**rollbacks)  # the config's rates, lowered as before
         restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
         log.info("resumed %s at step %d", path, step)
@@ -112,12 +118,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             "evaluated_step": evaluated_step,
             "best": best,
             "rollbacks": rollbacks,
+            "d_updates": d_updates,
         }
 
     def evaluate(at_step: int) -> None:
         nonlocal last_metrics, evaluated_step, best
         # The same latents every time (seeded by cfg.seed): the curve shows G changing, not the noise.
-        last_metrics = evaluator(G, parts.z_dim, seed=cfg.seed).metrics
+        last_metrics = evaluator(G_eval, parts.z_dim, seed=cfg.seed).metrics
         evaluated_step = at_step
         logger.scalars(at_step, {f"metrics/{name}": value for name, value in last_metrics.items()})
         logger.note(f"eval at step {at_step}: " + " ".join(f"{k} {v:.4g}" for k, v in last_metrics.items()))
@@ -137,16 +144,17 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
     def roll_back(problems: list[str], at_step: int) -> int:
         """Go back to the last good checkpoint with lower learning rates; returns its step."""
-        nonlocal rollbacks, last_metrics, evaluated_step, tick, tick_step
+        nonlocal rollbacks, last_metrics, evaluated_step, d_updates, tick, tick_d_updates
         rollbacks += 1
         state = load_checkpoint(ckpt_dir / LAST)
         back_to = load_training_state(state, parts)  # keeps the current (already lowered) rates
         scale_learning_rates(parts, t.rollback_lr_factor)
         last_metrics, evaluated_step = dict(state.get("metrics") or {}), int(state.get("evaluated_step", 0))
+        d_updates = int(state.get("d_updates", 0))
         restore_rng(state["rng"])
         watch.reset(back_to)
         logger.rewind(back_to)  # the steps after the checkpoint will be logged again
-        tick, tick_step = time.perf_counter(), back_to
+        tick, tick_d_updates = time.perf_counter(), d_updates
         message = (
             f"training diverged at step {at_step} ({', '.join(problems[:4])} not finite); rolled back to step "
             f"{back_to} of {ckpt_dir / LAST} with learning rates x{t.rollback_lr_factor} "
@@ -155,8 +163,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         logger.note(message)
         return back_to
 
-    batch, n_critic = t.batch_size, parts.n_critic
-    tick, tick_step = time.perf_counter(), step
+    batch = t.batch_size
+    D_view = parts.D_view  # D behind the augmentations (just D when there are none): what the losses score with
+    tick, tick_d_updates = time.perf_counter(), d_updates
     watch = NanWatch(device, step)
     with StopRequests() as stop, logger:
         if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
@@ -164,27 +173,37 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             save_or_stop(state_now(step), ckpt_dir / LAST)
         while step < t.steps:
             step += 1
-            # --- discriminator: n_critic updates, G's samples detached ---
-            for _ in range(n_critic):
+            parts.lr_g.apply(step - 1)
+            parts.lr_d.apply(step - 1)
+            D_view.set_step(step)
+            # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
+            for _ in range(parts.critic_schedule(step)):
                 real = data.sample(batch)
                 with torch.no_grad():
                     fake = G(torch.randn(batch, parts.z_dim, device=device))
-                d_loss, d_stats = loss.d_loss(D, real, fake)
+                d_loss, d_stats = loss.d_loss(D_view, real, fake, regularize=d_updates % loss.reg_every == 0)
                 watch.observe(d_loss)
                 parts.opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
+                if t.clip_grad_norm is not None:
+                    d_stats["grad/D"] = torch.nn.utils.clip_grad_norm_(D.parameters(), t.clip_grad_norm)
                 parts.opt_d.step()
                 loss.after_d_step(D)
+                d_updates += 1
 
             # --- generator: one update through D, whose parameters get no gradients ---
             D.requires_grad_(False)
             fake = G(torch.randn(batch, parts.z_dim, device=device))
-            g_loss, g_stats = loss.g_loss(D, fake)
+            g_loss, g_stats = loss.g_loss(D_view, fake)
             watch.observe(g_loss)
             parts.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
+            if t.clip_grad_norm is not None:
+                g_stats["grad/G"] = torch.nn.utils.clip_grad_norm_(G.parameters(), t.clip_grad_norm)
             parts.opt_g.step()
             D.requires_grad_(True)
+            if parts.ema is not None:
+                parts.ema.update(G, step)
             watch.end_step()
 
             stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
@@ -202,9 +221,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 if first_bad:
                     problems = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)] or ["a loss"]
             if sample_now or save_now or eval_now:
-                fixed_samples = generate(G, fixed_noise)
+                fixed_samples = generate(G_eval, fixed_noise)
             if (save_now or eval_now) and not problems:  # what would be saved or judged, and G's output
-                problems = nonfinite_state(G, D, fixed_samples)
+                problems = nonfinite_state(G, D, fixed_samples, parts.ema.model if parts.ema else None)
             if problems:
                 if t.on_nan == "rollback" and rollbacks < t.max_rollbacks and (ckpt_dir / LAST).is_file():
                     step = roll_back(problems, first_bad or step)
@@ -214,8 +233,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 now = time.perf_counter()
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
                 values["lr/D"] = parts.opt_d.param_groups[0]["lr"]
-                values["perf/images_per_s"] = batch * n_critic * (step - tick_step) / max(now - tick, 1e-9)
-                tick, tick_step = now, step
+                # real images through D per second: the data rate, comparable across n_critic settings
+                values["perf/images_per_s"] = batch * (d_updates - tick_d_updates) / max(now - tick, 1e-9)
+                tick, tick_d_updates = now, d_updates
                 logger.scalars(step, values)
                 logger.report(step, values)
             if sample_now:
@@ -320,6 +340,7 @@ def training_state(
         "step": step,
         "data_shape": list(parts.data.shape),  # lets `ganlab sample` rebuild G without loading the data
         "G": parts.G.state_dict(),
+        "G_ema": parts.ema.model.state_dict() if parts.ema is not None else None,
         "D": parts.D.state_dict(),
         "opt_G": parts.opt_g.state_dict(),
         "opt_D": parts.opt_d.state_dict(),
@@ -333,6 +354,8 @@ def training_state(
 def load_training_state(state: dict[str, Any], parts: Components) -> int:
     parts.G.load_state_dict(state["G"])
     parts.D.load_state_dict(state["D"])
+    if parts.ema is not None:  # a run that turns trainer.ema on at resume starts its average from G
+        parts.ema.model.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
     load_optimizer_state(parts.opt_g, state["opt_G"])
     load_optimizer_state(parts.opt_d, state["opt_D"])
     return int(state["step"])
@@ -361,9 +384,9 @@ def out_of_memory_message(err: Exception, batch_size: int, device: Any) -> str:
 
 
 def scale_learning_rates(parts: Components, factor: float) -> None:
-    for opt in (parts.opt_g, parts.opt_d):
-        for group in opt.param_groups:
-            group["lr"] *= factor
+    """Lower both base rates (a rollback after NaNs); the schedules apply them from the next step on."""
+    for schedule in (parts.lr_g, parts.lr_d):
+        schedule.scale(factor)
 
 
 def prune_rolling_checkpoints(ckpt_dir: Path, keep_last: int, keep_every: int | None) -> None:

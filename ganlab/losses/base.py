@@ -1,17 +1,22 @@
 """The loss protocol: a loss computes D's and G's objectives (and its own penalties) from D and batches.
 
 The loop owns backward() and step(); a loss returns `(loss, stats)` where stats are detached scalars
-logged as they are (TensorBoard tags such as `D/real`, `loss/gp`).
+logged as they are (TensorBoard tags such as `D/real`, `loss/gp`). Every loss can add the zero-centred R1/R2
+penalties (`loss.r1`, `loss.r2`, computed every `loss.reg_every` D steps: ganlab/stabilizers/penalties.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
-from ganlab.errors import check_positive
+from ganlab.errors import ConfigError, check_positive
 from ganlab.models.layers import check_norm
+from ganlab.stabilizers.penalties import gradient_sq_norm
 
 Stats = dict[str, Tensor]
+Critic = Callable[[Tensor], Tensor]  # D itself, or D behind the augmentations (stabilizers/augment.py)
 
 
 class GANLoss:
@@ -22,11 +27,17 @@ class GANLoss:
     #: Whether D's output is an estimate of the Wasserstein distance (logged as `D/wasserstein`).
     wasserstein: bool = False
 
-    def __init__(self, n_critic: int = 1, d_norm: str = "batch") -> None:
-        check_positive("loss", n_critic=n_critic)
+    def __init__(
+        self, n_critic: int = 1, d_norm: str = "batch", r1: float = 0.0, r2: float = 0.0, reg_every: int = 1
+    ) -> None:
+        check_positive("loss", n_critic=n_critic, reg_every=reg_every)
         check_norm(d_norm, "loss.d_norm")
+        for name, gamma in (("r1", r1), ("r2", r2)):
+            if not gamma >= 0:
+                raise ConfigError(f"loss.{name} is a penalty weight gamma >= 0 (0: off), got {gamma}.")
         self.n_critic = n_critic  # the default number of D steps per G step
         self.d_norm = d_norm
+        self.r1, self.r2, self.reg_every = float(r1), float(r2), int(reg_every)
 
     def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
@@ -34,20 +45,33 @@ class GANLoss:
     def g_objective(self, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
+    def d_loss(self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True) -> tuple[Tensor, Stats]:
+        """D's loss on a real and a (detached) generated batch; `regularize` says whether this D step is one
+        of the every-`reg_every`-th that carry R1/R2 (weighted by `reg_every`, so that the strength is kept)."""
+        r1_now, r2_now = regularize and self.r1 > 0, regularize and self.r2 > 0
+        if r1_now:
+            real = real.detach().requires_grad_(True)
+        if r2_now:
+            fake = fake.detach().requires_grad_(True)
         real_out = D(real)
         fake_out = D(fake)
         loss = self.d_objective(real_out, fake_out)
         stats = {
-            "loss/D": loss.detach(),
             "D/real": real_out.detach().mean(),
             "D/fake": fake_out.detach().mean(),
         }
         if self.wasserstein:
             stats["D/wasserstein"] = stats["D/real"] - stats["D/fake"]
+        penalties = (("r1", r1_now, self.r1, real_out, real), ("r2", r2_now, self.r2, fake_out, fake))
+        for name, now, gamma, out, x in penalties:
+            if now:
+                penalty = gradient_sq_norm(out, x)
+                loss = loss + (gamma / 2.0 * self.reg_every) * penalty
+                stats[f"loss/{name}"] = penalty.detach()
+        stats["loss/D"] = loss.detach()
         return loss, stats
 
-    def g_loss(self, D: nn.Module, fake: Tensor) -> tuple[Tensor, Stats]:
+    def g_loss(self, D: Critic, fake: Tensor) -> tuple[Tensor, Stats]:
         loss = self.g_objective(D(fake))
         return loss, {"loss/G": loss.detach()}
 

@@ -25,8 +25,8 @@ class CriticLoss(GANLoss):
 
 
 class WGANLoss(CriticLoss):
-    def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch") -> None:
-        super().__init__(n_critic=n_critic, d_norm=d_norm)
+    def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch", **penalties: float) -> None:
+        super().__init__(n_critic=n_critic, d_norm=d_norm, **penalties)
         if not clip_value > 0:
             raise ConfigError(f"loss.clip_value must be > 0 (D's weights are clamped to [-c, c]), got {clip_value}.")
         self.clip_value = clip_value

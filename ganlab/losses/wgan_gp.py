@@ -6,17 +6,17 @@ not use BatchNorm (the paper uses LayerNorm); build.py refuses that combination.
 """
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganlab.errors import ConfigError
-from ganlab.losses.base import Stats
+from ganlab.losses.base import Critic, Stats
 from ganlab.losses.wgan import CriticLoss
 
 
-def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(D: Critic, real: Tensor, fake: Tensor) -> Tensor:
     """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over random per-sample interpolates of real and fake."""
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = (eps * real + (1.0 - eps) * fake).requires_grad_(True)
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
@@ -24,14 +24,14 @@ def gradient_penalty(D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
 class WGANGPLoss(CriticLoss):
     allows_batchnorm_in_d = False
 
-    def __init__(self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer") -> None:
-        super().__init__(n_critic=n_critic, d_norm=d_norm)
+    def __init__(self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer", **penalties: float) -> None:
+        super().__init__(n_critic=n_critic, d_norm=d_norm, **penalties)
         if not gp_weight >= 0:
             raise ConfigError(f"loss.gp_weight must be >= 0, got {gp_weight}.")
         self.gp_weight = gp_weight
 
-    def d_loss(self, D: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Stats]:
-        loss, stats = super().d_loss(D, real, fake)
+    def d_loss(self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True) -> tuple[Tensor, Stats]:
+        loss, stats = super().d_loss(D, real, fake, regularize)
         gp = gradient_penalty(D, real, fake)
         loss = loss + self.gp_weight * gp
         stats["loss/gp"] = gp.detach()

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_non_negative, check_positive
 from ganlab.models.layers import check_norm, conv_norm, dcgan_init
+from ganlab.models.minibatch_std import MinibatchStd
 
 SIZES = (16, 32, 64, 128)
 
@@ -79,6 +80,7 @@ class DCGANDiscriminator(nn.Module):
         max_width: int = 512,
         norm: str = "batch",
         extra_layers: int = 0,
+        minibatch_std: int = 0,
     ) -> None:
         super().__init__()
         check_norm(norm, "model.discriminator.norm")
@@ -100,7 +102,9 @@ class DCGANDiscriminator(nn.Module):
                 conv_norm(norm, c_out),
                 nn.LeakyReLU(0.2, True),
             ]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        if minibatch_std:  # the batch's spread as one more channel at 4x4, as in ProGAN
+            layers.append(MinibatchStd(minibatch_std))
+        layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 

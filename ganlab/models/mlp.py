@@ -9,6 +9,7 @@ import math
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_positive
+from ganlab.models.minibatch_std import MinibatchStd
 
 
 class MLPGenerator(nn.Module):
@@ -31,7 +32,9 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, in_shape: tuple[int, ...], width: int = 256, depth: int = 3, norm: str = "none") -> None:
+    def __init__(
+        self, in_shape: tuple[int, ...], width: int = 256, depth: int = 3, norm: str = "none", minibatch_std: int = 0
+    ) -> None:
         super().__init__()
         check_positive("model.discriminator", width=width, depth=depth)
         if norm not in ("none", "layer"):
@@ -45,6 +48,9 @@ class MLPDiscriminator(nn.Module):
                 layers.append(nn.LayerNorm(width))
             layers.append(nn.LeakyReLU(0.2, True))
             d_in = width
+        if minibatch_std:  # the batch's spread as one more feature before the output layer
+            layers.append(MinibatchStd(minibatch_std))
+            d_in += 1
         layers.append(nn.Linear(d_in, 1))
         self.net = nn.Sequential(*layers)
 

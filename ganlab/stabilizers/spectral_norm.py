@@ -1,0 +1,35 @@
+"""`model.spectral_norm=true`: spectral normalisation of D (Miyato et al. 2018).
+
+Every convolution and linear layer of D has its weight divided by its largest singular value, estimated by
+one power iteration per forward pass (torch's own parametrisation; the u, v vectors are buffers and live in
+checkpoints). Each layer is then 1-Lipschitz, and D is too if its activations are (LeakyReLU, ReLU).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every weighted layer of `module` in place (and return it)."""
+    for layer in list(module.modules()):
+        if isinstance(layer, WEIGHTED) and not parametrize.is_parametrized(layer, "weight"):
+            spectral_norm(layer)
+    return module
+
+
+def largest_singular_values(module: nn.Module) -> list[float]:
+    """The exact largest singular value of each weighted layer's effective weight, flattened to a matrix as
+    spectral normalisation sees it (out_channels x the rest)."""
+    values = []
+    for layer in module.modules():
+        if isinstance(layer, WEIGHTED):
+            weight = layer.weight.detach()
+            matrix = weight.transpose(0, 1) if isinstance(layer, nn.ConvTranspose2d) else weight
+            values.append(float(torch.linalg.matrix_norm(matrix.flatten(1), ord=2)))
+    return values
