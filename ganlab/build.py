@@ -39,6 +39,7 @@ class Components:
     device: torch.device
     z_dim: int
     n_critic: int  # the constant D steps per G step (critic_schedule may raise it at times)
+    num_classes: int | None  # the classes G and D are conditioned on (model.conditional=true), else None
     critic_schedule: CriticSchedule
     lr_g: LRSchedule
     lr_d: LRSchedule
@@ -176,6 +177,25 @@ def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
     return opt
 
 
+def model_flag(cfg: DictConfig, key: str) -> bool:
+    value = cfg.model.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"model.{key} must be true or false, got {value!r}.")
+    return value
+
+
+def conditional_classes(cfg: DictConfig, data: DataSource) -> int | None:
+    """The number of classes for `model.conditional=true` (the data must be labelled), else None."""
+    if not model_flag(cfg, "conditional"):
+        return None
+    if not data.num_classes:
+        raise ConfigError(
+            f"model.conditional=true needs labelled data, and {type(data).__name__} has no class labels; use "
+            "data=digits, mnist, fashion_mnist, cifar10, or an image_folder with one sub-folder per class."
+        )
+    return int(data.num_classes)
+
+
 def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
     device = resolve_device(cfg.trainer.device)
@@ -189,12 +209,11 @@ def build(cfg: DictConfig) -> Components:
             f"{loss.d_norm})."
         )
     data: DataSource = instantiate_node(cfg.data, device=device)
-    G = instantiate_node(cfg.model.generator, out_shape=data.shape).to(device)
-    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape)
-    spectral_norm = cfg.model.get("spectral_norm", False)
-    if not isinstance(spectral_norm, bool):
-        raise ConfigError(f"model.spectral_norm must be true or false, got {spectral_norm!r}.")
-    if spectral_norm:
+    num_classes = conditional_classes(cfg, data)
+    labels = {} if num_classes is None else {"num_classes": num_classes}
+    G = instantiate_node(cfg.model.generator, out_shape=data.shape, **labels).to(device)
+    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape, **labels)
+    if model_flag(cfg, "spectral_norm"):
         apply_spectral_norm(D)
     D = D.to(device)
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
@@ -211,6 +230,7 @@ def build(cfg: DictConfig) -> Components:
         device=device,
         z_dim=int(cfg.model.z_dim),
         n_critic=int(n_critic),
+        num_classes=num_classes,
         critic_schedule=CriticSchedule(
             t.n_critic_schedule, int(n_critic), t.critic_burst, t.critic_burst_first, t.critic_burst_every
         ),

@@ -16,6 +16,7 @@ from torch import nn
 from ganlab.errors import ConfigError
 from ganlab.metrics.fidelity import IS_SPLITS, PRC_NEIGHBOURHOOD, fid, inception_score, kid, precision_recall
 from ganlab.metrics.modes import covered, mode_metrics, reverse_kl
+from ganlab.models.conditional import balanced_labels
 from ganlab.sampling import sample_batches
 
 DEFAULT_N = {"images": 10_000, "points": 2_500}
@@ -35,6 +36,7 @@ DESCRIPTIONS = {
     "recall": "improved recall (k=3)",
     "classes": "classes present (>= 1/5 of their real share)",
     "class_kl": "KL(predicted class histogram || real), nats",
+    "class_accuracy": "share of samples classified as the class they were drawn for",
 }
 
 
@@ -62,10 +64,13 @@ class Evaluator:
         device: torch.device | str = "cpu",
         batch_size: int = 250,
         option_prefix: str = "",
+        num_classes: int | None = None,
     ) -> None:
         """`option_prefix` names the options in messages: "" for `ganlab eval n=`, "trainer.eval_" for
-        `trainer.eval_n=`."""
+        `trainer.eval_n=`. `num_classes`: the generator is conditional on that many classes; it is asked for
+        every class equally often, and scored on whether its samples show the class asked for."""
         self.option_prefix = option_prefix
+        self.num_classes = num_classes
         # Building networks draws random numbers: keep the caller's (a training run's) RNG where it was.
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -119,10 +124,17 @@ class Evaluator:
         if self.points:
             return ["modes", "high_quality", "kl"]
         names = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
-        return names + (["classes", "class_kl"] if self.reference.class_share is not None else [])
+        if self.reference.class_share is None:
+            return names
+        return names + ["classes", "class_kl"] + (["class_accuracy"] if self.num_classes else [])
+
+    def requested_labels(self) -> torch.Tensor | None:
+        """The classes a conditional generator is asked for: each equally often (up to one sample)."""
+        return balanced_labels(self.n, self.num_classes) if self.num_classes else None
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Evaluation:
-        batches = sample_batches(G, z_dim, self.n, seed, self.batch_size, self.device)
+        labels = self.requested_labels()
+        batches = sample_batches(G, z_dim, self.n, seed, self.batch_size, self.device, labels)
         if self.points:
             points = torch.cat([b.cpu() for b in batches])
             return Evaluation(mode_metrics(points, self.centres, self.std), self.n, None, None)
@@ -150,4 +162,6 @@ class Evaluator:
             counts = torch.bincount(fake_logits.argmax(1), minlength=len(share))
             metrics["classes"] = float(covered(counts, self.n, share))
             metrics["class_kl"] = reverse_kl(counts, share.clamp_min(1e-12))
+            if labels is not None:
+                metrics["class_accuracy"] = float((fake_logits.argmax(1) == labels).double().mean())
         return Evaluation(metrics, self.n, len(real), self.features)

@@ -56,9 +56,10 @@ def scatter(fake: Tensor, real: Tensor, size: int = 320, extent: float | None = 
     return canvas
 
 
-def render(fake: Tensor, real: Tensor | None) -> Tensor:
-    """The picture for `fake`: an image grid for images, a scatter over `real` for vector data."""
+def render(fake: Tensor, real: Tensor | None, ncol: int | None = None) -> Tensor:
+    """The picture for `fake`: an image grid (`ncol` images a row) for images, a scatter over `real` for
+    vector data."""
     if fake.dim() == 4:
-        return image_grid(fake)
+        return image_grid(fake, ncol=ncol)
     assert real is not None, "2-D samples are drawn over real points"
     return scatter(fake, real)

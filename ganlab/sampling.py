@@ -9,12 +9,13 @@ from torch import Tensor, nn
 
 
 @torch.no_grad()
-def generate(G: nn.Module, z: Tensor) -> Tensor:
-    """G's output in eval mode (BatchNorm uses running statistics), leaving G as it was."""
+def generate(G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
+    """G's output in eval mode (BatchNorm uses running statistics), leaving G as it was; `labels` for a
+    conditional G."""
     was_training = G.training
     G.eval()
     try:
-        return G(z)
+        return G(z) if labels is None else G(z, labels)
     finally:
         G.train(was_training)
 
@@ -26,10 +27,14 @@ def latents(n: int, z_dim: int, seed: int) -> Tensor:
 
 
 def sample_batches(
-    G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int, device: torch.device
+    G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int, device: torch.device, labels: Tensor | None = None
 ) -> Iterator[Tensor]:
-    for z in latents(n, z_dim, seed).split(batch_size):
-        yield generate(G, z.to(device))
+    """n samples in batches from seeded latents; `labels` (n,) for a conditional G."""
+    z_all = latents(n, z_dim, seed)
+    for start in range(0, n, batch_size):
+        z = z_all[start : start + batch_size].to(device)
+        y = None if labels is None else labels[start : start + batch_size].to(device)
+        yield generate(G, z, y)
 
 
 def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:

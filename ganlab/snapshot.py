@@ -28,6 +28,7 @@ class Snapshot:
     generator: str  # "G_ema" or "G": which weights G holds
     z_dim: int
     shape: tuple[int, ...]
+    num_classes: int | None  # a conditional generator's classes, else None
 
     def data(self, device: torch.device) -> Any:
         return make_data(self.config, device)
@@ -43,9 +44,12 @@ def load_snapshot(run: str, device: torch.device) -> Snapshot:
     config = state["config"]
     # Checkpoints store the data's sample shape; older ones are asked of the data itself.
     shape = tuple(state["data_shape"]) if "data_shape" in state else tuple(make_data(config, torch.device("cpu")).shape)
-    G = instantiate_node(OmegaConf.create(config["model"]["generator"]), out_shape=shape)
+    num_classes = state.get("num_classes")
+    labels = {"num_classes": int(num_classes)} if num_classes else {}
+    G = instantiate_node(OmegaConf.create(config["model"]["generator"]), out_shape=shape, **labels)
     generator = "G_ema" if state.get("G_ema") is not None else "G"
     G.load_state_dict(state[generator])
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent
-    return Snapshot(path, folder, int(state["step"]), config, G, generator, int(config["model"]["z_dim"]), shape)
+    z_dim = int(config["model"]["z_dim"])
+    return Snapshot(path, folder, int(state["step"]), config, G, generator, z_dim, shape, labels.get("num_classes"))

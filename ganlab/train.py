@@ -9,6 +9,7 @@ each optimizer step, and the EMA of G after G's step.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -65,6 +66,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     fixed = torch.Generator().manual_seed(cfg.seed)
     is_points = len(data.shape) == 1
     n_fixed = t.num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
+    K = parts.num_classes
+    grid_columns = None
+    if K:  # a conditional grid: one row per class, as many columns as num_samples allows
+        grid_columns = max(1, t.num_samples // K)
+        n_fixed = K * grid_columns
+    fixed_labels = grid_labels(n_fixed, K, grid_columns, device) if K else None
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
     G_eval = parts.G_eval  # what pictures and evaluations draw from: the EMA of G when trainer.ema is set
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
@@ -114,6 +121,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     def state_now(at_step: int) -> dict[str, Any]:
         return {
             **training_state(parts, at_step, fixed_noise, config, list(overrides)),
+            "num_classes": K,
             "metrics": last_metrics,
             "evaluated_step": evaluated_step,
             "best": best,
@@ -178,10 +186,15 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             D_view.set_step(step)
             # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
             for _ in range(parts.critic_schedule(step)):
-                real = data.sample(batch)
+                if K:  # conditional: G draws the real batch's classes, and D judges both under those labels
+                    real, labels = data.sample_labeled(batch)
+                    critic = functools.partial(D_view, y=labels)
+                else:
+                    real, labels, critic = data.sample(batch), None, D_view
                 with torch.no_grad():
-                    fake = G(torch.randn(batch, parts.z_dim, device=device))
-                d_loss, d_stats = loss.d_loss(D_view, real, fake, regularize=d_updates % loss.reg_every == 0)
+                    z = torch.randn(batch, parts.z_dim, device=device)
+                    fake = G(z, labels) if K else G(z)
+                d_loss, d_stats = loss.d_loss(critic, real, fake, regularize=d_updates % loss.reg_every == 0)
                 watch.observe(d_loss)
                 parts.opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
@@ -193,8 +206,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
             # --- generator: one update through D, whose parameters get no gradients ---
             D.requires_grad_(False)
-            fake = G(torch.randn(batch, parts.z_dim, device=device))
-            g_loss, g_stats = loss.g_loss(D_view, fake)
+            labels = torch.randint(K, (batch,), device=device) if K else None  # classes drawn uniformly
+            z = torch.randn(batch, parts.z_dim, device=device)
+            fake = G(z, labels) if K else G(z)
+            g_loss, g_stats = loss.g_loss(functools.partial(D_view, y=labels) if K else D_view, fake)
             watch.observe(g_loss)
             parts.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
@@ -221,7 +236,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 if first_bad:
                     problems = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)] or ["a loss"]
             if sample_now or save_now or eval_now:
-                fixed_samples = generate(G_eval, fixed_noise)
+                fixed_samples = generate(G_eval, fixed_noise, fixed_labels)
             if (save_now or eval_now) and not problems:  # what would be saved or judged, and G's output
                 problems = nonfinite_state(G, D, fixed_samples, parts.ema.model if parts.ema else None)
             if problems:
@@ -239,7 +254,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 logger.scalars(step, values)
                 logger.report(step, values)
             if sample_now:
-                picture = samples.render(fixed_samples, real_points)
+                picture = samples.render(fixed_samples, real_points, ncol=grid_columns)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
             if save_now:  # before evaluating: an evaluation that fails must not cost the checkpoint
@@ -256,6 +271,11 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 log_to_files(message)  # the CLI prints it on stderr
                 raise RunInterrupted(message, signum=stop.signum)
     return last_metrics.get(monitor) if monitor else None
+
+
+def grid_labels(n: int, num_classes: int, columns: int, device: torch.device) -> torch.Tensor:
+    """Class labels for a grid of `columns` columns: row r shows class r."""
+    return (torch.arange(n, device=device) // columns).clamp_max(num_classes - 1)
 
 
 def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
@@ -278,7 +298,15 @@ def make_evaluator(cfg: DictConfig, parts: Components) -> tuple[Evaluator | None
         return None, None
     if t.eval_every is not None and t.eval_every < 1:
         raise ConfigError(f"trainer.eval_every must be >= 1 or null, got {t.eval_every}.")
-    evaluator = Evaluator(parts.data, cfg.data, t.eval_features, t.eval_n, parts.device, option_prefix="trainer.eval_")
+    evaluator = Evaluator(
+        parts.data,
+        cfg.data,
+        t.eval_features,
+        t.eval_n,
+        parts.device,
+        option_prefix="trainer.eval_",
+        num_classes=parts.num_classes,
+    )
     monitor = t.monitor or evaluator.primary
     if monitor not in evaluator.names():
         raise ConfigError(

@@ -40,7 +40,15 @@ def main(args: list[str]) -> None:
     snap = load_snapshot(opts.run, device)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
     check_writable(out)
-    evaluator = Evaluator(snap.data(device), snap.config["data"], opts.features, opts.n, device, opts.batch_size)
+    evaluator = Evaluator(
+        snap.data(device),
+        snap.config["data"],
+        opts.features,
+        opts.n,
+        device,
+        opts.batch_size,
+        num_classes=snap.num_classes,
+    )
     result = evaluator(snap.G, snap.z_dim, seed=opts.seed)
     report = metrics_report(result, snap, opts.seed)
     write_atomically(out, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))

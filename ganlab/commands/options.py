@@ -29,11 +29,15 @@ def check_seed(value: int) -> None:
 
 def parse_options(schema: type[T], args: list[str], command: str) -> T:
     """`["run=out/x", "n=16"]` -> schema(run="out/x", n=16); unknown keys, wrong types and missing required
-    options become a ConfigError that lists the options."""
-    known = ", ".join(f.name for f in fields(schema))  # type: ignore[arg-type]
+    options become a ConfigError that lists the options. A field named like a Python keyword with a trailing
+    underscore (`class_`) is the option without it (`class=3`)."""
+    escaped = {f.name.rstrip("_"): f.name for f in fields(schema) if f.name.endswith("_")}  # type: ignore[arg-type]
+    known = ", ".join(f.name.rstrip("_") for f in fields(schema))  # type: ignore[arg-type]
     for arg in args:
         if "=" not in arg or arg.startswith("="):
             raise ConfigError(f"ganlab {command}: expected key=value, got {arg!r}. Options: {known}.")
+    pairs = [arg.split("=", 1) for arg in args]
+    args = [f"{escaped.get(key, key)}={value}" for key, value in pairs]
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(args))
         missing = sorted(OmegaConf.missing_keys(merged))

@@ -1,4 +1,5 @@
-"""`ganlab sample run=<run dir or checkpoint> [n=64] [out=grid.png|samples.npz] [seed=0] [interpolate=true]`"""
+"""`ganlab sample run=<run dir or checkpoint> [n=64] [out=grid.png|samples.npz] [seed=0] [interpolate=true]
+[class=K]`. A conditional generator draws one row per class, or only class K."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class SampleOptions:
     interpolate: bool = False  # rows that slerp between two random latents
     steps: int = 8  # images per interpolation row
     device: str = "auto"
+    class_: int | None = None  # `class=3`: a conditional generator draws only that class
 
 
 def main(args: list[str]) -> None:
@@ -47,17 +49,44 @@ def main(args: list[str]) -> None:
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or raw samples (.npz).")
     check_writable(out)
 
+    check_class(opts.class_, snap.num_classes)
+
     if opts.interpolate:
         z, ncol = interpolation_latents(opts, snap.z_dim)
+    elif snap.num_classes and opts.class_ is None:  # one row per class, n rounded up to whole rows
+        ncol = math.ceil(opts.n / snap.num_classes)
+        z = latents(ncol * snap.num_classes, snap.z_dim, opts.seed)
     else:
         z, ncol = latents(opts.n, snap.z_dim, opts.seed), None
-    fake = torch.cat([generate(snap.G, chunk.to(device)).cpu() for chunk in z.split(500)])
+    labels = requested_labels(len(z), ncol, opts.class_, snap.num_classes)
+    batches = [(z[i : i + 500], None if labels is None else labels[i : i + 500]) for i in range(0, len(z), 500)]
+    fake = torch.cat([generate(snap.G, zb.to(device), yb if yb is None else yb.to(device)).cpu() for zb, yb in batches])
     if out.suffix.lower() == ".npz":
-        write_atomically(out, lambda tmp: _save_npz(tmp, samples=fake.float().numpy()))
+        arrays = {"samples": fake.float().numpy()} | ({} if labels is None else {"labels": labels.numpy()})
+        write_atomically(out, lambda tmp: _save_npz(tmp, **arrays))
     else:
         picture = picture_of(fake, snap, ncol, opts.seed)
         write_atomically(out, lambda tmp: samples.save_png(picture, tmp))
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}) to {out}")
+
+
+def check_class(requested: int | None, num_classes: int | None) -> None:
+    if requested is None:
+        return
+    if not num_classes:
+        raise ConfigError("class=: this generator is unconditional (model.conditional=true trains one with classes).")
+    if not 0 <= requested < num_classes:
+        raise ConfigError(f"class={requested}: the generator knows classes 0 to {num_classes - 1}.")
+
+
+def requested_labels(n: int, ncol: int | None, requested: int | None, num_classes: int | None) -> Tensor | None:
+    """The class of each sample: all `requested`, or row r of the grid (of `ncol` columns) showing class r mod K
+    (for a conditional generator); None for an unconditional one."""
+    if not num_classes:
+        return None
+    if requested is not None:
+        return torch.full((n,), requested, dtype=torch.long)
+    return (torch.arange(n) // (ncol or n)) % num_classes
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:

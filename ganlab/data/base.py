@@ -24,6 +24,10 @@ class DataSource(Protocol):
         """A batch of real samples on the device, images in [-1, 1]."""
         ...
 
+    def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """A batch with its class labels (int64, on the device): only for sources with `num_classes`."""
+        ...
+
 
 class InMemoryImages:
     """Images held on the device as one tensor (uint8 to save memory, or float in [-1, 1])."""
@@ -42,6 +46,12 @@ class InMemoryImages:
     def sample(self, batch_size: int) -> Tensor:
         idx = torch.randint(len(self), (batch_size,), device=self.images.device)
         return to_unit_range(self.images[idx])
+
+    def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        if self.labels is None:
+            raise ValueError("this dataset has no labels")
+        idx = torch.randint(len(self), (batch_size,), device=self.images.device)
+        return to_unit_range(self.images[idx]), self.labels[idx]
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed subset of min(n, len) real images, in batches: the real side of the metrics. Its own

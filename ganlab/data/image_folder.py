@@ -1,11 +1,15 @@
 """`data=image_folder`: every image under `data.root` (recursively), resized and centre-cropped to
-`image_size`, streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory."""
+`image_size`, streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory.
+
+Class labels, as torchvision's ImageFolder: when every image lies inside a sub-folder of the root and there
+are at least two, each top-level sub-folder is a class (sorted by name); otherwise the data is unlabelled."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -22,9 +26,23 @@ def find_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def class_labels(root: Path, files: list[Path]) -> tuple[list[str], list[int]] | None:
+    """(class names, one label per file) from the top-level sub-folders, or None when the folder is not
+    organised by class (an image directly under the root, or fewer than two sub-folders)."""
+    tops = [f.relative_to(root).parts for f in files]
+    if any(len(parts) < 2 for parts in tops):
+        return None
+    names = sorted({parts[0] for parts in tops})
+    if len(names) < 2:
+        return None
+    index = {name: i for i, name in enumerate(names)}
+    return names, [index[parts[0]] for parts in tops]
+
+
 class ImageFiles(Dataset):
-    def __init__(self, files: list[Path], image_size: int, channels: int) -> None:
+    def __init__(self, files: list[Path], image_size: int, channels: int, labels: list[int] | None = None) -> None:
         self.files = files
+        self.labels = labels
         self.mode = "RGB" if channels == 3 else "L"
         self.transform = v2.Compose(
             [
@@ -39,14 +57,13 @@ class ImageFiles(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> Tensor:
+    def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
         with Image.open(self.files[index]) as img:
-            return self.transform(img.convert(self.mode))
+            image = self.transform(img.convert(self.mode))
+        return image if self.labels is None else (image, self.labels[index])
 
 
 class ImageFolderData:
-    num_classes = None
-
     def __init__(
         self,
         root: str,
@@ -66,17 +83,20 @@ class ImageFolderData:
         if channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 or 3, got {channels}.")
         self.root = root_path
-        self.dataset = ImageFiles(files, image_size, channels)
+        found = class_labels(root_path, files)
+        self.class_names = found[0] if found else None
+        self.num_classes = len(found[0]) if found else None
+        self.dataset = ImageFiles(files, image_size, channels, found[1] if found else None)
         self.shape = (channels, image_size, image_size)
         self.num_workers = num_workers
         self.device = torch.device(device)
-        self._batches: Iterator[Tensor] | None = None
+        self._batches: Iterator[Any] | None = None
         self._batch_size = 0
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _forever(self, batch_size: int) -> Iterator[Tensor]:
+    def _forever(self, batch_size: int) -> Iterator[Any]:
         loader = DataLoader(
             self.dataset,
             batch_size=batch_size,
@@ -90,19 +110,33 @@ class ImageFolderData:
             yield from loader
 
     def sample(self, batch_size: int) -> Tensor:
+        return self._next(batch_size)[0]
+
+    def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        if self.num_classes is None:
+            raise ValueError("this folder has no class sub-folders")
+        images, labels = self._next(batch_size)
+        assert labels is not None
+        return images, labels
+
+    def _next(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
         if self._batches is None or batch_size != self._batch_size:
             self._batches, self._batch_size = self._forever(batch_size), batch_size
         batch = next(self._batches)
-        if batch.shape[0] < batch_size:  # a folder smaller than one batch: repeat it
-            batch = batch.repeat((batch_size + batch.shape[0] - 1) // batch.shape[0], 1, 1, 1)[:batch_size]
-        return batch.to(self.device, non_blocking=True)
+        images, labels = batch if isinstance(batch, list | tuple) else (batch, None)
+        if images.shape[0] < batch_size:  # a folder smaller than one batch: repeat it
+            repeats = (batch_size + images.shape[0] - 1) // images.shape[0]
+            images = images.repeat(repeats, 1, 1, 1)[:batch_size]
+            labels = None if labels is None else labels.repeat(repeats)[:batch_size]
+        labels = None if labels is None else labels.to(self.device, non_blocking=True)
+        return images.to(self.device, non_blocking=True), labels
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed, seeded subset of min(n, len) images in batches: the real side of the metrics."""
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n].tolist()
         loader = DataLoader(Subset(self.dataset, order), batch_size=batch_size, num_workers=self.num_workers)
         for batch in loader:
-            yield batch.to(self.device)
+            yield (batch[0] if isinstance(batch, list | tuple) else batch).to(self.device)
 
     def fingerprint(self) -> str:
         """A hash of the file list with sizes and modification times (reading every image would be slow)."""

@@ -6,6 +6,8 @@ The depth follows from the image size; `extra_layers` adds 3x3 stride-1 layers a
 resolution of each (the `n_extra_layers` of the WGAN authors' DCGAN).
 BatchNorm everywhere except G's output layer and D's input layer; D's normalisation is configurable because
 some losses (WGAN-GP) need samples that do not interact.
+Conditional (`num_classes`): G's BatchNorms become class-conditional; D adds the projection term
+<embed(y), h> on its last 4x4 features h (Miyato & Koyama 2018; ganlab/models/conditional.py).
 """
 
 import math
@@ -13,6 +15,13 @@ import math
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_non_negative, check_positive
+from ganlab.models.conditional import (
+    ConditionalBatchNorm2d,
+    Projection,
+    check_labels,
+    check_num_classes,
+    run_layers,
+)
 from ganlab.models.layers import check_norm, conv_norm, dcgan_init
 from ganlab.models.minibatch_std import MinibatchStd
 
@@ -43,33 +52,41 @@ def _widths(size: int, width: int, max_width: int) -> list[int]:
 
 class DCGANGenerator(nn.Module):
     def __init__(
-        self, z_dim: int, out_shape: tuple[int, ...], width: int = 64, max_width: int = 512, extra_layers: int = 0
+        self,
+        z_dim: int,
+        out_shape: tuple[int, ...],
+        width: int = 64,
+        max_width: int = 512,
+        extra_layers: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim, width=width, max_width=max_width)
         check_non_negative("model.generator", extra_layers=extra_layers)
         channels, size = _check_image_shape(tuple(out_shape), "generator")
         self.z_dim = z_dim
+        self.num_classes = check_num_classes(num_classes, "model.generator")
+
+        def norm(c: int) -> nn.Module:
+            return nn.BatchNorm2d(c) if num_classes is None else ConditionalBatchNorm2d(c, num_classes)
+
         widths = _widths(size, width, max_width)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(widths[0]),
+            norm(widths[0]),
             nn.ReLU(True),
         ]
         for c_in, c_out in zip(widths, widths[1:], strict=False):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), norm(c_out), nn.ReLU(True)]
         for _ in range(extra_layers):  # deeper without upsampling, as in the WGAN reference code
-            layers += [
-                nn.Conv2d(widths[-1], widths[-1], 3, 1, 1, bias=False),
-                nn.BatchNorm2d(widths[-1]),
-                nn.ReLU(True),
-            ]
+            layers += [nn.Conv2d(widths[-1], widths[-1], 3, 1, 1, bias=False), norm(widths[-1]), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "the generator")
+        return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), y)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -81,6 +98,7 @@ class DCGANDiscriminator(nn.Module):
         norm: str = "batch",
         extra_layers: int = 0,
         minibatch_std: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         check_norm(norm, "model.discriminator.norm")
@@ -104,9 +122,17 @@ class DCGANDiscriminator(nn.Module):
             ]
         if minibatch_std:  # the batch's spread as one more channel at 4x4, as in ProGAN
             layers.append(MinibatchStd(minibatch_std))
-        layers.append(nn.Conv2d(widths[-1] + (1 if minibatch_std else 0), 1, 4, 1, 0))
+        last = widths[-1] + (1 if minibatch_std else 0)
+        layers.append(nn.Conv2d(last, 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
+        self.num_classes = check_num_classes(num_classes, "model.discriminator")
+        if num_classes is not None:
+            self.projection = Projection(last * 4 * 4, num_classes)
         self.apply(dcgan_init)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "the discriminator")
+        if y is None:
+            return self.net(x).view(-1)
+        h = self.net[:-1](x)  # (B, C, 4, 4): the features the output layer reads
+        return self.net[-1](h).view(-1) + self.projection(h, y)

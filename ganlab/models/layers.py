@@ -3,6 +3,7 @@
 from torch import nn
 
 from ganlab.errors import ConfigError
+from ganlab.models.conditional import ConditionalBatchNorm2d
 
 NORMS = ("batch", "layer", "none")
 
@@ -22,11 +23,15 @@ def conv_norm(norm: str, channels: int) -> nn.Module:
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """N(0, 0.02) weights for convolutions and linear layers, N(1, 0.02) scales for BatchNorm (Radford et al.)."""
+    """N(0, 0.02) weights for convolutions and linear layers, N(1, 0.02) scales for BatchNorm (Radford et al.),
+    conditional or not."""
     if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, ConditionalBatchNorm2d):  # per class: classes differ from the start
+        nn.init.normal_(module.scale.weight, 1.0, 0.02)
+        nn.init.zeros_(module.shift.weight)
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)

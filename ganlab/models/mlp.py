@@ -2,23 +2,32 @@
 
 G ends in tanh for images (data in [-1, 1]) and is linear for vectors such as 2-D mixtures, whose modes lie
 outside [-1, 1]. D uses LeakyReLU(0.2) and returns one logit.
+Conditional (`num_classes`): G reads z concatenated with a learned class embedding of z's size; D adds the
+projection term <embed(y), h> on its last hidden features h (ganlab/models/conditional.py).
 """
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_positive
+from ganlab.models.conditional import Projection, check_labels, check_num_classes
 from ganlab.models.minibatch_std import MinibatchStd
 
 
 class MLPGenerator(nn.Module):
-    def __init__(self, z_dim: int, out_shape: tuple[int, ...], width: int = 256, depth: int = 3) -> None:
+    def __init__(
+        self, z_dim: int, out_shape: tuple[int, ...], width: int = 256, depth: int = 3, num_classes: int | None = None
+    ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim, width=width, depth=depth)
         self.out_shape = tuple(out_shape)
+        self.num_classes = check_num_classes(num_classes, "model.generator")
+        if num_classes is not None:
+            self.embed = nn.Embedding(num_classes, z_dim)
         layers: list[nn.Module] = []
-        d_in = z_dim
+        d_in = z_dim if num_classes is None else 2 * z_dim
         for _ in range(depth):
             layers += [nn.Linear(d_in, width), nn.ReLU(True)]
             d_in = width
@@ -27,13 +36,21 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z).view(z.shape[0], *self.out_shape)
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "the generator")
+        h = z if y is None else torch.cat([z, self.embed(y)], dim=1)
+        return self.net(h).view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
     def __init__(
-        self, in_shape: tuple[int, ...], width: int = 256, depth: int = 3, norm: str = "none", minibatch_std: int = 0
+        self,
+        in_shape: tuple[int, ...],
+        width: int = 256,
+        depth: int = 3,
+        norm: str = "none",
+        minibatch_std: int = 0,
+        num_classes: int | None = None,
     ) -> None:
         super().__init__()
         check_positive("model.discriminator", width=width, depth=depth)
@@ -53,6 +70,13 @@ class MLPDiscriminator(nn.Module):
             d_in += 1
         layers.append(nn.Linear(d_in, 1))
         self.net = nn.Sequential(*layers)
+        self.num_classes = check_num_classes(num_classes, "model.discriminator")
+        if num_classes is not None:
+            self.projection = Projection(d_in, num_classes)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        check_labels(y, self.num_classes, "the discriminator")
+        if y is None:
+            return self.net(x).view(-1)
+        h = self.net[:-1](x)
+        return self.net[-1](h).view(-1) + self.projection(h, y)

@@ -111,5 +111,6 @@ class AugmentedDiscriminator:
             x = x + self.noise_std * torch.randn_like(x)
         return x
 
-    def __call__(self, x: Tensor) -> Tensor:
-        return self.D(self.augment(x))
+    def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """D's scores for `x` after augmentation; `y`: class labels for a conditional D."""
+        return self.D(self.augment(x)) if y is None else self.D(self.augment(x), y)
