@@ -124,7 +124,7 @@ def _check_group_choices(args: list[str]) -> None:
         if "=" not in arg or arg.startswith("-"):
             continue
         group, value = _override_key(arg), arg.split("=", 1)[1]
-        if group not in (*GROUPS, "debug"):
+        if group not in (*GROUPS, "debug", "experiment"):
             continue
         names = value.split(",") if multirun else [value]
         if not all(OPTION_NAME.match(name) for name in names):

@@ -15,7 +15,7 @@ from tests.conftest import compose_cfg, options, write_png_folder
 
 
 def test_every_group_has_options() -> None:
-    assert options("model") == ["dcgan", "mlp"]
+    assert options("model") == ["dcgan", "mlp", "resnet"]
     assert options("loss") == ["gan", "hinge", "lsgan", "minimax", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert set(options("data")) >= {"gaussians", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder"}
@@ -31,6 +31,8 @@ def test_default_composition() -> None:
 
 
 def _extra_overrides(group: str, option: str, tmp_path: Path, mnist_root: Path) -> list[str]:
+    if (group, option) == ("model", "resnet"):
+        return ["data.image_size=32"]  # the ResNets are for 32x32 and 64x64 images
     if group != "data":
         return []
     if option == "gaussians":

@@ -15,7 +15,11 @@ from ganlab.train import train
 from tests.conftest import compose_cfg, options, read_events
 
 LOSSES = options("loss")
-DATA_FOR_MODEL = {"dcgan": ["data=digits", "data.image_size=16"], "mlp": ["data=gaussians"]}
+DATA_FOR_MODEL = {
+    "dcgan": ["data=digits", "data.image_size=16"],
+    "mlp": ["data=gaussians"],
+    "resnet": ["data=digits", "data.image_size=32"],
+}
 
 
 @pytest.mark.parametrize("loss", LOSSES)

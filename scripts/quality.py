@@ -1,0 +1,186 @@
+"""Train and evaluate ganlab's CPU-sized presets over several seeds; print and write a markdown results table.
+
+Every number comes from the real command line: `ganlab train experiment=<preset> seed=<s>` then
+`ganlab eval run=<that run>`, with the evaluation's defaults (2,500 samples for 2-D mixtures, 10,000 images in
+the digits classifier's feature space). Baselines run beside the presets so the table shows what each preset
+buys: a plain non-saturating MLP GAN on ring8 (same steps) and the default `ganlab train` DCGAN.
+
+    python scripts/quality.py                          # everything, 5 seeds (about an hour on 2 CPU cores)
+    python scripts/quality.py --only ring8 --seeds 2   # a subset
+    python scripts/quality.py --out results.md --runs /tmp/quality
+
+The targets checked are those the README states; a row that misses one is marked, not hidden.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+GANLAB = [sys.executable, "-m", "ganlab"]
+
+
+@dataclass
+class Row:
+    slug: str  # its folder under --runs
+    name: str  # the row's label
+    overrides: list[str]  # what `ganlab train` gets besides seed and the run dir
+    metrics: list[str]  # columns, in order
+    targets: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (">=" | "<=", bound)
+    all_seeds: dict[str, tuple[str, float]] = field(default_factory=dict)  # ... that every seed must meet
+
+
+POINT_METRICS = ["modes", "high_quality", "kl"]
+IMAGE_METRICS = ["fid", "kid", "precision", "recall", "classes", "class_kl"]
+ROWS = [
+    Row(
+        "ring8",
+        "ring8",
+        ["experiment=ring8"],
+        POINT_METRICS,
+        targets={"high_quality": (">=", 0.95), "kl": ("<=", 0.02)},
+        all_seeds={"modes": (">=", 8)},
+    ),
+    Row(
+        "ring8_plain_gan",
+        "ring8, plain loss=gan (baseline)",
+        ["model=mlp", "data=gaussians", "data.kind=ring8", "loss=gan", "trainer.steps=6000"],
+        POINT_METRICS,
+    ),
+    Row(
+        "grid25",
+        "grid25",
+        ["experiment=grid25"],
+        POINT_METRICS,
+        targets={"modes": (">=", 24.5), "high_quality": (">=", 0.95), "kl": ("<=", 0.03)},
+    ),
+    Row("default_dcgan", "default DCGAN (baseline)", [], IMAGE_METRICS),
+    Row(
+        "dcgan_digits",
+        "dcgan_digits",
+        ["experiment=dcgan_digits"],
+        IMAGE_METRICS,
+        targets={"class_kl": ("<=", 0.05)},
+        all_seeds={"classes": (">=", 10)},
+    ),
+    Row(
+        "cgan_digits",
+        "cgan_digits",
+        ["experiment=cgan_digits"],
+        [*IMAGE_METRICS, "class_accuracy"],
+        targets={"class_accuracy": (">=", 0.90), "class_kl": ("<=", 0.05)},
+        all_seeds={"classes": (">=", 10)},
+    ),
+]
+
+
+def run(cmd: list[str], log: Path) -> None:
+    with open(log, "a") as f:
+        f.write("$ " + " ".join(cmd) + "\n")
+        f.flush()
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {done.returncode}; see {log}")
+
+
+def measure(row: Row, seed: int, runs: Path) -> tuple[dict[str, float], float]:
+    run_dir = runs / row.slug / f"seed{seed}"
+    metrics_file, timing_file = run_dir / "metrics.json", run_dir / "train_seconds.txt"
+    log = runs / row.slug / f"seed{seed}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if not metrics_file.is_file():  # a re-run of the script reuses finished measurements
+        start = time.perf_counter()
+        # No evaluation inside training: `ganlab eval` measures once, with its own defaults.
+        run([*GANLAB, "train", *row.overrides, f"seed={seed}", "trainer.monitor=null", "trainer.eval_every=null",
+             f"hydra.run.dir={run_dir}"], log)  # fmt: skip
+        timing_file.write_text(f"{time.perf_counter() - start:.1f}\n")
+        run([*GANLAB, "eval", f"run={run_dir}", f"out={metrics_file}"], log)
+    report = json.loads(metrics_file.read_text())
+    return {m["metric"]: m["value"] for m in report["metrics"]}, float(timing_file.read_text())
+
+
+def fmt(metric: str, values: list[float]) -> str:
+    scale, digits = (100.0, 1) if metric == "high_quality" else (1.0, 3 if metric != "fid" else 2)
+    if metric in ("modes", "classes"):
+        digits = 1
+    mean = statistics.fmean(values) * scale
+    std = statistics.pstdev(values) * scale if len(values) > 1 else 0.0
+    unit = " %" if metric == "high_quality" else ""
+    return f"{mean:.{digits}f} ± {std:.{digits}f}{unit}"
+
+
+def meets(value: float, rule: tuple[str, float]) -> bool:
+    op, bound = rule
+    return value >= bound if op == ">=" else value <= bound
+
+
+def check(row: Row, per_seed: list[dict[str, float]]) -> list[str]:
+    misses = []
+    for metric, rule in row.targets.items():
+        mean = statistics.fmean(r[metric] for r in per_seed)
+        if not meets(mean, rule):
+            misses.append(f"mean {metric} {mean:.3g} (target {rule[0]} {rule[1]:g})")
+    for metric, rule in row.all_seeds.items():
+        bad = [i for i, r in enumerate(per_seed) if not meets(r[metric], rule)]
+        if bad:
+            misses.append(f"{metric} {rule[0]} {rule[1]:g} missed in {len(bad)} of {len(per_seed)} seeds")
+    return misses
+
+
+def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds: int) -> str:
+    lines = []
+    for kind in (POINT_METRICS, IMAGE_METRICS):
+        group = [r for r in results if r[0].metrics[: len(kind)] == kind]
+        if not group:
+            continue
+        columns = list(dict.fromkeys(m for row, _, _ in group for m in row.metrics))
+        lines.append("| run | " + " | ".join(columns) + " | train s | targets |")
+        lines.append("|---" * (len(columns) + 3) + "|")
+        for row, per_seed, secs in group:
+            cells = [fmt(m, [r[m] for r in per_seed]) if m in row.metrics else "" for m in columns]
+            misses = check(row, per_seed)
+            verdict = "—" if not (row.targets or row.all_seeds) else ("met" if not misses else "; ".join(misses))
+            lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
+        lines.append("")
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    lines.append(f"Mean ± std over {seeds} seeds (0..{seeds - 1}); {machine}; `python scripts/quality.py`.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated row names (prefixes) to run")
+    parser.add_argument("--runs", type=Path, default=Path("outputs/quality"), help="where the runs go")
+    parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
+    args = parser.parse_args()
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    rows = [r for r in ROWS if not wanted or any(r.name.startswith(w) for w in wanted)]
+    results = []
+    for row in rows:
+        per_seed, secs = [], []
+        for seed in range(args.seeds):
+            metrics, seconds = measure(row, seed, args.runs)
+            per_seed.append(metrics)
+            secs.append(seconds)
+            shown = ", ".join(f"{m} {metrics[m]:.4g}" for m in row.metrics)
+            print(f"{row.name} seed {seed}: {shown} ({seconds:.0f} s)", flush=True)
+        results.append((row, per_seed, secs))
+    text = table(results, args.seeds)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

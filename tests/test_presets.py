@@ -1,0 +1,64 @@
+"""Every preset in conf/experiment composes; the CPU ones train a few steps, the dataset-bound ones build their
+networks at full size; and the papers' hyperparameters are what the presets say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ganlab.build import instantiate_node
+from ganlab.checkpoint import load_checkpoint
+from ganlab.train import train
+from tests.conftest import compose_cfg, options
+
+PRESETS = options("experiment")
+OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits"]  # data that needs no download
+
+
+def test_the_presets_the_readme_lists_exist() -> None:
+    assert set(PRESETS) >= {"ring8", "grid25", "dcgan_digits", "dcgan_mnist", "wgan_gp_cifar10", "sngan_cifar10"}
+    assert "cgan_digits" in PRESETS
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in PRESETS)
+
+
+@pytest.mark.parametrize("preset", OFFLINE)
+def test_offline_presets_train(preset: str, tmp_path: Path) -> None:
+    smaller = [] if preset in ("ring8", "grid25") else ["data.image_size=16"]
+    cfg = compose_cfg(f"experiment={preset}", "trainer.monitor=null", *smaller)
+    assert cfg.trainer.steps == 4  # debug=fast comes after the preset
+    train(cfg, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["G_ema"] is not None  # every offline preset averages G
+    assert (state["num_classes"] == 10) == (preset == "cgan_digits")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_presets_compose_to_their_models(preset: str) -> None:
+    cfg = compose_cfg(f"experiment={preset}", fast=False)
+    shape = {"gaussians": (2,), "cifar10": (3, 32, 32)}.get(cfg.data._target_.split(".")[-2], (1, 32, 32))
+    labels = {"num_classes": 10} if cfg.model.conditional else {}
+    G = instantiate_node(cfg.model.generator, out_shape=shape, **labels)
+    D = instantiate_node(cfg.model.discriminator, in_shape=shape, **labels)
+    z = torch.randn(2, cfg.model.z_dim)
+    y = torch.tensor([0, 1]) if labels else None
+    with torch.no_grad():
+        x = G(z) if y is None else G(z, y)
+        assert x.shape == (2, *shape)
+        assert (D(x) if y is None else D(x, y)).shape == (2,)
+
+
+def test_paper_hyperparameters() -> None:
+    sngan = compose_cfg("experiment=sngan_cifar10", fast=False)
+    assert OmegaConf.to_container(sngan.optimizer.betas_d) == [0.0, 0.9] and sngan.optimizer.lr_g == 2e-4
+    assert sngan.model.spectral_norm and sngan.loss._target_.endswith("HingeLoss") and sngan.loss.n_critic == 5
+    assert sngan.trainer.steps == 50_000 and sngan.trainer.lr_schedule_g == "linear"
+    assert sngan.model.generator.width == 256 and sngan.model.discriminator.width == 128 and sngan.model.z_dim == 128
+    wgan = compose_cfg("experiment=wgan_gp_cifar10", fast=False)
+    assert wgan.loss._target_.endswith("WGANGPLoss") and wgan.loss.gp_weight == 10 and wgan.loss.n_critic == 5
+    assert wgan.trainer.steps == 100_000 and wgan.trainer.batch_size == 64 and not wgan.model.spectral_norm
+    dcgan = compose_cfg("experiment=dcgan_mnist", fast=False)
+    assert dcgan.trainer.batch_size == 128 and OmegaConf.to_container(dcgan.optimizer.betas_g) == [0.5, 0.999]
