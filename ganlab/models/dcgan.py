@@ -14,7 +14,7 @@ import math
 
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, check_non_negative, check_positive
+from ganlab.errors import check_non_negative, check_positive
 from ganlab.models.conditional import (
     ConditionalBatchNorm2d,
     Projection,
@@ -22,26 +22,15 @@ from ganlab.models.conditional import (
     check_num_classes,
     run_layers,
 )
-from ganlab.models.layers import check_norm, conv_norm, dcgan_init
+from ganlab.models.layers import check_image_shape, check_norm, conv_norm, dcgan_init
 from ganlab.models.minibatch_std import MinibatchStd
 
 SIZES = (16, 32, 64, 128)
 
 
 def _check_image_shape(shape: tuple[int, ...], who: str) -> tuple[int, int]:
-    if len(shape) != 3:
-        raise ConfigError(
-            f"model=dcgan needs image data (C, H, W) but the data has samples of shape {tuple(shape)}; "
-            "use model=mlp for 2-D or vector data."
-        )
-    channels, height, width = shape
-    if height != width or height not in SIZES or channels not in (1, 3):
-        raise ConfigError(
-            "model=dcgan supports square images whose side is a power of two from 16 to 128 "
-            f"({', '.join(map(str, SIZES))}) with 1 or 3 channels; "
-            f"the {who} was given {tuple(shape)}. Set data.image_size to one of those sizes."
-        )
-    return channels, height
+    sizes = f"square images whose side is a power of two from 16 to 128 ({', '.join(map(str, SIZES))})"
+    return check_image_shape(shape, "dcgan", sizes, SIZES, who)
 
 
 def _widths(size: int, width: int, max_width: int) -> list[int]:

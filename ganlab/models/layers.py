@@ -13,6 +13,25 @@ def check_norm(norm: str, where: str) -> None:
         raise ConfigError(f"{where}={norm!r} is not a normalisation ganlab knows; choose one of {', '.join(NORMS)}.")
 
 
+def check_image_shape(
+    shape: tuple[int, ...], model: str, sizes: str, allowed: tuple[int, ...], who: str
+) -> tuple[int, int]:
+    """(channels, side) of square 1- or 3-channel images whose side is in `allowed`; a ConfigError naming
+    `model`, the `sizes` it supports (in words) and what the `who` (generator or discriminator) was given."""
+    if len(shape) != 3:
+        raise ConfigError(
+            f"model={model} needs image data (C, H, W) but the data has samples of shape {tuple(shape)}; "
+            "use model=mlp for 2-D or vector data."
+        )
+    channels, height, width = shape
+    if height != width or height not in allowed or channels not in (1, 3):
+        raise ConfigError(
+            f"model={model} supports {sizes} with 1 or 3 channels; the {who} was given {tuple(shape)}. "
+            f"Set data.image_size to {' or '.join(map(str, allowed))}."
+        )
+    return channels, height
+
+
 def conv_norm(norm: str, channels: int) -> nn.Module:
     """BatchNorm, LayerNorm over (C, H, W) (GroupNorm with one group), or nothing."""
     if norm == "batch":

@@ -38,25 +38,14 @@ from ganlab.models.conditional import (
     check_num_classes,
     run_layers,
 )
-from ganlab.models.layers import check_norm, conv_norm
+from ganlab.models.layers import check_image_shape, check_norm, conv_norm
 from ganlab.models.minibatch_std import MinibatchStd
 
 SIZES = (32, 64)
 
 
 def _check_image_shape(shape: tuple[int, ...], who: str) -> tuple[int, int]:
-    if len(shape) != 3:
-        raise ConfigError(
-            f"model=resnet needs image data (C, H, W) but the data has samples of shape {tuple(shape)}; "
-            "use model=mlp for 2-D or vector data."
-        )
-    channels, height, width = shape
-    if height != width or height not in SIZES or channels not in (1, 3):
-        raise ConfigError(
-            f"model=resnet supports square {SIZES[0]}x{SIZES[0]} and {SIZES[1]}x{SIZES[1]} images with 1 or 3 "
-            f"channels; the {who} was given {tuple(shape)}. Set data.image_size to 32 or 64."
-        )
-    return channels, height
+    return check_image_shape(shape, "resnet", "square 32x32 and 64x64 images", SIZES, who)
 
 
 def _attention_index(attention: int | None, resolutions: list[int], where: str) -> int | None:
