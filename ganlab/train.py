@@ -40,6 +40,7 @@ from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped, first_line
 from ganlab.evaluation import Evaluator, lower_is_better
 from ganlab.logging import RunLogger, log_to_files
+from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate
 from ganlab.signals import StopRequests
 
@@ -71,7 +72,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     if K:  # a conditional grid: one row per class, as many columns as num_samples allows
         grid_columns = max(1, t.num_samples // K)
         n_fixed = K * grid_columns
-    fixed_labels = grid_labels(n_fixed, K, grid_columns, device) if K else None
+    fixed_labels = grid_labels(n_fixed, grid_columns, K, device) if K else None
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
     G_eval = parts.G_eval  # what pictures and evaluations draw from: the EMA of G when trainer.ema is set
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
@@ -271,11 +272,6 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 log_to_files(message)  # the CLI prints it on stderr
                 raise RunInterrupted(message, signum=stop.signum)
     return last_metrics.get(monitor) if monitor else None
-
-
-def grid_labels(n: int, num_classes: int, columns: int, device: torch.device) -> torch.Tensor:
-    """Class labels for a grid of `columns` columns: row r shows class r."""
-    return (torch.arange(n, device=device) // columns).clamp_max(num_classes - 1)
 
 
 def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:

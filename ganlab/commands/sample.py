@@ -17,6 +17,7 @@ from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.errors import ConfigError
+from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate, latents, slerp
 from ganlab.snapshot import Snapshot, load_snapshot
 
@@ -86,7 +87,7 @@ def requested_labels(n: int, ncol: int | None, requested: int | None, num_classe
         return None
     if requested is not None:
         return torch.full((n,), requested, dtype=torch.long)
-    return (torch.arange(n) // (ncol or n)) % num_classes
+    return grid_labels(n, ncol or n, num_classes)
 
 
 def _save_npz(path: Path, **arrays: np.ndarray) -> None:

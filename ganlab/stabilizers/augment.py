@@ -95,10 +95,6 @@ class AugmentedDiscriminator:
         self.noise_steps = instance_noise_steps
         self.noise_std = self.noise_std0
 
-    @property
-    def active(self) -> bool:
-        return bool(self.policy) or self.noise_std0 > 0
-
     def set_step(self, step: int) -> None:
         """Anneal the instance noise for the G step `step` (1-based) linearly from its start to zero."""
         if self.noise_steps is not None:
