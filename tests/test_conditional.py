@@ -41,6 +41,30 @@ def test_a_conditional_generator_draws_what_the_label_asks(model: str) -> None:
         assert not any(type(m) is nn.BatchNorm2d and m.affine for m in G.modules())
 
 
+def test_conditional_batchnorm_by_hand() -> None:
+    """Scale 1 + W_s e and shift W_b e of the class embedding e, around plain (affine-free) batch normalisation."""
+    torch.manual_seed(0)
+    cbn = ConditionalBatchNorm2d(3, embed_dim=4)
+    x, e = torch.randn(5, 3, 2, 2), torch.randn(5, 4)
+    mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    normalised = (x - mean) / torch.sqrt(var + cbn.bn.eps)
+    scale = 1 + e @ cbn.scale.weight.T
+    shift = e @ cbn.shift.weight.T
+    assert torch.allclose(cbn(x, e), normalised * scale[:, :, None, None] + shift[:, :, None, None], atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "resnet"])
+def test_generator_shares_one_class_embedding(model: str) -> None:
+    """BigGAN's shared embedding: one lookup table, every conditional BatchNorm projecting from it."""
+    parts = build(compose_cfg(f"model={model}", *DIGITS[:-1], "data.image_size=32"))
+    G = parts.G
+    assert [type(m) for m in G.modules() if isinstance(m, nn.Embedding)] == [nn.Embedding]
+    assert G.class_embed.weight.shape == (10, 128)
+    for cbn in (m for m in G.modules() if isinstance(m, ConditionalBatchNorm2d)):
+        assert cbn.scale.in_features == cbn.shift.in_features == 128
+        assert 0.05 < float((cbn.scale.weight @ G.class_embed.weight.T).detach().std()) < 0.2  # classes ~10 % apart
+
+
 def test_projection_term_by_hand() -> None:
     D = MLPDiscriminator((2,), width=8, depth=2, num_classes=3)
     x, y = torch.randn(5, 2), torch.tensor([0, 2, 1, 2, 0])

@@ -20,6 +20,7 @@ from ganlab.models.conditional import (
     Projection,
     check_labels,
     check_num_classes,
+    class_embedding,
     run_layers,
 )
 from ganlab.models.layers import check_image_shape, check_norm, conv_norm, dcgan_init
@@ -57,7 +58,7 @@ class DCGANGenerator(nn.Module):
         self.num_classes = check_num_classes(num_classes, "model.generator")
 
         def norm(c: int) -> nn.Module:
-            return nn.BatchNorm2d(c) if num_classes is None else ConditionalBatchNorm2d(c, num_classes)
+            return nn.BatchNorm2d(c) if num_classes is None else ConditionalBatchNorm2d(c)
 
         widths = _widths(size, width, max_width)
         layers: list[nn.Module] = [
@@ -72,10 +73,13 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        if num_classes is not None:  # after dcgan_init: the embedding keeps its N(0, 1) entries
+            self.class_embed = class_embedding(num_classes)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         check_labels(y, self.num_classes, "the generator")
-        return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), y)
+        embedding = None if y is None else self.class_embed(y)
+        return run_layers(self.net, z.view(z.shape[0], self.z_dim, 1, 1), embedding)
 
 
 class DCGANDiscriminator(nn.Module):

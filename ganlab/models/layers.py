@@ -48,9 +48,8 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, ConditionalBatchNorm2d):  # per class: classes differ from the start
-        nn.init.normal_(module.scale.weight, 1.0, 0.02)
-        nn.init.zeros_(module.shift.weight)
+    elif isinstance(module, ConditionalBatchNorm2d):  # its own init, not the N(0, 0.02) of its linear layers
+        module.reset_parameters()
     elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)

@@ -36,6 +36,7 @@ from ganlab.models.conditional import (
     Projection,
     check_labels,
     check_num_classes,
+    class_embedding,
     run_layers,
 )
 from ganlab.models.layers import check_image_shape, check_norm, conv_norm
@@ -81,13 +82,11 @@ RELU_GAIN = math.sqrt(2)  # residual convs feed a ReLU: He-like scale keeps the 
 class UpBlock(nn.Module):
     """G's residual block: doubles the resolution. BatchNorms are conditional when `num_classes` is set."""
 
-    def __init__(self, c_in: int, c_out: int, num_classes: int | None = None) -> None:
+    def __init__(self, c_in: int, c_out: int, conditional: bool = False) -> None:
         super().__init__()
 
         def bn(channels: int) -> nn.Module:
-            if num_classes is None:
-                return nn.BatchNorm2d(channels)
-            return ConditionalBatchNorm2d(channels, num_classes)
+            return ConditionalBatchNorm2d(channels) if conditional else nn.BatchNorm2d(channels)
 
         self.residual = nn.Sequential(
             bn(c_in),
@@ -101,8 +100,8 @@ class UpBlock(nn.Module):
         # conv1x1 then nearest upsampling equals SNGAN's upsample then conv1x1, at a quarter of the cost.
         self.shortcut = nn.Sequential(_conv(c_in, c_out, 1, 1.0), nn.Upsample(scale_factor=2, mode="nearest"))
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        return run_layers(self.residual, x, y) + self.shortcut(x)
+    def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
+        return run_layers(self.residual, x, embedding) + self.shortcut(x)
 
 
 class DownBlock(nn.Module):
@@ -174,17 +173,20 @@ class ResNetGenerator(nn.Module):
         at = _attention_index(attention, resolutions, "model.generator.attention")
         blocks: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(widths, widths[1:], strict=False)):
-            blocks.append(UpBlock(c_in, c_out, num_classes))
+            blocks.append(UpBlock(c_in, c_out, conditional=num_classes is not None))
             if i == at:
                 blocks.append(SelfAttention(c_out))
         self.blocks = nn.ModuleList(blocks)
         self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), _conv(widths[-1], channels, 3, 1.0), nn.Tanh())
+        if num_classes is not None:
+            self.class_embed = class_embedding(num_classes)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         check_labels(y, self.num_classes, "the generator")
         h = self.linear(z.flatten(1)).view(z.shape[0], self.bottom, 4, 4)
+        embedding = None if y is None else self.class_embed(y)
         for block in self.blocks:
-            h = block(h, y) if isinstance(block, UpBlock) else block(h)
+            h = block(h, embedding) if isinstance(block, UpBlock) else block(h)
         return self.out(h)
 
 
