@@ -38,6 +38,7 @@ class Row:
     metrics: list[str]  # columns, in order
     targets: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (">=" | "<=", bound)
     all_seeds: dict[str, tuple[str, float]] = field(default_factory=dict)  # ... that every seed must meet
+    beats: dict[str, str] = field(default_factory=dict)  # metric -> slug of a row whose mean it must improve on
 
 
 POINT_METRICS = ["modes", "high_quality", "kl"]
@@ -72,6 +73,7 @@ ROWS = [
         IMAGE_METRICS,
         targets={"class_kl": ("<=", 0.05)},
         all_seeds={"classes": (">=", 10)},
+        beats={"fid": "default_dcgan"},
     ),
     Row(
         "cgan_digits",
@@ -80,6 +82,7 @@ ROWS = [
         [*IMAGE_METRICS, "class_accuracy"],
         targets={"class_accuracy": (">=", 0.90), "class_kl": ("<=", 0.05)},
         all_seeds={"classes": (">=", 10)},
+        beats={"fid": "default_dcgan"},
     ),
 ]
 
@@ -124,7 +127,11 @@ def meets(value: float, rule: tuple[str, float]) -> bool:
     return value >= bound if op == ">=" else value <= bound
 
 
-def check(row: Row, per_seed: list[dict[str, float]]) -> list[str]:
+LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl"}
+
+
+def check(row: Row, per_seed: list[dict[str, float]], means: dict[str, dict[str, float]]) -> list[str]:
+    """The targets `row` misses; `means` holds each measured row's mean metrics, by slug, for `beats`."""
     misses = []
     for metric, rule in row.targets.items():
         mean = statistics.fmean(r[metric] for r in per_seed)
@@ -134,11 +141,21 @@ def check(row: Row, per_seed: list[dict[str, float]]) -> list[str]:
         bad = [i for i, r in enumerate(per_seed) if not meets(r[metric], rule)]
         if bad:
             misses.append(f"{metric} {rule[0]} {rule[1]:g} missed in {len(bad)} of {len(per_seed)} seeds")
+    for metric, other in row.beats.items():
+        if other not in means:
+            misses.append(f"{metric} not compared: {other} was not run")
+            continue
+        mean, theirs = statistics.fmean(r[metric] for r in per_seed), means[other][metric]
+        if not (mean < theirs if metric in LOWER_IS_BETTER else mean > theirs):
+            misses.append(f"mean {metric} {mean:.3g} does not improve on {other}'s {theirs:.3g}")
     return misses
 
 
 def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds: int) -> str:
     lines = []
+    means = {
+        row.slug: {m: statistics.fmean(r[m] for r in per_seed) for m in row.metrics} for row, per_seed, _ in results
+    }
     for kind in (POINT_METRICS, IMAGE_METRICS):
         group = [r for r in results if r[0].metrics[: len(kind)] == kind]
         if not group:
@@ -148,8 +165,10 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
         lines.append("|---" * (len(columns) + 3) + "|")
         for row, per_seed, secs in group:
             cells = [fmt(m, [r[m] for r in per_seed]) if m in row.metrics else "" for m in columns]
-            misses = check(row, per_seed)
-            verdict = "—" if not (row.targets or row.all_seeds) else ("met" if not misses else "; ".join(misses))
+            misses = check(row, per_seed, means)
+            verdict = (
+                "—" if not (row.targets or row.all_seeds or row.beats) else ("met" if not misses else "; ".join(misses))
+            )
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
         lines.append("")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"

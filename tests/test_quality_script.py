@@ -1,0 +1,49 @@
+"""scripts/quality.py's verdicts: a row that misses a target is marked, and `beats` compares with another row."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality.py"
+spec = importlib.util.spec_from_file_location("quality", SCRIPT)
+assert spec is not None and spec.loader is not None
+quality = importlib.util.module_from_spec(spec)
+sys.modules["quality"] = quality  # dataclasses look their module up there
+spec.loader.exec_module(quality)
+
+
+def test_targets_every_seed_and_beats_are_checked() -> None:
+    row = quality.Row(
+        "preset",
+        "preset",
+        [],
+        ["fid", "classes"],
+        targets={"fid": ("<=", 3.0)},
+        all_seeds={"classes": (">=", 10)},
+        beats={"fid": "base"},
+    )
+    means = {"base": {"fid": 2.5, "classes": 10.0}}
+    good = [{"fid": 2.0, "classes": 10.0}, {"fid": 2.2, "classes": 10.0}]
+    assert quality.check(row, good, means) == []
+    bad = [{"fid": 2.8, "classes": 10.0}, {"fid": 3.4, "classes": 9.0}]  # mean 3.1
+    assert quality.check(row, bad, means) == [
+        "mean fid 3.1 (target <= 3)",
+        "classes >= 10 missed in 1 of 2 seeds",
+        "mean fid 3.1 does not improve on base's 2.5",
+    ]
+    assert quality.check(row, good, {}) == ["fid not compared: base was not run"]
+
+
+def test_table_shows_mean_and_std_and_the_verdict() -> None:
+    base = quality.Row("base", "baseline", [], quality.IMAGE_METRICS)
+    row = quality.Row("preset", "preset", [], quality.IMAGE_METRICS, beats={"fid": "base"})
+    one = {m: 1.0 for m in quality.IMAGE_METRICS}
+    text = quality.table(
+        [(base, [{**one, "fid": 3.0}, {**one, "fid": 4.0}], [10.0, 20.0]), (row, [one, one], [5.0, 5.0])], seeds=2
+    )
+    lines = text.splitlines()
+    assert lines[2].startswith("| baseline | 3.50 ± 0.50 |") and lines[2].endswith("| 15 | — |")
+    assert lines[3].startswith("| preset | 1.00 ± 0.00 |") and lines[3].endswith("| 5 | met |")
+    assert "Mean ± std over 2 seeds" in lines[-1]
