@@ -85,6 +85,26 @@ def test_conditional_training_grid_has_one_row_per_class(tmp_path: Path) -> None
     assert grid.shape[:2] == (2 + 10 * 18, 2 + 2 * 18)  # 16-pixel images, 2-pixel gaps
 
 
+def test_conditional_resnet_learns_its_class_embeddings(tmp_path: Path) -> None:
+    """A few steps of the SNGAN-style conditional ResNet (hinge, spectral norm): labels reach both networks'
+    embeddings through training, not only through their initialisation."""
+    cfg = compose_cfg(
+        "model=resnet", *DIGITS[:-1], "data.image_size=32", "model.generator.width=16",
+        "model.discriminator.width=16", "loss=hinge", "model.spectral_norm=true", "trainer.ema=0.9",
+    )  # fmt: skip
+    fresh = build(cfg)
+    train(cfg, tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    for net, key in (
+        ("G", "class_embed.weight"),
+        ("G", "blocks.0.residual.0.scale.weight"),
+        ("D", "projection.embed.parametrizations.weight.original"),
+    ):
+        before = getattr(fresh, net).state_dict()[key]
+        assert state[net][key].shape == before.shape and not torch.equal(state[net][key], before), (net, key)
+    assert state["G_ema"]["class_embed.weight"].shape == (10, 128)
+
+
 def test_conditional_needs_labelled_data(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="labelled data"):
         build(compose_cfg("model=mlp", "data=gaussians", "model.conditional=true"))
