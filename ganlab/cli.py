@@ -35,8 +35,10 @@ commands:
   eval     compute the metrics that fit the data and write metrics.json in the run dir:
            ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=10000]
            options: features, n, seed, batch_size, device, out
+  report   compare the runs of a sweep: status, steps, final metrics, best first; writes report.md/.csv/.png:
+           ganlab report outputs/multirun/<date>/<time> [more run dirs] [out=<dir>] [metric=<name>]
 """
-COMMANDS = ("train", "sample", "eval")
+COMMANDS = ("train", "sample", "eval", "report")
 # Failures of jobs, reported by main() after Hydra returns: raising them through Hydra would make it print
 # its own "Error executing job" banner first, and would end a sweep whose other jobs may be fine.
 _job_failures: list[tuple[int, str]] = []  # (exit code, message)
@@ -165,13 +167,15 @@ def _log_to_stderr() -> None:
 
 
 def _run_command(command: str, args: list[str]) -> None:
-    """`sample` and `eval`: plain key=value options (no Hydra run directory); mistakes exit 2."""
+    """`sample`, `eval` and `report`: plain key=value options (no Hydra run directory); mistakes exit 2."""
     _log_to_stderr()  # e.g. "training the mnist feature classifier once"
     try:
         if command == "sample":
             from ganlab.commands.sample import main as command_main
-        else:
+        elif command == "eval":
             from ganlab.commands.evaluate import main as command_main
+        else:
+            from ganlab.commands.report import main as command_main
         command_main(args)
     except ConfigError as err:
         _fail(str(err))
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
-    if command in ("sample", "eval"):
+    if command in ("sample", "eval", "report"):
         _run_command(command, rest)
         return
     register_schema()

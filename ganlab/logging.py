@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.tree import Tree
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 log = logging.getLogger("ganlab")
 
@@ -31,6 +33,44 @@ def config_tree(cfg: DictConfig) -> Tree:
 
     add(tree, OmegaConf.to_container(cfg, resolve=True))
     return tree
+
+
+# The settings every run reports in TensorBoard's HParams tab, besides its own overrides.
+KEY_SETTINGS = ("optimizer.lr_g", "optimizer.lr_d", "trainer.batch_size", "trainer.steps", "seed")
+
+
+def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str | int | float | bool]:
+    """A run's hyperparameters for the HParams tab: the option of each group (`loss: hinge`, from the module of
+    its `_target_`, which is named like the option), a few key settings, and every command-line override, typed
+    as in the config (`optimizer.lr_d: 0.0004`, a number the tab can plot)."""
+    values: dict[str, Any] = {
+        "model": _option_name(OmegaConf.select(cfg, "model.generator._target_")),
+        "loss": _option_name(OmegaConf.select(cfg, "loss._target_")),
+        "optimizer": _option_name(OmegaConf.select(cfg, "optimizer.generator._target_")),
+        "data": _option_name(OmegaConf.select(cfg, "data._target_")),
+    }
+    values |= {key: OmegaConf.select(cfg, key, default=None) for key in KEY_SETTINGS}
+    for override in overrides:
+        key, _, text = override.partition("=")
+        key = key.lstrip("+~")
+        if key.startswith(("hydra.", "hydra/")) or key == "resume":  # how it ran, not what it trained
+            continue
+        node = OmegaConf.select(cfg, key, default=None)  # a group choice (loss=hinge) selects a dict
+        values[key] = node if isinstance(node, bool | int | float | str) else text
+    # The plugin takes numbers, strings and booleans; a list (betas) is shown as its text.
+    return {
+        key: value if isinstance(value, bool | int | float | str) else str(value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def _option_name(target: str | None) -> str | None:
+    """`ganlab.losses.hinge.HingeLoss` -> `hinge`; `torch.optim.Adam` -> `adam`."""
+    if not target:
+        return None
+    module, _, name = target.rpartition(".")
+    return module.rpartition(".")[2] if module.startswith("ganlab.") else name.lower()
 
 
 def _eta(seconds: float) -> str:
@@ -89,6 +129,16 @@ class RunLogger:
 
     def image(self, step: int, tag: str, image: Tensor) -> None:
         self.writer.add_image(tag, image, step)
+
+    def hparams(self, values: dict[str, str | int | float | bool]) -> None:
+        """Record the run's hyperparameters for TensorBoard's HParams tab, in this run's own log. Unlike
+        SummaryWriter.add_hparams, which writes to a new timestamped sub-folder with copies of the metrics, this
+        leaves the tab to read the metrics from the run's own scalars (metrics/*, loss/*), so every job of a
+        sweep is one row. No experiment summary is written: the tab then builds its columns from every run's
+        hyperparameters (a sweep's jobs may differ in their keys) instead of picking one run's list."""
+        _, session_start, session_end = hparams_summaries(values, {})
+        self.writer.file_writer.add_summary(session_start)
+        self.writer.file_writer.add_summary(session_end)
 
     def report(self, step: int, values: dict[str, float]) -> None:
         """Show progress at a log step: update the bar, or print one plain line."""

@@ -39,10 +39,11 @@ from ganlab.checkpoint import (
 from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped, first_line
 from ganlab.evaluation import Evaluator, lower_is_better
-from ganlab.logging import RunLogger, log_to_files
+from ganlab.logging import RunLogger, log_to_files, run_hparams
 from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate
 from ganlab.signals import StopRequests
+from ganlab.status import DIVERGED, RunStatus
 
 log = logging.getLogger("ganlab")
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
@@ -176,7 +177,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     D_view = parts.D_view  # D behind the augmentations (just D when there are none): what the losses score with
     tick, tick_d_updates = time.perf_counter(), d_updates
     watch = NanWatch(device, step)
-    with StopRequests() as stop, logger:
+    run_status = RunStatus(run_dir, t.steps, monitor, list(overrides), step=step)  # status.json, for ganlab report
+    with StopRequests() as stop, logger, run_status:
         if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
             evaluate(step)
             save_or_stop(state_now(step), ckpt_dir / LAST)
@@ -244,6 +246,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 if t.on_nan == "rollback" and rollbacks < t.max_rollbacks and (ckpt_dir / LAST).is_file():
                     step = roll_back(problems, first_bad or step)
                     continue
+                run_status.expect(DIVERGED)  # the RunStopped raised next means divergence, not a failed write
                 stop_diverged(problems, first_bad or step, ckpt_dir, rollbacks)
             if log_now:
                 now = time.perf_counter()
@@ -254,12 +257,14 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 tick, tick_d_updates = now, d_updates
                 logger.scalars(step, values)
                 logger.report(step, values)
+                run_status.update(step)  # the heartbeat, and how far a run that dies later got
             if sample_now:
                 picture = samples.render(fixed_samples, real_points, ncol=grid_columns)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
             if save_now:  # before evaluating: an evaluation that fails must not cost the checkpoint
                 checkpoint(step, keep=keep_now)
+                run_status.update(step, saved_step=step)
             if eval_now:
                 evaluate(step)
                 if save_now:
@@ -271,6 +276,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 )
                 log_to_files(message)  # the CLI prints it on stderr
                 raise RunInterrupted(message, signum=stop.signum)
+        # HParams tab: this run's settings; its metrics are the scalars already logged here.
+        logger.hparams(run_hparams(cfg, overrides))
     return last_metrics.get(monitor) if monitor else None
 
 

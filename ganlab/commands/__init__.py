@@ -1,1 +1,1 @@
-"""The subcommands besides `train` (which Hydra runs): `sample` and `eval`, with typed key=value options."""
+"""The subcommands besides `train` (which Hydra runs): `sample`, `eval` and `report`, with key=value options."""

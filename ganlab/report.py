@@ -1,0 +1,193 @@
+"""The runs of a sweep, read back for `ganlab report`: where they are, how each one stands (status.json), what
+it measured (its TensorBoard scalars `metrics/<name>`), and their order by the monitored metric."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from ganlab.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
+from ganlab.errors import ConfigError
+from ganlab.evaluation import lower_is_better
+from ganlab.status import FINISHED, STATUS_FILE, current_state, read_status
+
+UNKNOWN = "unknown"  # no status.json: written by an older ganlab, or the run stopped before its first step
+METRIC_PREFIX = "metrics/"
+
+
+@dataclass
+class Run:
+    path: Path
+    name: str  # its path relative to the others' common folder: "0", "1" for the jobs of a multirun
+    state: str  # finished, running, crashed, diverged, interrupted or unknown
+    note: str | None  # why it crashed or stopped, or what is known of a run elsewhere
+    step: int | None  # the last step done
+    steps: int | None  # trainer.steps
+    saved_step: int | None  # the step of checkpoints/last.pt: where resume= continues
+    overrides: list[str]
+    monitor: str | None  # trainer.monitor, or the evaluator's primary metric (fid; kl for 2-D data)
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
+    samples: Path | None = None  # the last sample grid, samples/step_XXXXXXX.png
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The final value of each metric: its last evaluation."""
+        return {name: points[-1][1] for name, points in self.curves.items() if points}
+
+
+def is_run_dir(path: Path) -> bool:
+    return (
+        (path / STATUS_FILE).is_file()
+        or (path / "config.yaml").is_file()
+        or (path / ".hydra" / "config.yaml").is_file()
+        or (path / CHECKPOINT_DIR).is_dir()
+    )
+
+
+def find_runs(paths: list[Path]) -> list[Path]:
+    """Every run directory given, or found below a given directory (a multirun's jobs, or a tree of runs such as
+    outputs/), in natural order (job 10 after job 9). Not a directory, or no run: a ConfigError."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        if not path.is_dir():
+            raise ConfigError(f"ganlab report: {path}: no such directory.")
+        runs = [path] if is_run_dir(path) else _runs_below(path)
+        if not runs:
+            raise ConfigError(
+                f"ganlab report: no ganlab runs in {path} (a run directory holds status.json, config.yaml or "
+                f"{CHECKPOINT_DIR}/). Give a multirun directory, e.g. outputs/multirun/<date>/<time>, or run "
+                "directories."
+            )
+        found.update(dict.fromkeys(run.resolve() for run in runs))
+    return sorted(found, key=natural_key)
+
+
+def _runs_below(root: Path) -> list[Path]:
+    runs = []
+    for folder, subfolders, _ in os.walk(root):
+        here = Path(folder)
+        if here != root and is_run_dir(here):
+            runs.append(here)
+            subfolders.clear()  # a run's own folders (samples/, checkpoints/) hold no runs
+        else:
+            subfolders[:] = [s for s in subfolders if not s.startswith(".")]
+    return runs
+
+
+def natural_key(path: Path | str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def read_runs(run_dirs: list[Path]) -> list[Run]:
+    base = Path(os.path.commonpath(run_dirs)) if len(run_dirs) > 1 else run_dirs[0].parent
+    return [read_run(path, path.relative_to(base).as_posix()) for path in run_dirs]
+
+
+def read_run(path: Path, name: str) -> Run:
+    record = read_status(path)
+    if record is not None:
+        state, note = current_state(record)
+        run = Run(
+            path,
+            name,
+            state,
+            note,
+            step=record.get("step"),
+            steps=record.get("steps"),
+            saved_step=record.get("saved_step"),
+            overrides=list(record.get("overrides") or []),
+            monitor=record.get("monitor"),
+        )
+    else:
+        run = _read_run_without_status(path, name)
+    run.curves = metric_curves(path)
+    if run.monitor is None:  # an older run: the metric its evaluator would have monitored
+        run.monitor = next((m for m in ("fid", "kl") if m in run.curves), None)
+    grids = sorted((path / "samples").glob("step_*.png"))
+    run.samples = grids[-1] if grids else None
+    return run
+
+
+def _read_run_without_status(path: Path, name: str) -> Run:
+    """A run without status.json: finished if its checkpoint reached trainer.steps, else unknown (it may have
+    crashed, or be running under an older ganlab)."""
+    config: Any = {}
+    for candidate in (path / "config.yaml", path / ".hydra" / "config.yaml"):
+        if candidate.is_file():
+            config = OmegaConf.load(candidate)
+            break
+    overrides_file = path / ".hydra" / "overrides.yaml"
+    overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
+    steps = OmegaConf.select(config, "trainer.steps", default=None) if config else None
+    monitor = OmegaConf.select(config, "trainer.monitor", default=None) if config else None
+    saved = None
+    if (path / CHECKPOINT_DIR / LAST).is_file():
+        try:
+            saved = int(load_checkpoint(path / CHECKPOINT_DIR / LAST, mmap=True, option="run")["step"])
+        except (ConfigError, KeyError, TypeError, ValueError):
+            saved = None  # unreadable: say nothing about progress rather than guess
+    finished = saved is not None and steps is not None and saved >= steps
+    note = None if finished else "no status.json: an older ganlab, or it stopped before its first step"
+    return Run(path, name, FINISHED if finished else UNKNOWN, note, saved, steps, saved, overrides, monitor)
+
+
+def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """{metric: [(step, value)]} of the run's `metrics/<name>` scalars, as TensorBoard shows them (events that
+    a resume purged are left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        AUDIO,
+        HISTOGRAMS,
+        IMAGES,
+        SCALARS,
+        TENSORS,
+        EventAccumulator,
+    )
+
+    # Keep every scalar, next to nothing else: the sample images are most of the file.
+    acc = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0, IMAGES: 1, AUDIO: 1, HISTOGRAMS: 1, TENSORS: 1})
+    acc.Reload()
+    return {
+        tag.removeprefix(METRIC_PREFIX): [(e.step, e.value) for e in acc.Scalars(tag)]
+        for tag in acc.Tags()["scalars"]
+        if tag.startswith(METRIC_PREFIX)
+    }
+
+
+def sort_metric(runs: list[Run], requested: str | None) -> str | None:
+    """The metric to rank by: `requested`, else the one most of the runs monitor. A requested metric that no
+    run logged is a ConfigError naming those that were."""
+    logged = sorted({name for run in runs for name in run.curves})
+    if requested is not None:
+        if requested not in logged:
+            known = ", ".join(logged) or "none (evaluate with trainer.eval_every=N or trainer.monitor=<metric>)"
+            raise ConfigError(f"ganlab report: metric={requested}: no run logged metrics/{requested}; logged: {known}.")
+        return requested
+    monitors = Counter(run.monitor for run in runs if run.monitor)
+    return monitors.most_common(1)[0][0] if monitors else None
+
+
+def rank(runs: list[Run], metric: str | None) -> list[Run]:
+    """Best first by `metric` (lower or higher, as the metric wants); runs without a finite value last, by name."""
+
+    def key(run: Run) -> tuple[int, float, list[Any]]:
+        value = run.metrics.get(metric) if metric else None
+        if value is None or not math.isfinite(value):
+            return (1, 0.0, natural_key(run.name))
+        return (0, value if lower_is_better(metric) else -value, natural_key(run.name))
+
+    return sorted(runs, key=key)
+
+
+def split_overrides(runs: list[Run]) -> tuple[list[str], dict[str, list[str]]]:
+    """(the overrides every run shares, {run name: its other overrides}): what tells the runs apart."""
+    if len(runs) < 2:
+        return [], {run.name: run.overrides for run in runs}
+    common = [o for o in runs[0].overrides if all(o in run.overrides for run in runs[1:])]
+    return common, {run.name: [o for o in run.overrides if o not in common] for run in runs}

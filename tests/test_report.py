@@ -1,0 +1,209 @@
+"""`ganlab report` on a real multirun whose jobs end differently (finished, diverged, crashed), the status.json
+that train() keeps, and the HParams record each finished run leaves in its own event file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from ganlab.cli import main
+from ganlab.errors import RunInterrupted
+from ganlab.report import read_run
+from ganlab.status import CRASHED, INTERRUPTED, RUNNING, STATUS_FILE, current_state, read_status
+from ganlab.train import train
+from tests.conftest import compose_cfg, exits_2, read_events
+
+# Modes 0.1 apart, so that a tiny G's first samples straddle several of them and each job gets its own KL.
+TOY = ["debug=fast", "model=mlp", "data=gaussians", "data.kind=grid25", "data.spacing=0.1", "data.std=0.05"]
+# Job 2's learning rate blows the weights up (diverged); job 3 cannot write its checkpoint (crashed).
+LRS = ["4e-3", "1e-3", "1e30", "2e-3"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweep")
+    (root / "3" / "checkpoints" / "last.pt").mkdir(parents=True)  # a folder where job 3's checkpoint must go
+    loggers = [logging.getLogger(), logging.getLogger("ganlab")]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", "-m", *TOY, "trainer.eval_every=2", "trainer.eval_n=200",
+                  f"optimizer.lr_g={','.join(LRS)}", f"hydra.sweep.dir={root}"])  # fmt: skip
+    finally:  # Hydra pointed the root logger at this sweep's files: put the handlers back
+        for lg, handlers, level in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+    assert exit_info.value.code == 1  # jobs failed; the sweep still ran every job
+    return root
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_report_ranks_the_jobs_by_their_metric_and_tells_how_each_ended(
+    sweep: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["report", str(sweep)])
+    out = capsys.readouterr().out
+    assert "best first by kl (lower is better)" in out and "crashed" in out and "diverged" in out
+    assert f"wrote {sweep / 'report.md'}" in out
+
+    rows = _csv_rows(sweep / "report.csv")
+    by_run = {row["run"]: row for row in rows}
+    assert {run: row["status"] for run, row in by_run.items()} == {
+        "0": "finished",
+        "1": "finished",
+        "2": "diverged",
+        "3": "crashed",
+    }
+    # The finished jobs first, by their final KL read back from TensorBoard; the failed ones after, by name.
+    final_kl = {job: read_events(sweep / job)[0]["metrics/kl"][-1][1] for job in ("0", "1")}
+    assert final_kl["0"] != final_kl["1"]  # something to sort
+    assert [row["run"] for row in rows] == [*sorted(final_kl, key=final_kl.get), "2", "3"]
+    assert [row["rank"] for row in rows] == ["1", "2", "3", "4"]
+    for job, kl in final_kl.items():
+        assert float(by_run[job]["kl"]) == kl
+        scalars = read_events(sweep / job)[0]
+        assert float(by_run[job]["high_quality"]) == scalars["metrics/high_quality"][-1][1]
+        assert (by_run[job]["step"], by_run[job]["steps"], by_run[job]["saved_step"]) == ("4", "4", "4")
+    for job, lr in enumerate(LRS):  # Hydra writes a swept value its own way: 4e-3 becomes 0.004
+        overrides = dict(o.split("=", 1) for o in by_run[str(job)]["overrides"].split())
+        assert float(overrides["optimizer.lr_g"]) == float(lr) and overrides["data.kind"] == "grid25"
+    # How far the failed ones got, and why they stopped.
+    assert by_run["3"]["kl"] == "" and (by_run["3"]["step"], by_run["3"]["saved_step"]) == ("2", "0")
+    assert "could not write the checkpoint" in by_run["3"]["note"]
+    assert by_run["2"]["note"].startswith("training diverged at step ")
+
+    md = (sweep / "report.md").read_text()
+    assert "| # | run | status | step | overrides | kl | high_quality | modes | note |" in md
+    assert "Every run: `" + " ".join(TOY) in md  # what the jobs share is said once
+    assert f"| 1 | {rows[0]['run']} | finished | 4/4 | optimizer.lr_g={float(LRS[int(rows[0]['run'])])} |" in md
+    assert "| 4 | 3 | crashed | 2/4 |" in md and "![" in md
+    with Image.open(sweep / "report.png") as picture:
+        assert picture.format == "PNG" and picture.width >= 1000
+
+
+def test_options_pick_the_runs_the_metric_and_the_folder(sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    main(["report", str(sweep / "0"), str(sweep / "1"), f"out={out}", "metric=high_quality"])
+    assert sorted(p.name for p in out.iterdir()) == ["report.csv", "report.md", "report.png"]
+    rows = _csv_rows(out / "report.csv")
+    values = [float(row["high_quality"]) for row in rows]
+    assert len(rows) == 2 and values == sorted(values, reverse=True)  # higher is better for this one
+    assert list(rows[0])[7] == "high_quality"  # the ranking metric is the first metric column
+
+
+def test_each_finished_run_records_its_hparams_in_its_own_log(sweep: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+    from tensorboard.plugins.hparams.api_pb2 import Status
+
+    def hparams_of(run: Path) -> dict[str, bytes]:
+        acc = EventAccumulator(str(run))
+        acc.Reload()
+        try:
+            return acc.PluginTagToContent(metadata.PLUGIN_NAME)
+        except KeyError:  # no hparams at all
+            return {}
+
+    content = hparams_of(sweep / "0")
+    start = metadata.parse_session_start_info_plugin_data(content[metadata.SESSION_START_INFO_TAG])
+    values = {key: getattr(value, value.WhichOneof("kind")) for key, value in start.hparams.items()}
+    assert values["optimizer.lr_g"] == pytest.approx(4e-3)  # the swept value, as a number the tab can plot
+    assert {k: values[k] for k in ("model", "loss", "optimizer", "data", "data.kind", "debug")} == {
+        "model": "mlp",
+        "loss": "gan",
+        "optimizer": "adam",
+        "data": "gaussians",
+        "data.kind": "grid25",
+        "debug": "fast",
+    }
+    assert values["trainer.steps"] == 4 and values["seed"] == 0
+    end = metadata.parse_session_end_info_plugin_data(content[metadata.SESSION_END_INFO_TAG])
+    assert end.status == Status.Value("STATUS_SUCCESS")
+    assert metadata.EXPERIMENT_TAG not in content  # the tab builds its columns from every run's hparams
+    # In the run's own folder (the metrics the tab shows are its scalars there), not a timestamped sub-folder.
+    assert sorted(p.name for p in (sweep / "0").iterdir() if p.is_dir()) == [".hydra", "checkpoints", "samples"]
+    assert metadata.SESSION_START_INFO_TAG not in hparams_of(sweep / "2")  # only finished runs record them
+
+
+def test_status_json_follows_a_run_to_its_end(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(compose_cfg("model=mlp", "data=gaussians", "trainer.steps=2"), run, overrides=["trainer.steps=2"])
+    record = json.loads((run / STATUS_FILE).read_text())
+    assert {k: record[k] for k in ("state", "step", "saved_step", "steps", "overrides", "pid")} == {
+        "state": "finished",
+        "step": 2,
+        "saved_step": 2,
+        "steps": 2,
+        "overrides": ["trainer.steps=2"],
+        "pid": os.getpid(),
+    }
+    assert not list(run.glob(".status.json.tmp-*"))
+
+    # A process that died without a word (SIGKILL, out-of-memory killer) left `running` behind: a crash.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING, "pid": gone.pid}))
+    state, note = current_state(read_status(run))
+    assert state == CRASHED and f"process {gone.pid} is gone" in note
+    (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING}))  # this process: alive
+    assert current_state(read_status(run)) == (RUNNING, None)
+
+    # A run from before status.json: judged by its checkpoint.
+    (run / STATUS_FILE).unlink()
+    legacy = read_run(run, "run")
+    assert (legacy.state, legacy.step, legacy.steps) == ("finished", 2, 2)
+
+
+def test_a_sigterm_leaves_an_interrupted_status(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+
+    def preempt() -> None:  # what SLURM does once the job runs
+        deadline = time.monotonic() + 60
+        while not (run / STATUS_FILE).is_file() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=preempt, daemon=True)
+    thread.start()
+    with pytest.raises(RunInterrupted):
+        train(compose_cfg("model=mlp", "data=gaussians", "trainer.steps=100000"), run)
+    thread.join()
+    record = read_status(run)
+    assert record["state"] == INTERRUPTED and record["step"] == record["saved_step"] >= 1
+    assert "stopped by SIGTERM" in record["message"]
+
+
+def test_bad_input_exits_2_and_writes_nothing(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "give a multirun directory or run directories" in exits_2(["report"], capsys)
+    assert f"{tmp_path / 'nope'}: no such directory" in exits_2(["report", str(tmp_path / "nope")], capsys)
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    assert f"no ganlab runs in {empty}" in exits_2(["report", str(empty)], capsys)
+    assert sorted(p.name for p in empty.iterdir()) == ["sub"]
+    out = tmp_path / "out"
+    err = exits_2(["report", str(sweep), "metric=fid", f"out={out}"], capsys)
+    assert "metric=fid: no run logged metrics/fid; logged: high_quality, kl, modes" in err
+    assert not out.exists()
+
+
+def test_copies_of_runs_report_under_their_own_names(sweep: Path, tmp_path: Path) -> None:
+    for job in ("0", "3"):
+        shutil.copytree(sweep / job, tmp_path / "runs" / f"lr{job}")
+    main(["report", str(tmp_path / "runs")])
+    rows = _csv_rows(tmp_path / "runs" / "report.csv")
+    assert [(row["run"], row["status"]) for row in rows] == [("lr0", "finished"), ("lr3", "crashed")]
