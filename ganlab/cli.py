@@ -7,6 +7,7 @@ else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -18,16 +19,28 @@ from typing import NoReturn
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ganlab.config import CONF_DIR, CONFIG_NAME, GROUPS, register_schema
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped
+from ganlab.launchers import (
+    JobFailed,
+    SubmititRequeue,
+    check_plugins,
+    check_same_job,
+    register_resolvers,
+    release_cuda_cache,
+    runs_in_process,
+    runs_under_submitit,
+)
 
 USAGE = """usage: ganlab <command> [options]
 
 commands:
   train    train a GAN: ganlab train model=dcgan loss=wgan_gp data=mnist
-           sweep:  ganlab train -m loss=gan,hinge optimizer.lr_d=1e-4,4e-4
+           sweep:  ganlab train -m loss=gan,hinge optimizer.lr_d=1e-4,4e-4 [hydra/launcher=joblib|slurm]
+           search: ganlab train hparams_search=ring8_optuna (Optuna; pip install "ganlab[sweep]")
            resume: ganlab train resume=outputs/<date>/<time> [trainer.steps=...]
            options and groups: ganlab train --help
   sample   draw from a trained generator: ganlab sample run=<run dir or checkpoint> n=64 out=grid.png
@@ -48,22 +61,45 @@ _job_failures: list[tuple[int, str]] = []  # (exit code, message)
 def _train_job(cfg: DictConfig) -> float | None:
     from ganlab.train import train  # torch loads only once composition succeeded
 
+    register_resolvers()  # this may be a launcher's job process (joblib, submitit), not the one main() ran in
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    in_process = runs_in_process(hydra_cfg)
+    requeue = SubmititRequeue() if runs_under_submitit(hydra_cfg) else None
     try:
-        return train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task))
+        with requeue or contextlib.nullcontext():
+            if cfg.resume == "auto" and hydra_cfg.mode == RunMode.MULTIRUN:
+                check_same_job(run_dir, overrides)
+            try:
+                return train(cfg, run_dir, overrides=overrides)
+            except RunInterrupted:
+                if requeue is not None and requeue.requested:
+                    requeue.requeue(cfg.resume)  # submitit requeues the job and exits; returns without resume=auto
+                raise
     except (ConfigError, HydraException) as err:
         _remove_if_untouched(run_dir)
-        _job_failures.append((2, f"error: {_hydra_message(err)}"))
+        _job_failed(2, f"error: {_hydra_message(err)}", in_process)
     except RunStopped as err:
-        _job_failures.append((err.exit_code, str(err)))
+        _job_failed(err.exit_code, str(err), in_process)
     except Exception as err:
         if not _out_of_memory(err):
             raise
         from ganlab.train import out_of_memory_message
 
-        _job_failures.append((2, f"error: {out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)}"))
+        message = out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)
+        _job_failed(2, f"error: {message}", in_process)
+    finally:
+        release_cuda_cache()
     return None
+
+
+def _job_failed(exit_code: int, message: str, in_process: bool) -> None:
+    """Remember a failed job for main(), which reports it after Hydra returns. A job in another process (joblib,
+    submitit) raises instead: its exception is what Hydra hands back to this process."""
+    if not in_process:
+        raise JobFailed(message, exit_code)
+    _job_failures.append((exit_code, message))
 
 
 def _out_of_memory(err: Exception) -> bool:
@@ -95,7 +131,7 @@ def _resume_overrides(args: list[str]) -> list[str]:
     resume = [a for a in args if _override_key(a) == "resume"]
     if not resume or resume[-1].split("=", 1)[1] == "auto":
         return args  # resume=auto: the same command again; train() finds the run's newest good checkpoint
-    if {"-m", "--multirun"} & set(args):
+    if _is_multirun(args):
         raise ConfigError("resume= continues one run; resume the jobs of a sweep one at a time.")
     from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 
@@ -121,18 +157,25 @@ OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a name, not a number:
 def _check_group_choices(args: list[str]) -> None:
     """`model=dcgan` picks one YAML of a group. Hydra also takes lists and numbers there and then fails deep
     inside itself: refuse anything but option names (comma-separated for a sweep) up front."""
-    multirun = bool({"-m", "--multirun"} & set(args))
+    multirun = _is_multirun(args)
     for arg in args:
         if "=" not in arg or arg.startswith("-"):
             continue
         group, value = _override_key(arg), arg.split("=", 1)[1]
-        if group not in (*GROUPS, "debug", "experiment"):
+        if group not in (*GROUPS, "debug", "experiment", "hparams_search"):
             continue
         names = value.split(",") if multirun else [value]
         if not all(OPTION_NAME.match(name) for name in names):
             options = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
             sweep = "" if multirun else "; a sweep over several takes -m"
             raise ConfigError(f"{arg}: {group} takes the name of one option ({options}){sweep}.")
+
+
+def _is_multirun(args: list[str]) -> bool:
+    """-m, or an hparams_search preset (each sets hydra.mode=MULTIRUN)."""
+    return bool({"-m", "--multirun"} & set(args)) or any(
+        _override_key(a) == "hparams_search" and not a.endswith("=null") for a in args if "=" in a
+    )
 
 
 def _override_key(override: str) -> str:
@@ -195,8 +238,10 @@ def main(argv: list[str] | None = None) -> None:
     register_schema()
     # Let exceptions reach us instead of Hydra printing them and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna imports it; its "setup plugin ..." lines are noise
     try:
         _check_group_choices(rest)
+        check_plugins(rest)
         rest = _resume_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
         _job_failures.clear()
@@ -207,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
-    except RunInterrupted as err:
+    except (RunInterrupted, JobFailed) as err:
         print(f"ganlab: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     if _job_failures:

@@ -22,7 +22,7 @@ class TrainerSchema:
     steps: int = 2000
     batch_size: int = 64
     n_critic: int | None = None  # None: the loss's own default
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps | ${job_gpu:N} (a GPU per parallel job of a sweep)
     log_every: int = 50
     sample_every: int = 250
     checkpoint_every: int = 500
@@ -71,4 +71,7 @@ class TrainSchema:
 
 
 def register_schema() -> None:
+    from ganlab.launchers import register_resolvers
+
     ConfigStore.instance().store(name="train_schema", node=TrainSchema)
+    register_resolvers()  # ${job_gpu:N} in trainer.device

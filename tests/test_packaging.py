@@ -21,6 +21,8 @@ def test_wheel_ships_every_config(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {f"ganlab/conf/{p.relative_to(CONF_DIR).as_posix()}" for p in CONF_DIR.rglob("*.yaml")}
     assert len(configs) >= 19 and configs <= names
+    # Deeper folders too: Hydra finds hydra/launcher=slurm among the package's configs.
+    assert {"ganlab/conf/hydra/launcher/slurm.yaml", "ganlab/conf/hparams_search/ring8_optuna.yaml"} <= names
     assert "ganlab/cli.py" in names
     assert "ganlab/metrics/weights/digits.pt" in names  # features=digits works from a plain install
     assert any(n.endswith("entry_points.txt") for n in names)
