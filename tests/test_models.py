@@ -103,3 +103,11 @@ def test_mlp_any_shape(shape: tuple[int, ...]) -> None:
     bounded = x.abs().max() <= 1.0
     assert bounded or len(shape) == 1  # tanh for images only; 2-D mixtures live outside [-1, 1]
     assert isinstance(G.net[-1], nn.Tanh) == (len(shape) == 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"widths": []}, {"widths": [8, 0]}, {"widths": [8, True]}, {"norm": "layer"}, {"activation": "tanh"}]
+)
+def test_mlp_generator_refuses_bad_layers(kwargs: dict) -> None:
+    with pytest.raises(ConfigError, match="model.generator"):
+        MLPGenerator(z_dim=4, out_shape=(2,), **kwargs)

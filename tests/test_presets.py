@@ -62,3 +62,19 @@ def test_paper_hyperparameters() -> None:
     assert wgan.trainer.steps == 100_000 and wgan.trainer.batch_size == 64 and not wgan.model.spectral_norm
     dcgan = compose_cfg("experiment=dcgan_mnist", fast=False)
     assert dcgan.trainer.batch_size == 128 and OmegaConf.to_container(dcgan.optimizer.betas_g) == [0.5, 0.999]
+
+
+def test_the_classic_mlp_gan_has_the_reference_architecture() -> None:
+    cfg = compose_cfg("experiment=mlp_mnist", fast=False)
+    G = instantiate_node(cfg.model.generator, out_shape=(1, 28, 28))
+    D = instantiate_node(cfg.model.discriminator, in_shape=(1, 28, 28))
+    linears = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears == [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
+    assert [m.num_features for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]
+    assert all(m.negative_slope == 0.2 for m in G.modules() if isinstance(m, torch.nn.LeakyReLU))
+    assert [(m.in_features, m.out_features) for m in D.modules() if isinstance(m, torch.nn.Linear)] == [
+        (784, 512),
+        (512, 256),
+        (256, 1),
+    ]
+    assert cfg.trainer.batch_size == 64 and cfg.optimizer.lr_g == 2e-4
