@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from ganlab.data.base import DataSource
+from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError, check_positive
 from ganlab.losses.base import GANLoss
 from ganlab.stabilizers.augment import AugmentedDiscriminator
@@ -196,9 +197,23 @@ def conditional_classes(cfg: DictConfig, data: DataSource) -> int | None:
     return int(data.num_classes)
 
 
+def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
+    """trainer.sync_bn: BatchNorm over the global batch when several processes train (a no-op for one)."""
+    if not current().enabled:
+        return net
+    if device.type != "cuda":
+        raise ConfigError(
+            f"trainer.sync_bn=true needs CUDA: torch's SyncBatchNorm does not run on {device.type}. Use "
+            "trainer.sync_bn=false (each process then normalises its own share of the batch)."
+        )
+    return nn.SyncBatchNorm.convert_sync_batchnorm(net)
+
+
 def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
-    device = resolve_device(cfg.trainer.device)
+    device = local_device(resolve_device(cfg.trainer.device))  # under torchrun, cuda is this rank's GPU
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     loss: GANLoss = instantiate_node(cfg.loss)
     n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic  # both checked >= 1
     d_norm = cfg.model.discriminator.get("norm")
@@ -215,6 +230,8 @@ def build(cfg: DictConfig) -> Components:
     D = instantiate_node(cfg.model.discriminator, in_shape=data.shape, **labels)
     if model_flag(cfg, "spectral_norm"):
         apply_spectral_norm(D)
+    if cfg.trainer.sync_bn:
+        G, D = sync_batchnorm(G, device), sync_batchnorm(D, device)
     D = D.to(device)
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
     opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator")

@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import re
@@ -151,6 +152,26 @@ def _resume_overrides(args: list[str]) -> list[str]:
     return new
 
 
+def _distributed_overrides(args: list[str]) -> list[str]:
+    """Under torchrun: join the process group, and give every rank one run directory (named from rank 0's
+    clock: the ranks' own clocks may straddle a second) in which rank 0 alone writes Hydra's files and logs."""
+    from ganlab.distributed import broadcast_text, init_from_env, launched_by_torchrun
+
+    if not launched_by_torchrun():
+        return args
+    if _is_multirun(args):
+        raise ConfigError(
+            "torchrun trains one run with several processes; a sweep (-m, hparams_search) cannot run inside it. "
+            "Sweep with hydra/launcher=slurm, each job asking for its GPUs, or launch one torchrun per setting."
+        )
+    dist = init_from_env()
+    stamp = broadcast_text(datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S"))
+    extra = [] if any(_override_key(a) == "hydra.run.dir" for a in args) else [f"hydra.run.dir=outputs/{stamp}"]
+    if not dist.is_main:
+        extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled", "hydra/hydra_logging=disabled"]
+    return [*args, *extra]
+
+
 OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # a name, not a number: Hydra would parse `0` as int
 
 
@@ -184,8 +205,14 @@ def _override_key(override: str) -> str:
 
 
 def _fail(message: str) -> NoReturn:
-    print(f"ganlab: error: {message.strip()}", file=sys.stderr)
+    print(f"{_prefix()}: error: {message.strip()}", file=sys.stderr)
     sys.exit(2)
+
+
+def _prefix() -> str:
+    """`ganlab`, or `ganlab[rank N]` on the other processes of a torchrun: every rank may have its say."""
+    rank = int(os.environ.get("RANK", "0"))
+    return f"ganlab[rank {rank}]" if rank and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "ganlab"
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -243,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
         _check_group_choices(rest)
         check_plugins(rest)
         rest = _resume_overrides(rest)
+        rest = _distributed_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
         _job_failures.clear()
         _train_job()
@@ -253,9 +281,18 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
     except (RunInterrupted, JobFailed) as err:
-        print(f"ganlab: {err}", file=sys.stderr)
+        print(f"{_prefix()}: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    finally:
+        _leave_process_group()
     if _job_failures:
         messages = dict.fromkeys(message for _, message in _job_failures)  # a sweep may repeat one mistake
-        print("\n".join(f"ganlab: {m}" for m in messages), file=sys.stderr)
+        print("\n".join(f"{_prefix()}: {m}" for m in messages), file=sys.stderr)
         sys.exit(max(code for code, _ in _job_failures))
+
+
+def _leave_process_group() -> None:
+    if "torch.distributed" in sys.modules:  # never import torch just to find out
+        from ganlab.distributed import destroy
+
+        destroy()

@@ -47,6 +47,11 @@ class TrainerSchema:
     critic_burst_first: int = 25  # ... for each of the first this many G steps
     critic_burst_every: int = 500  # ... and for every this-many-th G step
     clip_grad_norm: float | None = None  # clip each network's gradient norm to this (None: no clipping)
+    # speed (ganlab/step.py): what a step computes stays the same
+    precision: str = "32"  # 32 | bf16 (autocast) | 16 (autocast + a GradScaler per network; CUDA)
+    compile: bool = False  # torch.compile G and D
+    channels_last: bool | None = None  # NHWC for the conv models; None: on CUDA only
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
 
 
 @dataclass

@@ -9,9 +9,9 @@ each optimizer step, and the EMA of G after G's step.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +36,7 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped, first_line
 from ganlab.evaluation import Evaluator, lower_is_better
@@ -44,6 +45,7 @@ from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate
 from ganlab.signals import StopRequests
 from ganlab.status import DIVERGED, RunStatus
+from ganlab.step import TrainStep
 
 log = logging.getLogger("ganlab")
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
@@ -58,10 +60,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     """
     run_dir = Path(run_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
-    seed_everything(cfg.seed)
+    dist = current()  # under torchrun: this process's rank among world_size; rank 0 alone writes anything
+    main = dist.is_main
+    seed_everything(cfg.seed)  # the same on every rank: the networks start identical
     parts = build(cfg)
-    G, D, loss, data, device = parts.G, parts.D, parts.loss, parts.data, parts.device
+    G, D, data, device = parts.G, parts.D, parts.data, parts.device
     t = cfg.trainer
+    rank_batch = per_rank_batch(t.batch_size)  # trainer.batch_size is the global batch
 
     # Fixed noise (and, for 2-D data, fixed real points) from their own generator: drawing them leaves the
     # global RNG, which the training batches use, untouched.
@@ -77,7 +82,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     fixed_noise = torch.randn(n_fixed, parts.z_dim, generator=fixed).to(device)
     G_eval = parts.G_eval  # what pictures and evaluations draw from: the EMA of G when trainer.ema is set
     real_points = _draw_without_rng(data, n_fixed) if is_points else None
-    evaluator, monitor = make_evaluator(cfg, parts)
+    evaluates = t.eval_every is not None or t.monitor is not None  # every rank knows the evaluation steps
+    evaluator, monitor = make_evaluator(cfg, parts) if main else (None, None)  # rank 0 evaluates
     # How best.pt's value is measured: a best measured with other settings (n, features) is not comparable.
     eval_settings = (
         {"metric": monitor, "features": evaluator.features, "n": evaluator.n, "seed": cfg.seed} if evaluator else None
@@ -86,9 +92,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     evaluated_step = 0  # the last step whose evaluation is done (a stop or crash may skip one: redone on resume)
     rollbacks = 0  # times trainer.on_nan=rollback went back to the last checkpoint, each lowering the rates
     d_updates = 0  # D steps so far: lazy R1/R2 acts on every loss.reg_every-th
+    scalers = None  # the GradScalers' state under trainer.precision=16
 
     def is_eval_step(s: int) -> bool:
-        return evaluator is not None and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
+        return evaluates and (s == t.steps or (t.eval_every is not None and s % t.eval_every == 0))
 
     step = 0
     found = find_checkpoint(cfg.resume, run_dir / CHECKPOINT_DIR) if cfg.resume else None
@@ -101,24 +108,40 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         evaluated_step = int(state.get("evaluated_step", 0))
         rollbacks = int(state.get("rollbacks", 0))
         d_updates = int(state.get("d_updates", 0))
+        scalers = state.get("scalers")
         scale_learning_rates(parts, t.rollback_lr_factor**rollbacks)  # the config's rates, lowered as before
         restore_rng(state["rng"])  # last: nothing may draw random numbers between here and the first step
-        log.info("resumed %s at step %d", path, step)
+        if main:
+            log.info("resumed %s at step %d", path, step)
+    if dist.enabled:  # each rank its own batches (a checkpoint holds rank 0's RNG state, whatever the world size)
+        torch.manual_seed(rank_seed(cfg.seed, dist.rank, step))
+    watch = NanWatch(device, step)
+    # One G step with its D steps, through DDP / torch.compile / autocast as trainer.* asks (ganlab/step.py).
+    # Built before anything is written: it refuses what this device cannot do (precision=16 on a CPU, ...).
+    stepper = TrainStep(parts, t, rank_batch, watch)
+    stepper.d_updates = d_updates
+    stepper.load_scaler_state(scalers)
     pending_eval = step > 0 and is_eval_step(step) and evaluated_step != step
     if step >= t.steps and not pending_eval:
         log.info("the run is already at step %d of %d: raise trainer.steps to extend it", step, t.steps)
         return last_metrics.get(monitor) if monitor else None
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    logger = RunLogger(run_dir, start_step=step, total_steps=t.steps, purge_step=step + 1 if step else None)
-    logger.print_config(cfg)
     samples_dir = run_dir / "samples"
-    samples_dir.mkdir(exist_ok=True)
     ckpt_dir = run_dir / CHECKPOINT_DIR
-    for stale in ckpt_dir.glob(".*.tmp-*"):  # the temp file of a write that a kill interrupted
-        stale.unlink(missing_ok=True)
-    best = saved_best(ckpt_dir / BEST, eval_settings)  # the record of the best.pt that this run directory holds
+    best = None
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        samples_dir.mkdir(exist_ok=True)
+        for stale in ckpt_dir.glob(".*.tmp-*"):  # the temp file of a write that a kill interrupted
+            stale.unlink(missing_ok=True)
+        best = saved_best(ckpt_dir / BEST, eval_settings)  # the record of the best.pt this run directory holds
+    logger: Any = (
+        RunLogger(run_dir, start_step=step, total_steps=t.steps, purge_step=step + 1 if step else None)
+        if main
+        else Silent()
+    )
+    logger.print_config(cfg)
 
     def state_now(at_step: int) -> dict[str, Any]:
         return {
@@ -128,7 +151,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             "evaluated_step": evaluated_step,
             "best": best,
             "rollbacks": rollbacks,
-            "d_updates": d_updates,
+            "d_updates": stepper.d_updates,
+            "scalers": stepper.scaler_state(),
         }
 
     def evaluate(at_step: int) -> None:
@@ -154,17 +178,21 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
     def roll_back(problems: list[str], at_step: int) -> int:
         """Go back to the last good checkpoint with lower learning rates; returns its step."""
-        nonlocal rollbacks, last_metrics, evaluated_step, d_updates, tick, tick_d_updates
+        nonlocal rollbacks, last_metrics, evaluated_step, tick, tick_d_updates
         rollbacks += 1
+        barrier()  # every rank reads the file that rank 0 wrote
         state = load_checkpoint(ckpt_dir / LAST)
         back_to = load_training_state(state, parts)  # keeps the current (already lowered) rates
         scale_learning_rates(parts, t.rollback_lr_factor)
         last_metrics, evaluated_step = dict(state.get("metrics") or {}), int(state.get("evaluated_step", 0))
-        d_updates = int(state.get("d_updates", 0))
+        stepper.d_updates = int(state.get("d_updates", 0))
         restore_rng(state["rng"])
+        if dist.enabled:
+            torch.manual_seed(rank_seed(cfg.seed, dist.rank, back_to) + rollbacks)  # not the batches that failed
         watch.reset(back_to)
+        stepper.meter.reset()
         logger.rewind(back_to)  # the steps after the checkpoint will be logged again
-        tick, tick_d_updates = time.perf_counter(), d_updates
+        tick, tick_d_updates = time.perf_counter(), stepper.d_updates
         message = (
             f"training diverged at step {at_step} ({', '.join(problems[:4])} not finite); rolled back to step "
             f"{back_to} of {ckpt_dir / LAST} with learning rates x{t.rollback_lr_factor} "
@@ -173,58 +201,21 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         logger.note(message)
         return back_to
 
-    batch = t.batch_size
-    D_view = parts.D_view  # D behind the augmentations (just D when there are none): what the losses score with
     tick, tick_d_updates = time.perf_counter(), d_updates
-    watch = NanWatch(device, step)
-    run_status = RunStatus(run_dir, t.steps, monitor, list(overrides), step=step)  # status.json, for ganlab report
+    run_status: Any = (
+        RunStatus(run_dir, t.steps, monitor, list(overrides), step=step) if main else Silent()
+    )  # status.json, for ganlab report
     with StopRequests() as stop, logger, run_status:
-        if pending_eval:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
+        if pending_eval and main:  # the checkpoint's own step was due an evaluation that a stop or crash cut off
             evaluate(step)
             save_or_stop(state_now(step), ckpt_dir / LAST)
         while step < t.steps:
             step += 1
-            parts.lr_g.apply(step - 1)
-            parts.lr_d.apply(step - 1)
-            D_view.set_step(step)
-            # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
-            for _ in range(parts.critic_schedule(step)):
-                if K:  # conditional: G draws the real batch's classes, and D judges both under those labels
-                    real, labels = data.sample_labeled(batch)
-                    critic = functools.partial(D_view, y=labels)
-                else:
-                    real, labels, critic = data.sample(batch), None, D_view
-                with torch.no_grad():
-                    z = torch.randn(batch, parts.z_dim, device=device)
-                    fake = G(z, labels) if K else G(z)
-                d_loss, d_stats = loss.d_loss(critic, real, fake, regularize=d_updates % loss.reg_every == 0)
-                watch.observe(d_loss)
-                parts.opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                if t.clip_grad_norm is not None:
-                    d_stats["grad/D"] = torch.nn.utils.clip_grad_norm_(D.parameters(), t.clip_grad_norm)
-                parts.opt_d.step()
-                loss.after_d_step(D)
-                d_updates += 1
+            stepper(step)
 
-            # --- generator: one update through D, whose parameters get no gradients ---
-            D.requires_grad_(False)
-            labels = torch.randint(K, (batch,), device=device) if K else None  # classes drawn uniformly
-            z = torch.randn(batch, parts.z_dim, device=device)
-            fake = G(z, labels) if K else G(z)
-            g_loss, g_stats = loss.g_loss(functools.partial(D_view, y=labels) if K else D_view, fake)
-            watch.observe(g_loss)
-            parts.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            if t.clip_grad_norm is not None:
-                g_stats["grad/G"] = torch.nn.utils.clip_grad_norm_(G.parameters(), t.clip_grad_norm)
-            parts.opt_g.step()
-            D.requires_grad_(True)
-            if parts.ema is not None:
-                parts.ema.update(G, step)
-            watch.end_step()
-
-            stopping = stop.signum is not None  # read once: a signal from here on waits for the next step
+            # Read once: a signal from here on waits for the next step. torchrun passes a SIGTERM to every rank,
+            # but not at the same step: the ranks stop together when any of them has one.
+            stopping = any_rank(stop.signum is not None)
             last = step == t.steps or stopping
             log_now = step % t.log_every == 0 or last
             keep_now = bool(t.keep_every) and step % t.keep_every == 0
@@ -234,7 +225,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             problems: list[str] = []
             first_bad = 0
             if log_now or save_now or eval_now:  # reading values syncs with the device: only when needed
-                values = {k: float(v) for k, v in {**d_stats, **g_stats}.items()}
+                values = stepper.meter.means()  # each stat's mean since the last log step
                 first_bad = watch.first_bad_step()  # the step where a loss first went bad, maybe before this one
                 if first_bad:
                     problems = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)] or ["a loss"]
@@ -242,6 +233,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 fixed_samples = generate(G_eval, fixed_noise, fixed_labels)
             if (save_now or eval_now) and not problems:  # what would be saved or judged, and G's output
                 problems = nonfinite_state(G, D, fixed_samples, parts.ema.model if parts.ema else None)
+            if dist.enabled and (log_now or save_now or eval_now) and any_rank(bool(problems)) and not problems:
+                problems = ["a loss of another process"]  # every rank rolls back or stops, not just one
             if problems:
                 if t.on_nan == "rollback" and rollbacks < t.max_rollbacks and (ckpt_dir / LAST).is_file():
                     step = roll_back(problems, first_bad or step)
@@ -253,19 +246,22 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
                 values["lr/D"] = parts.opt_d.param_groups[0]["lr"]
                 # real images through D per second: the data rate, comparable across n_critic settings
-                values["perf/images_per_s"] = batch * (d_updates - tick_d_updates) / max(now - tick, 1e-9)
-                tick, tick_d_updates = now, d_updates
+                values["perf/images_per_s"] = (
+                    t.batch_size * (stepper.d_updates - tick_d_updates) / max(now - tick, 1e-9)
+                )
+                tick, tick_d_updates = now, stepper.d_updates
+                stepper.meter.reset()
                 logger.scalars(step, values)
                 logger.report(step, values)
                 run_status.update(step)  # the heartbeat, and how far a run that dies later got
-            if sample_now:
+            if sample_now and main:
                 picture = samples.render(fixed_samples, real_points, ncol=grid_columns)
                 logger.image(step, "samples", picture)
                 samples.save_png(picture, samples_dir / f"step_{step:07d}.png")
-            if save_now:  # before evaluating: an evaluation that fails must not cost the checkpoint
+            if save_now and main:  # before evaluating: an evaluation that fails must not cost the checkpoint
                 checkpoint(step, keep=keep_now)
                 run_status.update(step, saved_step=step)
-            if eval_now:
+            if eval_now and main:
                 evaluate(step)
                 if save_now:
                     save_or_stop(state_now(step), ckpt_dir / LAST)  # now recording the evaluation too
@@ -275,10 +271,23 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                     f"Continue with: ganlab train resume={run_dir}"
                 )
                 log_to_files(message)  # the CLI prints it on stderr
-                raise RunInterrupted(message, signum=stop.signum)
+                raise RunInterrupted(message, signum=stop.signum or signal.SIGTERM)  # another rank's signal
         # HParams tab: this run's settings; its metrics are the scalars already logged here.
         logger.hparams(run_hparams(cfg, overrides))
     return last_metrics.get(monitor) if monitor else None
+
+
+class Silent:
+    """The logger and the status file of ranks other than 0: every call does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    def __enter__(self) -> Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:

@@ -117,8 +117,10 @@ def test_lazy_r1_runs_every_reg_every_d_steps(tmp_path: Path) -> None:
     train(cfg, tmp_path)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["d_updates"] == 12
     scalars, _ = read_events(tmp_path)
-    # D updates 0..11, regularised at 0, 3, 6, 9; logged is the last D step of steps 2, 4, 6 = updates 3, 7, 11
-    assert [s for s, _ in scalars["loss/r1"]] == [2]
+    # D updates 0..11 (two per G step), regularised at 0, 3, 6, 9; a log step shows each stat's mean over the D
+    # updates since the last log that computed it: r1 from updates 0 and 3 at step 2, 6 at step 4, 9 at step 6.
+    assert [s for s, _ in scalars["loss/r1"]] == [2, 4, 6]
+    assert [s for s, _ in scalars["loss/D"]] == [2, 4, 6]
 
 
 def test_penalty_weights_are_checked() -> None:

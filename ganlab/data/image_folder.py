@@ -1,12 +1,16 @@
 """`data=image_folder`: every image under `data.root` (recursively), resized and centre-cropped to
 `image_size`, streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory.
 
+With `data.cache=true` the folder is decoded once at start-up into one uint8 tensor and then sampled by index
+on the device like the built-in sets (InMemoryImages): no per-epoch JPEG decoding, for folders that fit.
+
 Class labels, as torchvision's ImageFolder: when every image lies inside a sub-folder of the root and there
 are at least two, each top-level sub-folder is a class (sorted by name); otherwise the data is unlabelled."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +21,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision.transforms import v2
 
+from ganlab.data.base import InMemoryImages
 from ganlab.errors import ConfigError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+CACHE_MEMORY_FRACTION = 0.5  # a cache may take at most this share of the host's available memory
+DECODE_BATCH = 64  # images per DataLoader batch while filling the cache
+
+log = logging.getLogger("ganlab")
 
 
 def find_images(root: Path) -> list[Path]:
@@ -39,16 +48,37 @@ def class_labels(root: Path, files: list[Path]) -> tuple[list[str], list[int]] |
     return names, [index[parts[0]] for parts in tops]
 
 
+def available_memory() -> int | None:
+    """The host's available memory in bytes (MemAvailable of /proc/meminfo), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the kernel reports kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class ImageFiles(Dataset):
-    def __init__(self, files: list[Path], image_size: int, channels: int, labels: list[int] | None = None) -> None:
+    """The images, resized and centre-cropped: float in [-1, 1] for streaming, or the uint8 crops (`uint8=True`)
+    that the cache holds; the float path is the uint8 one followed by the conversion, so both agree."""
+
+    def __init__(
+        self,
+        files: list[Path],
+        image_size: int,
+        channels: int,
+        labels: list[int] | None = None,
+        uint8: bool = False,
+    ) -> None:
         self.files = files
         self.labels = labels
         self.mode = "RGB" if channels == 3 else "L"
-        self.transform = v2.Compose(
+        self.uint8 = uint8
+        self.crop = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+        self.to_float = v2.Compose(
             [
-                v2.PILToTensor(),
-                v2.Resize(image_size, antialias=True),
-                v2.CenterCrop(image_size),
                 v2.ToDtype(torch.float32, scale=True),
                 v2.Normalize([0.5] * channels, [0.5] * channels),  # [0, 1] -> [-1, 1]
             ]
@@ -59,7 +89,9 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
         with Image.open(self.files[index]) as img:
-            image = self.transform(img.convert(self.mode))
+            image = self.crop(img.convert(self.mode))
+        if not self.uint8:
+            image = self.to_float(image)
         return image if self.labels is None else (image, self.labels[index])
 
 
@@ -71,6 +103,7 @@ class ImageFolderData:
         channels: int = 3,
         num_workers: int = 4,
         device: torch.device | str = "cpu",
+        cache: bool = False,
     ) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
@@ -92,6 +125,30 @@ class ImageFolderData:
         self.device = torch.device(device)
         self._batches: Iterator[Any] | None = None
         self._batch_size = 0
+        # with the cache, every batch comes from here instead of the streaming DataLoader
+        self.memory: InMemoryImages | None = self._decode_all() if cache else None
+
+    def _decode_all(self) -> InMemoryImages:
+        """Decode every image once (in parallel through DataLoader workers) into one uint8 (N, C, H, W) tensor,
+        after checking that it fits in the host's memory with room to spare."""
+        n, shape = len(self.dataset), self.shape
+        size = n * shape[0] * shape[1] * shape[2]
+        available = available_memory()
+        if available is not None and size > available * CACHE_MEMORY_FRACTION:
+            raise ConfigError(
+                f"data.cache=true would hold {n} images of {shape} in {size / 1e9:.2f} GB, more than half of the "
+                f"{available / 1e9:.2f} GB of memory available: use data.cache=false to stream them from disk."
+            )
+        crops = ImageFiles(self.dataset.files, shape[1], shape[0], uint8=True)
+        images = torch.empty((n, *shape), dtype=torch.uint8)
+        loader = DataLoader(crops, batch_size=DECODE_BATCH, num_workers=self.num_workers)  # in file order
+        start = 0
+        for batch in loader:
+            images[start : start + batch.shape[0]] = batch
+            start += batch.shape[0]
+        labels = None if self.dataset.labels is None else torch.tensor(self.dataset.labels, dtype=torch.int64)
+        log.info("cached %d images (%.1f MB) from %s", n, size / 1e6, self.root)
+        return InMemoryImages(images, labels, self.num_classes, self.device)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -110,11 +167,15 @@ class ImageFolderData:
             yield from loader
 
     def sample(self, batch_size: int) -> Tensor:
+        if self.memory is not None:
+            return self.memory.sample(batch_size)
         return self._next(batch_size)[0]
 
     def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
         if self.num_classes is None:
             raise ValueError("this folder has no class sub-folders")
+        if self.memory is not None:
+            return self.memory.sample_labeled(batch_size)
         images, labels = self._next(batch_size)
         assert labels is not None
         return images, labels
@@ -133,13 +194,17 @@ class ImageFolderData:
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed, seeded subset of min(n, len) images in batches: the real side of the metrics."""
+        if self.memory is not None:
+            yield from self.memory.reference_batches(n, batch_size)
+            return
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n].tolist()
         loader = DataLoader(Subset(self.dataset, order), batch_size=batch_size, num_workers=self.num_workers)
         for batch in loader:
             yield (batch[0] if isinstance(batch, list | tuple) else batch).to(self.device)
 
     def fingerprint(self) -> str:
-        """A hash of the file list with sizes and modification times (reading every image would be slow)."""
+        """A hash of the file list with sizes and modification times (reading every image would be slow). The
+        same with and without the cache, which holds the same pixels: cached metric statistics stay valid."""
         h = hashlib.sha256()
         for path in self.dataset.files:
             stat = path.stat()

@@ -45,9 +45,17 @@ class GANLoss:
     def g_objective(self, fake_out: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def d_loss(self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True) -> tuple[Tensor, Stats]:
+    def needs_input_gradients(self, regularize: bool) -> bool:
+        """Whether this D step differentiates D's output with respect to its input (R1, R2, gradient penalty):
+        such a step needs double backward, which a torch.compile'd D does not support."""
+        return regularize and (self.r1 > 0 or self.r2 > 0)
+
+    def d_loss(
+        self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True, grad_scale: Tensor | None = None
+    ) -> tuple[Tensor, Stats]:
         """D's loss on a real and a (detached) generated batch; `regularize` says whether this D step is one
-        of the every-`reg_every`-th that carry R1/R2 (weighted by `reg_every`, so that the strength is kept)."""
+        of the every-`reg_every`-th that carry R1/R2 (weighted by `reg_every`, so that the strength is kept).
+        `grad_scale`: the loss scale under trainer.precision=16, for the penalties' input gradients."""
         r1_now, r2_now = regularize and self.r1 > 0, regularize and self.r2 > 0
         if r1_now:
             real = real.detach().requires_grad_(True)
@@ -65,7 +73,7 @@ class GANLoss:
         penalties = (("r1", r1_now, self.r1, real_out, real), ("r2", r2_now, self.r2, fake_out, fake))
         for name, now, gamma, out, x in penalties:
             if now:
-                penalty = gradient_sq_norm(out, x)
+                penalty = gradient_sq_norm(out, x, grad_scale)
                 loss = loss + (gamma / 2.0 * self.reg_every) * penalty
                 stats[f"loss/{name}"] = penalty.detach()
         stats["loss/D"] = loss.detach()

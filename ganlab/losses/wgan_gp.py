@@ -11,13 +11,16 @@ from torch import Tensor
 from ganlab.errors import ConfigError
 from ganlab.losses.base import Critic, Stats
 from ganlab.losses.wgan import CriticLoss
+from ganlab.stabilizers.penalties import input_gradient
 
 
-def gradient_penalty(D: Critic, real: Tensor, fake: Tensor) -> Tensor:
-    """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over random per-sample interpolates of real and fake."""
-    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
-    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None) -> Tensor:
+    """Mean of (||grad_x D(x_hat)||_2 - 1)^2 over random per-sample interpolates of real and fake.
+    `grad_scale`: the loss scale under trainer.precision=16 (stabilizers/penalties.py: input_gradient)."""
+    dtype = torch.promote_types(real.dtype, fake.dtype)  # under autocast G's samples may be half precision
+    eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=dtype)
+    x_hat = (eps * real.detach().to(dtype) + (1.0 - eps) * fake.detach().to(dtype)).requires_grad_(True)
+    grad = input_gradient(D(x_hat), x_hat, grad_scale)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
@@ -30,9 +33,14 @@ class WGANGPLoss(CriticLoss):
             raise ConfigError(f"loss.gp_weight must be >= 0, got {gp_weight}.")
         self.gp_weight = gp_weight
 
-    def d_loss(self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True) -> tuple[Tensor, Stats]:
-        loss, stats = super().d_loss(D, real, fake, regularize)
-        gp = gradient_penalty(D, real, fake)
+    def needs_input_gradients(self, regularize: bool) -> bool:
+        return True  # the gradient penalty, at every D step
+
+    def d_loss(
+        self, D: Critic, real: Tensor, fake: Tensor, regularize: bool = True, grad_scale: Tensor | None = None
+    ) -> tuple[Tensor, Stats]:
+        loss, stats = super().d_loss(D, real, fake, regularize, grad_scale)
+        gp = gradient_penalty(D, real, fake, grad_scale)
         loss = loss + self.gp_weight * gp
         stats["loss/gp"] = gp.detach()
         stats["loss/D"] = loss.detach()

@@ -110,3 +110,13 @@ class AugmentedDiscriminator:
     def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """D's scores for `x` after augmentation; `y`: class labels for a conditional D."""
         return self.D(self.augment(x)) if y is None else self.D(self.augment(x), y)
+
+    def through(self, net: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        """This view with D called as `net` (D wrapped in DistributedDataParallel, or compiled): the same
+        augmentations and annealed noise, so that the training step and the plain view never drift apart."""
+
+        def critic(x: Tensor, y: Tensor | None = None) -> Tensor:
+            x = self.augment(x)
+            return net(x) if y is None else net(x, y)
+
+        return critic

@@ -1,0 +1,120 @@
+"""Several processes, one run: torch.distributed as `torchrun` sets it up (ganlab adds no launcher of its own).
+
+`torchrun --nproc_per_node=N -m ganlab train ...` starts N copies of the command with RANK, LOCAL_RANK,
+WORLD_SIZE and the rendezvous address in the environment. `init_from_env()` joins them into one process group
+(NCCL between GPUs, gloo on CPUs) before Hydra composes anything, so that every rank can agree on the run
+directory. The training loop wraps G and D in DistributedDataParallel (ganlab/step.py); the decisions that
+must be the same on every rank (stop on a signal, roll back after NaNs) go through `any_rank`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from ganlab.errors import ConfigError
+
+# Ranks wait at the next collective while rank 0 evaluates (FID over 10k samples) or writes a checkpoint:
+# the default timeouts (10 min on NCCL) are too short for a slow evaluation.
+TIMEOUT = datetime.timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 logs, samples, evaluates and writes checkpoints; the others only train."""
+        return self.rank == 0
+
+
+_control_group: dist.ProcessGroup | None = None  # gloo: small host-side flags without a device sync
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env() -> Dist:
+    """Join the process group that torchrun's environment describes (once); a single process gets Dist()."""
+    global _control_group
+    if not launched_by_torchrun():
+        return Dist()
+    if not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and dist.is_nccl_available()
+        if use_nccl:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if use_nccl else "gloo", timeout=TIMEOUT)
+        _control_group = dist.new_group(backend="gloo", timeout=TIMEOUT) if use_nccl else dist.group.WORLD
+    return current()
+
+
+def current() -> Dist:
+    if not dist.is_available() or not dist.is_initialized():
+        return Dist()
+    return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on at least one (a signal, a NaN): all ranks act alike."""
+    if not current().enabled:
+        return flag
+    value = torch.tensor([int(flag)], dtype=torch.int32)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_control_group or dist.group.WORLD)
+    return bool(value.item())
+
+
+def broadcast_text(text: str) -> str:
+    """Rank 0's `text` on every rank (the run's start time, which names its directory)."""
+    if not current().enabled:
+        return text
+    box = [text]
+    dist.broadcast_object_list(box, src=0, group=_control_group or dist.group.WORLD)
+    return str(box[0])
+
+
+def barrier() -> None:
+    if current().enabled:
+        dist.barrier(group=_control_group or dist.group.WORLD)
+
+
+def rank_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of rank `rank`'s data and noise from step `step` on: every rank draws its own share of each
+    batch, and a resumed run (with any number of ranks) draws fresh batches rather than rank 0's again."""
+    return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % 2**63
+
+
+def local_device(device: torch.device) -> torch.device:
+    """`cuda` (auto or given without an index) means this rank's own GPU, LOCAL_RANK."""
+    if device.type == "cuda" and device.index is None and current().enabled:
+        return torch.device("cuda", current().local_rank)
+    return device
+
+
+def per_rank_batch(batch_size: int) -> int:
+    """trainer.batch_size is the global batch: each of the world's ranks draws an equal share."""
+    world = current().world_size
+    if batch_size % world:
+        raise ConfigError(
+            f"trainer.batch_size={batch_size} does not split over {world} processes: it is the global batch, "
+            f"so make it a multiple of {world} (e.g. {max(world, batch_size // world * world)})."
+        )
+    return batch_size // world
+
+
+def destroy() -> None:
+    global _control_group
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    _control_group = None

@@ -1,0 +1,258 @@
+"""One training step — `n_critic` D updates, then one G update through a frozen D — and the options that make
+it fast without changing what it computes: precision, torch.compile, channels_last, and DistributedDataParallel.
+
+train.py's loop calls a `TrainStep` once per G step; scripts/bench.py times the same object. Nothing here reads
+a value back from the device: the losses go into a `StatsMeter` on the device, and the loop reads it only when
+it logs. A G step with trainer.precision=16 and a non-fused optimizer is the exception: GradScaler.step reads
+whether the gradients were finite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ganlab.build import Components
+from ganlab.distributed import current
+from ganlab.divergence import NanWatch
+from ganlab.errors import ConfigError
+
+log = logging.getLogger("ganlab")
+PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
+# DDP's buffers stay each rank's own after the start (torch 2.14 renamed the option; older ones know the first).
+RANK_OWN_BUFFERS = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
+
+
+class StatsMeter:
+    """Running sums of the steps' stats (loss/D, D/real, ...) on the device; `means()` reads them (one sync)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, Tensor | int] = {}
+
+    def add(self, stats: dict[str, Tensor], keep: Tensor | None = None) -> None:
+        """Add one step's stats; `keep` (a bool on the device) leaves out a step the GradScaler skipped."""
+        for name, value in stats.items():
+            value = value.detach().float()
+            if keep is not None:
+                value = torch.where(keep, value, torch.zeros_like(value))
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+            self.counts[name] = self.counts.get(name, 0) + (1 if keep is None else keep.float())
+
+    def means(self) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        names = list(self.sums)
+        stacked = torch.stack([self.sums[n] / self.counts[n] for n in names])
+        return dict(zip(names, stacked.tolist(), strict=True))
+
+    def reset(self) -> None:
+        self.sums.clear()
+        self.counts.clear()
+
+
+def check_precision(precision: Any, device: torch.device) -> torch.dtype | None:
+    """trainer.precision -> the autocast dtype (None: float32), refusing what the device cannot do."""
+    key = str(precision)
+    if key not in PRECISIONS:
+        raise ConfigError(f"trainer.precision must be 32, bf16 or 16, got {precision!r}.")
+    if key == "16" and device.type != "cuda":
+        raise ConfigError(
+            f"trainer.precision=16 (float16 autocast with a GradScaler) needs a CUDA device, and this run is on "
+            f"{device.type}; use trainer.precision=bf16 or 32."
+        )
+    if key == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("trainer.precision=bf16: this GPU has no bfloat16 support; use trainer.precision=16.")
+    if key == "bf16" and device.type == "mps":
+        raise ConfigError("trainer.precision=bf16 is not supported on mps; use trainer.precision=32.")
+    return PRECISIONS[key]
+
+
+def check_compile(device: torch.device) -> None:
+    """torch.compile where it can run: Dynamo on this Python, and a C++ compiler for CPU kernels."""
+    try:
+        import torch._dynamo
+
+        torch._dynamo.eval_frame.check_if_dynamo_supported()
+    except Exception as err:  # RuntimeError with the reason (Python version, platform)
+        raise ConfigError(f"trainer.compile=true: torch.compile is not available here ({err}).") from err
+    if device.type == "mps":
+        raise ConfigError("trainer.compile=true is not supported on mps; use trainer.compile=false.")
+    if device.type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+        raise ConfigError(
+            "trainer.compile=true on the CPU needs a C++ compiler (g++ or clang++) on the PATH for the kernels "
+            "torch.compile generates; install one or use trainer.compile=false."
+        )
+
+
+def uses_channels_last(option: bool | None, device: torch.device, shape: tuple[int, ...]) -> bool:
+    """trainer.channels_last: null (auto) is on for image models on CUDA, where cuDNN's convolutions prefer
+    NHWC (and tensor cores need it); on the CPU it is a choice to measure (scripts/bench.py)."""
+    if len(shape) != 3:
+        return False
+    return device.type == "cuda" if option is None else bool(option)
+
+
+class TrainStep:
+    """Callable once per G step: `step(s)` runs the n_critic D updates and the G update of G step `s`.
+
+    `batch_size` is this process's share of the global batch. The networks are used through wrappers built
+    once: DistributedDataParallel when several processes train, torch.compile when asked. D's gradients are
+    synchronised in D's steps only; in the G step D is frozen and called directly, so no rank waits for
+    gradients that are not computed.
+    """
+
+    def __init__(self, parts: Components, trainer: DictConfig, batch_size: int, watch: NanWatch) -> None:
+        self.parts = parts
+        self.batch_size = batch_size
+        self.watch = watch
+        self.meter = StatsMeter()
+        self.clip = trainer.clip_grad_norm
+        self.d_updates = 0  # D steps so far: lazy R1/R2 acts on every loss.reg_every-th
+        device = parts.device
+        self.dtype = check_precision(trainer.precision, device)
+        scaled = self.dtype is torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda") if scaled else None
+        self.scaler_d = torch.amp.GradScaler("cuda") if scaled else None
+        self.one = torch.ones((), device=device)
+        self.channels_last = uses_channels_last(trainer.get("channels_last"), device, parts.data.shape)
+        if self.channels_last:  # in place: the optimizers keep their parameters
+            for net in (parts.G, parts.D, parts.ema.model if parts.ema else None):
+                if net is not None:
+                    net.to(memory_format=torch.channels_last)
+
+        G, D = parts.G, parts.D
+        if current().enabled:
+            # No buffer broadcast at each forward: D runs several (real, fake, penalty) before one backward, and
+            # the broadcast would overwrite BatchNorm statistics in place that autograd still needs.
+            G_sync: nn.Module = DistributedDataParallel(G, **RANK_OWN_BUFFERS)
+            D_sync: nn.Module = DistributedDataParallel(D, **RANK_OWN_BUFFERS)
+        else:
+            G_sync, D_sync = G, D
+        self.compiled = bool(trainer.compile)
+        if self.compiled:
+            check_compile(device)
+            G_fast, D_fast, D_frozen = torch.compile(G_sync), torch.compile(D_sync), torch.compile(D)
+        else:
+            G_fast, D_fast, D_frozen = G_sync, D_sync, D
+        self.G_train: Callable[..., Tensor] = G_fast
+        view = parts.D_view
+        self.critic_d = view.through(D_fast)  # D's steps, synchronised across ranks
+        # Penalties (R1, R2, gradient penalty) differentiate D's output twice, which compiled graphs do not
+        # support: their D steps run D eagerly (still synchronised).
+        self.critic_d_eager = view.through(D_sync)
+        self.critic_g = view.through(D_frozen)  # G's step: D frozen, nothing to synchronise
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.parts.device.type, dtype=self.dtype)
+
+    def real_batch(self) -> tuple[Tensor, Tensor | None]:
+        data = self.parts.data
+        if self.parts.num_classes:
+            real, labels = data.sample_labeled(self.batch_size)
+        else:
+            real, labels = data.sample(self.batch_size), None
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        return real, labels
+
+    def __call__(self, step: int) -> None:
+        p = self.parts
+        K, batch, device = p.num_classes, self.batch_size, p.device
+        p.lr_g.apply(step - 1)
+        p.lr_d.apply(step - 1)
+        p.D_view.set_step(step)
+
+        # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
+        for _ in range(p.critic_schedule(step)):
+            real, labels = self.real_batch()  # conditional: G draws the real batch's classes
+            with torch.no_grad(), self.autocast():
+                z = torch.randn(batch, p.z_dim, device=device)
+                fake = self.G_train(z, labels) if K else self.G_train(z)
+            regularize = self.d_updates % p.loss.reg_every == 0
+            eager = self.compiled and p.loss.needs_input_gradients(regularize)
+            critic = self.critic_d_eager if eager else self.critic_d
+            if K:
+                critic = functools.partial(critic, y=labels)
+            grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
+            with self.autocast():
+                d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
+            kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
+            p.loss.after_d_step(p.D)
+            self.d_updates += 1
+            self.observe(d_loss, d_stats, kept)
+
+        # --- generator: one update through D, whose parameters get no gradients ---
+        p.D.requires_grad_(False)
+        labels = torch.randint(K, (batch,), device=device) if K else None  # classes drawn uniformly
+        with self.autocast():
+            z = torch.randn(batch, p.z_dim, device=device)
+            fake = self.G_train(z, labels) if K else self.G_train(z)
+            g_loss, g_stats = p.loss.g_loss(functools.partial(self.critic_g, y=labels) if K else self.critic_g, fake)
+        kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
+        p.D.requires_grad_(True)
+        if p.ema is not None:
+            p.ema.update(p.G, step)
+        self.observe(g_loss, g_stats, kept)
+        self.watch.end_step()
+
+    def update(
+        self,
+        loss: Tensor,
+        opt: torch.optim.Optimizer,
+        net: nn.Module,
+        scaler: torch.amp.GradScaler | None,
+        stats: dict[str, Tensor],
+        name: str,
+    ) -> Tensor | None:
+        """backward, optional clipping, optimizer step. Under float16, through the network's GradScaler; then
+        returns whether the step was taken (a bool on the device: the scale only falls after a skipped step)."""
+        opt.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+            if self.clip is not None:
+                stats[f"grad/{name}"] = torch.nn.utils.clip_grad_norm_(net.parameters(), self.clip)
+            opt.step()
+            return None
+        scale_before = scaler.scale(self.one)
+        scaler.scale(loss).backward()
+        if self.clip is not None:
+            scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+            stats[f"grad/{name}"] = torch.nn.utils.clip_grad_norm_(net.parameters(), self.clip)
+        scaler.step(opt)
+        scaler.update()
+        return scaler.scale(self.one) >= scale_before
+
+    def observe(self, loss: Tensor, stats: dict[str, Tensor], kept: Tensor | None) -> None:
+        """Watch the loss for NaN and add the stats to the meter; a step the GradScaler skipped (an inf it
+        caught in float16) is neither a divergence nor a value to log."""
+        if kept is not None:
+            loss = torch.where(kept, loss.detach().float(), torch.zeros((), device=loss.device))
+        self.watch.observe(loss)
+        self.meter.add(stats, kept)
+
+    def scaler_state(self) -> dict[str, Any] | None:
+        if self.scaler_g is None or self.scaler_d is None:
+            return None
+        return {"G": self.scaler_g.state_dict(), "D": self.scaler_d.state_dict()}
+
+    def load_scaler_state(self, state: dict[str, Any] | None) -> None:
+        if state and self.scaler_g is not None and self.scaler_d is not None:
+            self.scaler_g.load_state_dict(state["G"])
+            self.scaler_d.load_state_dict(state["D"])

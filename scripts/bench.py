@@ -1,0 +1,249 @@
+"""Benchmark: ganlab's training step against a plain eager PyTorch loop written the way the popular reference
+scripts train (scripts/bench_baseline.py), on the same architecture, batch and data, on this machine, in one run.
+
+    python scripts/bench.py [--workloads mlp,dcgan] [--steps 30] [--warmup 10] [--device auto] [--batch 64]
+                            [--image-size 64] [--width 64]
+
+Workloads (issue 5):
+  mlp    the classic MLP GAN on MNIST-format 28x28 data (G 100-128-256-512-1024-784 with BatchNorm,
+         D 784-512-256-1, batch 64): experiment=mlp_mnist against PyTorch-GAN's gan.py loop.
+  dcgan  DCGAN 64x64 (widths 64, z 100, batch 64) on an image folder: model=dcgan data=image_folder
+         data.cache=true against pytorch/examples' dcgan/main.py loop.
+The data is written to a temporary folder first: sklearn's digits upscaled into MNIST's idx files and into PNGs.
+
+Every row runs in its own process (a fresh allocator and compile cache, and its own peak memory): warm-up steps
+first (excluded; they include torch.compile's compilation), then `--steps` timed steps, the device synchronised
+at both ends of the timing. images/s counts real images through D. Rows: the baseline, ganlab's base
+configuration, then each speed option flipped from there (precision, compile, channels_last; for dcgan also
+data.cache=false), each with its ratio to the baseline. Peak memory is the CUDA allocator's peak on a GPU and
+the process's peak resident set on a CPU (which includes Python and torch themselves).
+On CUDA the table ends with the FLOP/s of ganlab's best row as a fraction of the GPU's peak, when --peak-tflops
+gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))
+
+import bench_baseline  # noqa: E402  (scripts/ is not a package)
+
+WORKLOADS = ("mlp", "dcgan")
+LOG_EVERY = 50  # the training loop reads its stats back this often (trainer.log_every's default)
+
+
+def ganlab_overrides(workload: str, root: Path, batch: int, image_size: int, width: int) -> list[str]:
+    """The ganlab configuration of a workload: the same architecture, optimizer, batch and data as its baseline."""
+    if workload == "mlp":
+        return ["experiment=mlp_mnist", f"data.root={root}", "data.download=false", f"trainer.batch_size={batch}"]
+    return [
+        "model=dcgan",
+        "model.z_dim=100",
+        f"model.generator.width={width}",
+        f"model.discriminator.width={width}",
+        "data=image_folder",
+        f"data.root={root}",
+        f"data.image_size={image_size}",
+        "data.cache=true",
+        "data.num_workers=2",
+        f"trainer.batch_size={batch}",
+    ]
+
+
+def variants(workload: str, device: torch.device) -> list[tuple[str, list[str]]]:
+    """(label, extra overrides): ganlab's base configuration, then each speed option flipped on its own."""
+    rows: list[tuple[str, list[str]]] = [("ganlab", []), ("  precision=bf16", ["trainer.precision=bf16"])]
+    if device.type == "cuda":
+        rows.append(("  precision=16", ["trainer.precision=16"]))
+    rows.append(("  compile=true", ["trainer.compile=true"]))
+    if workload == "dcgan":
+        flipped = "false" if device.type == "cuda" else "true"  # channels_last is on by default on CUDA only
+        rows.append((f"  channels_last={flipped}", [f"trainer.channels_last={flipped}"]))
+        rows.append(("  data.cache=false", ["data.cache=false"]))
+        best = ["trainer.compile=true", "trainer.channels_last=true"]
+        best += ["trainer.precision=bf16"] if device.type == "cuda" else []
+        rows.append(("  " + " ".join(o.split(".", 1)[1] for o in best), best))
+    return rows
+
+
+def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]:
+    """Steady-state throughput of ganlab's TrainStep (the object train.py's loop calls once per G step), with the
+    loop's stats read-back every LOG_EVERY steps."""
+    from hydra import compose, initialize_config_dir
+
+    from ganlab.build import build, seed_everything
+    from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    register_schema()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=overrides)
+    seed_everything(cfg.seed)
+    parts = build(cfg)
+    stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    cuda = parts.device.type == "cuda"
+    for step in range(1, warmup + 1):
+        stepper(step)
+    stepper.meter.means()  # waits for the warm-up's work
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start, d_start = time.perf_counter(), stepper.d_updates
+    for step in range(warmup + 1, warmup + steps + 1):
+        stepper(step)
+        if step % LOG_EVERY == 0:
+            stepper.meter.means()
+            stepper.meter.reset()
+    stepper.meter.means()
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    images = cfg.trainer.batch_size * (stepper.d_updates - d_start)
+    return {
+        "images_per_s": images / elapsed,
+        "step_ms": 1000 * elapsed / steps,
+        "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "flops_per_image": flops_per_image(parts, cfg.trainer.batch_size) if cuda else None,
+    }
+
+
+def flops_per_image(parts: Any, batch: int) -> float:
+    """FLOPs of one G step with its D step per real image, counted by torch's FlopCounterMode (forward and
+    backward of the matrix multiplications and convolutions)."""
+    from omegaconf import OmegaConf
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    plain = OmegaConf.create({"precision": "32", "compile": False, "channels_last": False, "clip_grad_norm": None})
+    probe = TrainStep(parts, plain, batch, NanWatch(parts.device, 0))
+    with FlopCounterMode(display=False) as counter:
+        probe(1)
+    return counter.get_total_flops() / (batch * parts.n_critic)
+
+
+def run_row(spec: dict[str, Any]) -> dict[str, Any]:
+    """One row, in this (child) process."""
+    torch.manual_seed(0)
+    if spec["kind"] == "baseline":
+        fn = bench_baseline.baseline_mlp if spec["workload"] == "mlp" else bench_baseline.baseline_dcgan
+        kwargs = {"device": spec["device"]}
+        if spec["workload"] == "dcgan":
+            kwargs |= {"image_size": spec["image_size"], "ngf": spec["width"], "ndf": spec["width"]}
+        result = fn(Path(spec["root"]), spec["steps"], spec["warmup"], batch_size=spec["batch"], **kwargs)
+    else:
+        result = time_ganlab(spec["overrides"], spec["steps"], spec["warmup"])
+    if result.get("peak_mem_mb") is None:  # on a CPU: the process's peak resident set (ru_maxrss is in KiB)
+        result["peak_mem_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def run_in_child(spec: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--row", json.dumps(spec)], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--image-size", type=int, default=64, help="dcgan: image side")
+    parser.add_argument("--width", type=int, default=64, help="dcgan: ngf = ndf")
+    parser.add_argument("--mnist-n", type=int, default=10000, help="images in the MNIST-format files")
+    parser.add_argument("--folder-n", type=int, default=4000, help="PNGs in the image folder")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for the FLOP/s fraction")
+    parser.add_argument("--only", default=None, help="comma-separated row labels to run (default: all)")
+    parser.add_argument("--row", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.row:
+        print(json.dumps(run_row(json.loads(args.row))))
+        return
+
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(
+        f"# ganlab benchmark on {machine}; torch {torch.__version__}; batch {args.batch}; "
+        f"{args.warmup} warm-up + {args.steps} timed steps per row"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for workload in args.workloads.split(","):
+            root = Path(tmp) / workload
+            if workload == "mlp":
+                bench_baseline.make_mnist_files(root, n=args.mnist_n)
+            else:
+                bench_baseline.make_image_folder(root, n=args.folder_n, size=args.image_size)
+            common = {
+                "workload": workload,
+                "root": str(root),
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "batch": args.batch,
+                "device": str(device),
+                "image_size": args.image_size,
+                "width": args.width,
+            }
+            base = ganlab_overrides(workload, root, args.batch, args.image_size, args.width)
+            base.append(f"trainer.device={device}")
+            rows = [("baseline (reference loop)", {**common, "kind": "baseline"})]
+            rows += [
+                (label, {**common, "kind": "ganlab", "overrides": base + extra})
+                for label, extra in variants(workload, device)
+            ]
+            if args.only:
+                wanted = {w.strip() for w in args.only.split(",")}
+                rows = [r for r in rows if r[0].strip() in wanted or r[0].startswith("baseline")]
+            print(f"\n## {workload}\n")
+            print(
+                f"| {'configuration':<44} | {'images/s':>9} | {'ms/step':>8} | {'peak MB':>8} | {'vs baseline':>11} |"
+            )
+            print(f"|{'-' * 46}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
+            baseline = None
+            best: dict[str, Any] | None = None
+            for label, spec in rows:
+                result = run_in_child(spec)
+                if "error" in result:
+                    print(f"| {label:<44} | failed: {result['error'][:120]}")
+                    continue
+                rate = result["images_per_s"]
+                if spec["kind"] == "baseline":
+                    baseline = rate
+                ratio = f"{rate / baseline:>10.2f}x" if baseline else f"{'-':>11}"
+                print(
+                    f"| {label:<44} | {rate:>9.1f} | {result['step_ms']:>8.1f} "
+                    f"| {result['peak_mem_mb']:>8.0f} | {ratio} |",
+                    flush=True,
+                )
+                if spec["kind"] == "ganlab" and (best is None or rate > best["images_per_s"]):
+                    best = {**result, "label": label.strip()}
+            if best and best.get("flops_per_image") and args.peak_tflops:
+                achieved = best["flops_per_image"] * best["images_per_s"] / 1e12
+                print(
+                    f"\n{best['label']}: {achieved:.1f} TFLOP/s = {achieved / args.peak_tflops:.1%} of the "
+                    f"{args.peak_tflops:g} TFLOP/s peak"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""DDP through torchrun, for real: 2 processes on the gloo backend, on the CPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganlab.checkpoint import load_checkpoint
+from ganlab.train import train
+from tests.conftest import REPO, compose_cfg, read_events
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]  # a free port
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+
+
+def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*TORCHRUN, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+def train_on_two_ranks(tmp_path: Path, *overrides: str) -> Path:
+    run_dir = tmp_path / "run"
+    result = torchrun("tests/ddp_worker.py", str(tmp_path), str(run_dir), *overrides, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def assert_same_parameters(tmp_path: Path) -> dict:
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for net in ("G", "D"):
+        for name, value in ranks[0][net].items():
+            if "running_" in name or "num_batches" in name:
+                continue  # BatchNorm statistics are each rank's own (only rank 0's are saved)
+            assert torch.equal(value, ranks[1][net][name]), f"{net}.{name} differs between the ranks"
+    return ranks[0]
+
+
+def test_two_ranks_train_as_one_and_a_checkpoint_resumes_on_one(tmp_path: Path) -> None:
+    # DCGAN with BatchNorm in G and D, and R1 (double backward through DDP's D).
+    run_dir = train_on_two_ranks(
+        tmp_path, "data.image_size=16", "loss.r1=1.0", "trainer.steps=4", "trainer.batch_size=16"
+    )
+    rank0 = assert_same_parameters(tmp_path)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["d_updates"] == 4
+    assert all(torch.equal(state["G"][k], v) for k, v in rank0["G"].items())
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1  # rank 0 alone logs
+    scalars, _ = read_events(run_dir)
+    assert scalars["loss/r1"] and all(torch.isfinite(torch.tensor(v)) for _, v in scalars["loss/D"])
+    # the same training with one process continues from the 2-rank checkpoint
+    cfg = compose_cfg("data.image_size=16", "loss.r1=1.0", "trainer.steps=6", "trainer.batch_size=16")
+    cfg.resume = str(run_dir)
+    train(cfg, run_dir)
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 6
+
+
+@pytest.mark.slow
+def test_gradient_penalty_and_a_conditional_model_under_ddp(tmp_path: Path) -> None:
+    train_on_two_ranks(
+        tmp_path,
+        "loss=wgan_gp",
+        "model.conditional=true",
+        "data.image_size=16",
+        "trainer.steps=3",
+        "trainer.batch_size=8",
+    )
+    assert_same_parameters(tmp_path)
+
+
+@pytest.mark.slow
+def test_torchrun_ganlab_train_resumes_a_one_process_checkpoint_on_two(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = ["data.image_size=16", "trainer.batch_size=16", f"hydra.run.dir={run_dir}"]
+    first = subprocess.run(
+        [sys.executable, "-m", "ganlab", "train", "debug=fast", *args, "trainer.steps=2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = torchrun("-m", "ganlab", "train", "debug=fast", *args, "trainer.steps=4", "resume=auto", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resumed" in again.stdout + again.stderr and load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == 4
+    assert not (tmp_path / "outputs").exists()  # every rank used the one run directory
+
+
+def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path: Path) -> None:
+    result = torchrun("-m", "ganlab", "train", "debug=fast", "trainer.batch_size=15", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "trainer.batch_size=15 does not split over 2 processes" in result.stderr
+    assert "Traceback" not in result.stderr.split("trainer.batch_size=15")[0][-500:]
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.pt"))

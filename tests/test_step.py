@@ -1,0 +1,123 @@
+"""The training step's speed options (ganlab/step.py): they change how a step runs, not what it computes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganlab.build import build, seed_everything
+from ganlab.checkpoint import load_checkpoint
+from ganlab.divergence import NanWatch
+from ganlab.errors import ConfigError
+from ganlab.losses.wgan_gp import gradient_penalty
+from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
+from ganlab.step import StatsMeter, TrainStep, check_compile, check_precision, uses_channels_last
+from ganlab.train import train
+from tests.conftest import compose_cfg, read_events
+
+
+def test_the_meter_averages_each_stat_over_the_steps_that_reported_it() -> None:
+    meter = StatsMeter()
+    meter.add({"loss/D": torch.tensor(1.0), "loss/r1": torch.tensor(4.0)})
+    meter.add({"loss/D": torch.tensor(2.0)})
+    meter.add({"loss/D": torch.tensor(float("inf"))}, keep=torch.tensor(False))  # a step the GradScaler skipped
+    meter.add({"loss/D": torch.tensor(6.0)}, keep=torch.tensor(True))
+    assert meter.means() == {"loss/D": 3.0, "loss/r1": 4.0}
+    meter.reset()
+    assert meter.means() == {}
+
+
+def test_logged_losses_are_the_means_of_the_steps_since_the_last_log(tmp_path: Path) -> None:
+    cfg = compose_cfg("data=gaussians", "model=mlp", "trainer.steps=4", "trainer.log_every=4")
+    per_step = []
+    seed_everything(cfg.seed)
+    parts = build(cfg)
+    stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    for step in range(1, 5):
+        stepper(step)
+        per_step.append(stepper.meter.means()["loss/G"] * step - sum(per_step))  # undo the running mean
+    train(cfg, tmp_path)
+    scalars, _ = read_events(tmp_path)
+    assert scalars["loss/G"] == [(4, pytest.approx(sum(per_step) / 4, rel=1e-5))]
+
+
+def test_scaled_input_gradients_equal_plain_ones_and_survive_float16() -> None:
+    x = torch.randn(4, 3, requires_grad=True)
+    w = torch.randn(3)
+    out = (x * w).sum(dim=1) ** 2
+    scale = torch.tensor(2.0**16)
+    assert torch.allclose(input_gradient(out, x, scale), input_gradient(out, x), rtol=1e-6)
+    assert gradient_sq_norm(out, x, scale).item() == pytest.approx(gradient_sq_norm(out, x).item(), rel=1e-6)
+    # In float16, a gradient of 1e-8 flushes to zero on the way back (the smallest subnormal is 6e-8); scaled by
+    # the loss scale first, it survives and is exact after unscaling: why penalties under precision=16 scale.
+    x16 = torch.ones(2, 2, requires_grad=True)
+    tiny = (x16.half() * 1e-4 * 1e-4).float().sum(dim=1)
+    assert input_gradient(tiny, x16).abs().max() == 0
+    tiny = (x16.half() * 1e-4 * 1e-4).float().sum(dim=1)
+    scaled = input_gradient(tiny, x16, torch.tensor(2.0**10))  # (2^16 itself would overflow float16's 65504 here)
+    assert torch.allclose(scaled, torch.full((2, 2), 1e-8), rtol=1e-2)
+
+
+def test_gradient_penalty_with_a_loss_scale_matches_the_hand_value() -> None:
+    w = torch.tensor([3.0, 4.0])  # a linear critic: every gradient is w, of norm 5, so the penalty is (5 - 1)^2
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return x @ w
+
+    real, fake = torch.randn(6, 2), torch.randn(6, 2)
+    assert gradient_penalty(critic, real, fake, torch.tensor(1024.0)).item() == pytest.approx(16.0)
+    assert gradient_penalty(critic, real, fake.bfloat16()).item() == pytest.approx(16.0)  # autocast's mixed dtypes
+
+
+def test_precision_and_compile_options_are_checked() -> None:
+    cpu = torch.device("cpu")
+    assert check_precision(32, cpu) is None and check_precision("bf16", cpu) is torch.bfloat16
+    with pytest.raises(ConfigError, match="precision=16 .* needs a CUDA device"):
+        check_precision("16", cpu)
+    with pytest.raises(ConfigError, match="must be 32, bf16 or 16"):
+        check_precision("fp8", cpu)
+    assert uses_channels_last(None, cpu, (3, 16, 16)) is False and uses_channels_last(True, cpu, (2,)) is False
+    assert uses_channels_last(None, torch.device("cuda"), (3, 16, 16)) is True
+
+
+def test_compile_without_a_cpu_compiler_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ganlab.step.shutil.which", lambda name: None)
+    with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
+        check_compile(torch.device("cpu"))
+
+
+def test_bf16_and_channels_last_train_close_to_float32(tmp_path: Path) -> None:
+    finals = {}
+    for name, options in {
+        "fp32": [],
+        "channels_last": ["trainer.channels_last=true"],
+        "bf16": ["trainer.precision=bf16"],
+    }.items():
+        cfg = compose_cfg("data.image_size=16", "trainer.steps=3", "loss.r1=0.5", *options)
+        train(cfg, tmp_path / name)
+        state = load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")
+        assert all(v.dtype == torch.float32 for k, v in state["G"].items() if v.is_floating_point())
+        scalars, _ = read_events(tmp_path / name)
+        assert all(math.isfinite(v) for _, v in scalars["loss/D"] + scalars["loss/r1"])
+        finals[name] = state["G"]
+    for key, value in finals["fp32"].items():
+        if value.is_floating_point():
+            assert torch.allclose(finals["channels_last"][key], value, atol=1e-4), key  # the same computation
+            assert torch.allclose(finals["bf16"][key], value, atol=5e-2), key  # rounded to bfloat16 in places
+
+
+def test_compiled_steps_compute_what_eager_ones_do(tmp_path: Path) -> None:
+    # On 2-D points with the MLP: compiling is quick there. WGAN-GP's D steps stay eager (double backward).
+    finals = {}
+    for name, options in {"eager": [], "compiled": ["trainer.compile=true"]}.items():
+        cfg = compose_cfg(
+            "data=gaussians", "model=mlp", "loss=wgan_gp", "trainer.steps=2", "trainer.n_critic=2", *options
+        )
+        train(cfg, tmp_path / name)
+        finals[name] = load_checkpoint(tmp_path / name / "checkpoints" / "last.pt")
+    for net in ("G", "D"):
+        for key, value in finals["eager"][net].items():
+            assert torch.allclose(finals["compiled"][net][key], value, atol=1e-5), f"{net}.{key}"
