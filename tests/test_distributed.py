@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from ganlab.checkpoint import load_checkpoint
+from ganlab.distributed import Dist, per_rank_batch
+from ganlab.errors import ConfigError
 from ganlab.train import train
 from tests.conftest import REPO, compose_cfg, read_events
 
@@ -91,9 +94,47 @@ def test_torchrun_ganlab_train_resumes_a_one_process_checkpoint_on_two(tmp_path:
     assert not (tmp_path / "outputs").exists()  # every rank used the one run directory
 
 
+def test_the_global_batch_is_split_evenly_or_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("ganlab.distributed.current", lambda: Dist(rank=1, world_size=4))
+    assert per_rank_batch(256) == 64
+    with pytest.raises(ConfigError, match="trainer.batch_size=30 does not split over 4 processes.*e.g. 28"):
+        per_rank_batch(30)
+
+
+@pytest.mark.slow
 def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(tmp_path: Path) -> None:
     result = torchrun("-m", "ganlab", "train", "debug=fast", "trainer.batch_size=15", cwd=tmp_path)
     assert result.returncode != 0
     assert "trainer.batch_size=15 does not split over 2 processes" in result.stderr
     assert "Traceback" not in result.stderr.split("trainer.batch_size=15")[0][-500:]
     assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*.pt"))
+
+
+@pytest.mark.slow
+def test_sigterm_to_torchrun_stops_every_rank_at_one_step_with_a_checkpoint(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = [*TORCHRUN, "-m", "ganlab", "train", "debug=fast", "data=gaussians", "model=mlp"]
+    command += ["trainer.steps=100000", "trainer.log_every=10", f"hydra.run.dir={run_dir}"]
+    with subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # wait until training is under way
+            if "step 20/" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stdout.read()
+        proc.wait(timeout=120)
+    assert proc.returncode != 0
+    assert "stopped by SIGTERM" in rest, rest[-3000:]
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert 20 <= state["step"] < 100000
+    assert read_status_state(run_dir) == "interrupted"
+
+
+def read_status_state(run_dir: Path) -> str:
+    from ganlab.status import read_status
+
+    record = read_status(run_dir)
+    assert record is not None
+    return record["state"]

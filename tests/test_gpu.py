@@ -33,3 +33,45 @@ def test_data_lives_on_the_device() -> None:
     parts = build(compose_cfg("trainer.device=cuda"))
     assert parts.data.sample(4).device.type == "cuda"
     assert next(parts.G.parameters()).device.type == "cuda"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["trainer.precision=32"],
+        ["trainer.precision=bf16", "loss.r1=1.0"],
+        ["trainer.precision=16", "loss=wgan_gp", "model.discriminator.norm=layer"],
+        ["trainer.compile=true", "trainer.precision=bf16"],
+    ],
+)
+def test_steps_never_wait_for_the_device(options: list[str]) -> None:
+    """CUDA's sync debug mode raises on any host-device synchronisation inside the timed steps. float16's
+    GradScaler reads found_inf in step() unless the optimizer is fused: Adam is made fused there."""
+    from ganlab.build import build, seed_everything
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    cfg = compose_cfg("trainer.device=cuda", *options)
+    seed_everything(0)
+    parts = build(cfg)
+    stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    for step in (1, 2, 3):  # warm-up: lazy initialisation and compilation may synchronise
+        stepper(step)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in (4, 5, 6):
+            stepper(step)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    values = stepper.meter.means()
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+
+
+def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
+    common = ["trainer.device=cuda", "trainer.precision=16", "loss.r1=1.0", "trainer.log_every=1"]
+    train(compose_cfg(*common, "trainer.steps=4"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["scalers"]["G"]["scale"] > 0 and state["scalers"]["D"]["scale"] > 0
+    train(compose_cfg(*common, "trainer.steps=6", f"resume={tmp_path}"), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 6

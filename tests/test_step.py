@@ -16,7 +16,7 @@ from ganlab.losses.wgan_gp import gradient_penalty
 from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
 from ganlab.step import StatsMeter, TrainStep, check_compile, check_precision, uses_channels_last
 from ganlab.train import train
-from tests.conftest import compose_cfg, read_events
+from tests.conftest import compose_cfg, exits_2, read_events
 
 
 def test_the_meter_averages_each_stat_over_the_steps_that_reported_it() -> None:
@@ -121,3 +121,25 @@ def test_compiled_steps_compute_what_eager_ones_do(tmp_path: Path) -> None:
     for net in ("G", "D"):
         for key, value in finals["eager"][net].items():
             assert torch.allclose(finals["compiled"][net][key], value, atol=1e-5), f"{net}.{key}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.precision=16", "needs a CUDA device"),
+        ("trainer.precision=fp8", "must be 32, bf16 or 16"),
+    ],
+)
+def test_bad_speed_options_exit_2_before_anything_is_written(
+    override: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = exits_2(["train", "debug=fast", override, f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert message in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_optimizers_use_their_fused_update_unless_told_not_to() -> None:
+    parts = build(compose_cfg("+optimizer.discriminator.fused=false"))
+    assert parts.opt_g.defaults["fused"] is True  # torch >= 2.4 has fused CPU kernels for Adam
+    assert parts.opt_d.defaults["fused"] is False
+    assert not build(compose_cfg("optimizer=rmsprop")).opt_g.defaults.get("fused")  # RMSprop has none
