@@ -1,10 +1,12 @@
 """The training loop, top to bottom: build -> maybe resume -> steps -> final checkpoint.
 
 Each step is the recipe of Goodfellow et al. (2014), Algorithm 1: `n_critic` discriminator updates on fresh
-real and generated batches (G's output detached), then one generator update through a frozen D. The
-stabilisers (ganlab/stabilizers/) come in where they act: the learning-rate schedules and the n_critic
-schedule at the top of a step, augmentation inside D's view, R1/R2 inside the loss, gradient clipping before
-each optimizer step, and the EMA of G after G's step.
+real and generated batches (G's output detached), then one generator update through a frozen D. The step
+itself lives in ganlab/step.py (TrainStep, which also applies precision, torch.compile and DDP); this loop
+around it logs, draws pictures, checkpoints, evaluates, and handles signals and divergence. The stabilisers
+(ganlab/stabilizers/) come in where they act: the learning-rate schedules and the n_critic schedule at the top
+of a step, augmentation inside D's view, R1/R2 inside the loss, gradient clipping before each optimizer step,
+and the EMA of G after G's step. Under torchrun every rank runs this loop; rank 0 alone writes.
 """
 
 from __future__ import annotations
