@@ -75,6 +75,14 @@ def test_gradient_penalty_and_a_conditional_model_under_ddp(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
+def test_compiled_networks_under_ddp(tmp_path: Path) -> None:
+    train_on_two_ranks(
+        tmp_path, "data=gaussians", "model=mlp", "trainer.compile=true", "trainer.steps=3", "trainer.batch_size=16"
+    )
+    assert_same_parameters(tmp_path)
+
+
+@pytest.mark.slow
 def test_torchrun_ganlab_train_resumes_a_one_process_checkpoint_on_two(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     args = ["data.image_size=16", "trainer.batch_size=16", f"hydra.run.dir={run_dir}"]
