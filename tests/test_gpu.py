@@ -75,3 +75,10 @@ def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
     assert state["scalers"]["G"]["scale"] > 0 and state["scalers"]["D"]["scale"] > 0
     train(compose_cfg(*common, "trainer.steps=6", f"resume={tmp_path}"), tmp_path)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 6
+
+
+def test_a_checkpoint_of_the_plain_adam_update_resumes_with_the_fused_one(tmp_path: Path) -> None:
+    plain = ["+optimizer.generator.fused=false", "+optimizer.discriminator.fused=false"]
+    train(compose_cfg("trainer.device=cuda", "trainer.steps=2", *plain), tmp_path)
+    train(compose_cfg("trainer.device=cuda", "trainer.steps=4", f"resume={tmp_path}"), tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 4

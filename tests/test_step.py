@@ -143,3 +143,12 @@ def test_optimizers_use_their_fused_update_unless_told_not_to() -> None:
     assert parts.opt_g.defaults["fused"] is True  # torch >= 2.4 has fused CPU kernels for Adam
     assert parts.opt_d.defaults["fused"] is False
     assert not build(compose_cfg("optimizer=rmsprop")).opt_g.defaults.get("fused")  # RMSprop has none
+
+
+def test_a_checkpoint_of_the_plain_update_resumes_with_the_fused_one(tmp_path: Path) -> None:
+    plain = ["+optimizer.generator.fused=false", "+optimizer.discriminator.fused=false"]
+    train(compose_cfg("trainer.steps=2", *plain), tmp_path)
+    train(compose_cfg("trainer.steps=4", f"resume={tmp_path}"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["opt_G"]["param_groups"][0]["fused"] is True
+    assert all(s["step"].dtype == torch.float32 for s in state["opt_D"]["state"].values())
