@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import logging
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,6 @@ from ganlab.distributed import current
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
 
-log = logging.getLogger("ganlab")
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
 # DDP's buffers stay each rank's own after the start (torch 2.14 renamed the option; older ones know the first).
 RANK_OWN_BUFFERS = (
