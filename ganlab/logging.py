@@ -87,12 +87,33 @@ def log_to_files(message: str) -> None:
             handler.handle(record)
 
 
+def wait_to_sort_last(run_dir: Path) -> None:
+    """Wait until a new event file would sort after every one already in `run_dir`.
+
+    TensorBoard reads a run's event files in name order, and a purge applies only to events read before it.
+    The name is `events.out.tfevents.<whole seconds>.<host>.<pid>.<counter>`: within one second and one
+    process the unpadded counter decides, and "10" sorts before "9". A later second always sorts later."""
+    seconds = [
+        int(f.name.split(".")[3]) for f in run_dir.glob("events.out.tfevents.*") if f.name.split(".")[3].isdigit()
+    ]
+    if not seconds:
+        return
+    latest = max(seconds)
+    if latest > time.time() + 5:  # written under a clock ahead of ours: waiting cannot help
+        log.warning("event files in %s are dated in the future; a resumed log may repeat steps", run_dir)
+        return
+    while int(time.time()) <= latest:
+        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+
+
 class RunLogger:
     """TensorBoard writer plus console progress. `purge_step` drops events a crashed run logged after its
     last checkpoint, so a resumed run's log has every step once."""
 
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None) -> None:
         self.run_dir = run_dir
+        if purge_step is not None:
+            wait_to_sort_last(run_dir)
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = Console()
         self.total_steps = total_steps
@@ -115,9 +136,7 @@ class RunLogger:
     def rewind(self, step: int) -> None:
         """Go back to `step` (a rollback): events logged after it are purged when logging resumes."""
         self.writer.close()
-        # TensorBoard reads a run's event files in name order, and the name starts with the time in whole
-        # seconds: the new file must sort after the old one for its purge to apply to the old events.
-        time.sleep(1.0 - time.time() % 1.0 + 0.01)
+        wait_to_sort_last(self.run_dir)
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=step + 1)
 
     def print_config(self, cfg: DictConfig) -> None:

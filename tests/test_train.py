@@ -116,6 +116,23 @@ def test_resume_after_a_crash_drops_events_logged_past_the_checkpoint(tmp_path: 
     assert [s for s, _ in scalars["loss/G"]] == [1, 2, 3, 4, 5, 6]
 
 
+def test_a_resumed_log_purges_even_when_its_file_name_would_sort_first(tmp_path: Path) -> None:
+    """Event files are read in name order: <seconds>.<host>.<pid>.<counter>. Within one second the unpadded
+    counter decides and "10" < "9", which once let a resume's purge miss the events it had to drop."""
+    from ganlab.logging import RunLogger
+
+    with RunLogger(tmp_path, start_step=0, total_steps=6) as first:
+        for step in range(1, 7):
+            first.scalars(step, {"loss/G": float(step)})
+    (old,) = tmp_path.glob("events.out.tfevents.*")
+    old.rename(old.with_name(".".join(old.name.split(".")[:-1] + ["9"])))  # as if the 9th writer of this process
+    with RunLogger(tmp_path, start_step=4, total_steps=6, purge_step=5) as resumed:
+        for step in (5, 6):
+            resumed.scalars(step, {"loss/G": 10.0 * step})
+    scalars, _ = read_events(tmp_path)
+    assert scalars["loss/G"] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0), (5, 50.0), (6, 60.0)]
+
+
 def test_resuming_a_finished_run_does_nothing(tmp_path: Path) -> None:
     train(compose_cfg(), tmp_path)
     before = (tmp_path / "checkpoints" / "last.pt").stat().st_mtime_ns
