@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -54,6 +55,17 @@ def test_digits_scaled_and_resized() -> None:
     assert data.images.min() == -1.0 and data.images.max() == 1.0
     x = data.sample(32)
     assert x.shape == (32, 1, 16, 16) and x.dtype == torch.float32
+
+
+def test_digits_read_from_the_bundled_csv_are_scikit_learns_load_digits() -> None:
+    from sklearn.datasets import load_digits
+
+    from ganlab.data.digits import read_bundled_digits
+
+    pixels, labels = read_bundled_digits()
+    reference = load_digits()
+    assert np.array_equal(pixels, reference.images) and np.array_equal(labels, reference.target)
+    assert labels.dtype == np.int64
 
 
 @pytest.mark.parametrize("cls", [MNISTData, FashionMNISTData])
