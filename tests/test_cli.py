@@ -39,9 +39,9 @@ def test_train_end_to_end(tmp_path: Path) -> None:
     assert "step 4/4" in (run / "train.log").read_text()
 
 
-def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path) -> None:
-    result = ganlab_cli("train", "-m", *FAST, "loss=gan,hinge", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # in-process, into the default outputs/ folder of the working directory
+    main(["train", "-m", *FAST, "loss=gan,hinge"])
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")  # outputs/multirun/<date>/<time>/<job>
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     targets = []
@@ -53,33 +53,27 @@ def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path) -> None:
     assert (sweep / "multirun.yaml").is_file()
 
 
-def test_resume_recomposes_the_original_run(tmp_path: Path) -> None:
+def test_resume_recomposes_the_original_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In-process: `ganlab.cli.main` is the console script's entry point (test_train_end_to_end runs the script).
+    monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
-    first = ganlab_cli(
-        "train",
-        "debug=fast",
-        "model=mlp",
-        "data=gaussians",
-        "data.kind=grid25",
-        "trainer.steps=4",
-        f"hydra.run.dir={run}",
-        cwd=tmp_path,
-    )
-    assert first.returncode == 0, first.stderr
+    main(["train", "debug=fast", "model=mlp", "data=gaussians", "data.kind=grid25", "trainer.steps=4",
+          f"hydra.run.dir={run}"])  # fmt: skip
     # Only resume= and the new length: model, data and the rest come back from the checkpoint.
-    again = ganlab_cli("train", f"resume={run}", "trainer.steps=6", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+    main(["train", f"resume={run}", "trainer.steps=6"])
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == 6
     assert state["config"]["data"]["kind"] == "grid25" and state["config"]["model"]["z_dim"] == 8
     assert [s for s, _ in read_events(run)[0]["loss/D"]] == [2, 4, 6]
-    assert not (tmp_path / "outputs").exists()  # continued in place, no new run directory
+    assert not Path("outputs").exists()  # continued in place, no new run directory
     # A resumed run resumes again; a new value for a stored group replaces it (and here does not fit).
-    third = ganlab_cli("train", f"resume={run}", "trainer.steps=8", cwd=tmp_path)
-    assert third.returncode == 0, third.stderr
+    main(["train", f"resume={run}", "trainer.steps=8"])
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 8
-    clash = ganlab_cli("train", f"resume={run}", "model=dcgan", "trainer.steps=10", cwd=tmp_path)
-    assert clash.returncode == 2 and "model=dcgan needs image data" in clash.stderr
+    capsys.readouterr()
+    err = exits_2(["train", f"resume={run}", "model=dcgan", "trainer.steps=10"], capsys)
+    assert "model=dcgan needs image data" in err
 
 
 def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
