@@ -105,6 +105,19 @@ def uses_channels_last(option: bool | None, device: torch.device, shape: tuple[i
     return device.type == "cuda" if option is None else bool(option)
 
 
+def match_state_layout(opt: torch.optim.Optimizer) -> None:
+    """Give each parameter-shaped optimizer state (Adam's moments) its parameter's memory layout.
+
+    The fused kernels pair parameter, gradient and moments by memory position, not by index: a checkpoint's
+    contiguous moments on channels_last parameters (or the reverse, after a resume that switches
+    trainer.channels_last) would silently update each weight with another weight's moments.
+    """
+    for param, state in opt.state.items():
+        for key, value in state.items():
+            if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
 class TrainStep:
     """Callable once per G step: `step(s)` runs the n_critic D updates and the G update of G step `s`.
 
@@ -132,6 +145,8 @@ class TrainStep:
             for net in (parts.G, parts.D, parts.ema.model if parts.ema else None):
                 if net is not None:
                     net.to(memory_format=torch.channels_last)
+            match_state_layout(parts.opt_g)
+            match_state_layout(parts.opt_d)
 
         G, D = parts.G, parts.D
         if current().enabled:

@@ -47,7 +47,7 @@ from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate
 from ganlab.signals import StopRequests
 from ganlab.status import DIVERGED, RunStatus
-from ganlab.step import TrainStep
+from ganlab.step import TrainStep, match_state_layout
 
 log = logging.getLogger("ganlab")
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
@@ -456,3 +456,4 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
                 state = opt.state.get(param, {})
                 if isinstance(state.get("step"), torch.Tensor):
                     state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
+    match_state_layout(opt)

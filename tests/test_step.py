@@ -15,7 +15,7 @@ from ganlab.errors import ConfigError
 from ganlab.losses.wgan_gp import gradient_penalty
 from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
 from ganlab.step import StatsMeter, TrainStep, check_compile, check_precision, uses_channels_last
-from ganlab.train import train
+from ganlab.train import load_optimizer_state, train
 from tests.conftest import compose_cfg, exits_2, read_events
 
 
@@ -152,3 +152,52 @@ def test_a_checkpoint_of_the_plain_update_resumes_with_the_fused_one(tmp_path: P
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["step"] == 4 and state["opt_G"]["param_groups"][0]["fused"] is True
     assert all(s["step"].dtype == torch.float32 for s in state["opt_D"]["state"].values())
+
+
+@pytest.mark.parametrize("saved_channels_last", [False, True])
+def test_resumed_fused_adam_follows_its_parameters_memory_layout(saved_channels_last: bool) -> None:
+    # The fused kernel pairs weights and moments by memory position: moments saved in one layout and loaded
+    # onto parameters in the other must still update each weight with its own moments.
+    layouts = {False: torch.contiguous_format, True: torch.channels_last}
+    torch.manual_seed(0)
+    start = torch.randn(4, 3, 2, 5)
+    grads = [torch.randn(4, 3, 2, 5) for _ in range(3)]
+
+    def adam(layout: torch.memory_format) -> tuple[torch.nn.Parameter, torch.optim.Adam]:
+        param = torch.nn.Parameter(start.clone().contiguous(memory_format=layout))
+        return param, torch.optim.Adam([param], lr=0.1, fused=True)
+
+    straight, opt = adam(layouts[saved_channels_last])
+    for grad in grads:
+        straight.grad = grad.contiguous(memory_format=layouts[saved_channels_last])
+        opt.step()
+
+    first, opt = adam(layouts[saved_channels_last])
+    for grad in grads[:2]:
+        first.grad = grad.contiguous(memory_format=layouts[saved_channels_last])
+        opt.step()
+    resumed, opt_resumed = adam(layouts[not saved_channels_last])
+    with torch.no_grad():
+        resumed.copy_(first)
+    load_optimizer_state(opt_resumed, opt.state_dict())
+    resumed.grad = grads[2].contiguous(memory_format=layouts[not saved_channels_last])
+    opt_resumed.step()
+    torch.testing.assert_close(resumed.detach(), straight.detach())
+
+
+def test_a_resume_that_switches_channels_last_continues_the_same_updates(tmp_path: Path) -> None:
+    plain = ["+optimizer.generator.fused=false", "+optimizer.discriminator.fused=false"]
+    finals = {}
+    for name, update in {"fused": [], "plain": plain}.items():
+        run = tmp_path / name
+        train(compose_cfg("data.image_size=16", "trainer.steps=2", *update), run)
+        train(
+            compose_cfg(
+                "data.image_size=16", "trainer.steps=4", "trainer.channels_last=true", *update, f"resume={run}"
+            ),
+            run,
+        )
+        finals[name] = load_checkpoint(run / "checkpoints" / "last.pt")["G"]
+    for key, value in finals["plain"].items():  # the plain update indexes by element, whatever the layout
+        if value.is_floating_point():
+            torch.testing.assert_close(finals["fused"][key], value, atol=1e-6, rtol=1e-5, msg=key)
