@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import random
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from ganlab.stabilizers.critic_schedule import CriticSchedule
 from ganlab.stabilizers.ema import EMA, ema_beta
 from ganlab.stabilizers.lr_schedule import LRSchedule
 from ganlab.stabilizers.spectral_norm import apply_spectral_norm
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -237,6 +240,21 @@ def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(net)
 
 
+def d_takes_sync_batchnorm(loss: GANLoss, D: nn.Module) -> bool:
+    """Whether trainer.sync_bn can convert D's BatchNorm. R1, R2 and the gradient penalty differentiate D twice,
+    and SyncBatchNorm's backward has no derivative (pytorch/pytorch#61222: "derivative for
+    batch_norm_backward_elemt is not implemented"): D then keeps per-process BatchNorm, which can."""
+    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    if has_batchnorm and loss.needs_input_gradients(regularize=True):
+        if current().is_main and current().enabled:
+            log.warning(
+                "trainer.sync_bn: only G's BatchNorm is synchronised; D keeps per-process statistics because "
+                "its penalty (R1, R2, gradient penalty) differentiates it twice, which SyncBatchNorm cannot."
+            )
+        return False
+    return True
+
+
 def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
     device = local_device(resolve_device(cfg.trainer.device))  # under torchrun, cuda is this rank's GPU
@@ -259,7 +277,9 @@ def build(cfg: DictConfig) -> Components:
     if model_flag(cfg, "spectral_norm"):
         apply_spectral_norm(D)
     if cfg.trainer.sync_bn:
-        G, D = sync_batchnorm(G, device), sync_batchnorm(D, device)
+        G = sync_batchnorm(G, device)
+        if d_takes_sync_batchnorm(loss, D):
+            D = sync_batchnorm(D, device)
     D = D.to(device)
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device)
     opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator", device)

@@ -2,7 +2,7 @@
 
 `torchrun --nproc_per_node=N -m ganlab train ...` starts N copies of the command with RANK, LOCAL_RANK,
 WORLD_SIZE and the rendezvous address in the environment. `init_from_env()` joins them into one process group
-(NCCL between GPUs, gloo on CPUs) before Hydra composes anything, so that every rank can agree on the run
+(NCCL for CUDA tensors, gloo for CPU ones) before Hydra composes anything, so that every rank can agree on the run
 directory. The training loop wraps G and D in DistributedDataParallel (ganlab/step.py); the decisions that
 must be the same on every rank (stop on a signal, roll back after NaNs) go through `any_rank`.
 """
@@ -53,9 +53,12 @@ def init_from_env() -> Dist:
         return Dist()
     if not dist.is_initialized():
         use_nccl = torch.cuda.is_available() and dist.is_nccl_available()
-        if use_nccl:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if use_nccl else "gloo", timeout=TIMEOUT)
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if use_nccl and local_rank < torch.cuda.device_count():  # else build() says why (local_device)
+            torch.cuda.set_device(local_rank)
+        # Joined before the config is read, so each device type gets its backend: NCCL for CUDA tensors, gloo
+        # for CPU ones (trainer.device=cpu on a GPU node, and the small host-side flags).
+        dist.init_process_group("cpu:gloo,cuda:nccl" if use_nccl else "gloo", timeout=TIMEOUT)
         _control_group = dist.new_group(backend="gloo", timeout=TIMEOUT) if use_nccl else dist.group.WORLD
     return current()
 
@@ -95,11 +98,25 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % 2**63
 
 
-def local_device(device: torch.device) -> torch.device:
-    """`cuda` (auto or given without an index) means this rank's own GPU, LOCAL_RANK."""
-    if device.type == "cuda" and device.index is None and current().enabled:
-        return torch.device("cuda", current().local_rank)
-    return device
+def local_device(device: torch.device, where: Dist | None = None, gpus: int | None = None) -> torch.device:
+    """Under torchrun, `cuda` means this rank's own GPU, cuda:LOCAL_RANK: ranks sharing a GPU would deadlock
+    NCCL, so a fixed index (every rank on `cuda:0`) or more ranks than GPUs is refused."""
+    where = where or current()
+    if device.type != "cuda" or not where.enabled:
+        return device
+    rank = where.local_rank
+    if device.index is not None and device.index != rank:
+        raise ConfigError(
+            f"trainer.device={device} under torchrun: each process trains on the GPU of its LOCAL_RANK "
+            f"(this one cuda:{rank}). Use trainer.device=cuda (or auto)."
+        )
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if rank >= gpus:
+        raise ConfigError(
+            f"torchrun started a process with LOCAL_RANK={rank}, but only {gpus} GPU(s) are visible: start at "
+            f"most {gpus} processes per node (--nproc_per_node={gpus})."
+        )
+    return torch.device("cuda", rank)
 
 
 def per_rank_batch(batch_size: int) -> int:

@@ -64,11 +64,11 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     config = OmegaConf.to_container(cfg, resolve=True)
     dist = current()  # under torchrun: this process's rank among world_size; rank 0 alone writes anything
     main = dist.is_main
+    t = cfg.trainer
+    rank_batch = per_rank_batch(t.batch_size)  # the global batch: refused before building (a cache may be slow)
     seed_everything(cfg.seed)  # the same on every rank: the networks start identical
     parts = build(cfg)
     G, D, data, device = parts.G, parts.D, parts.data, parts.device
-    t = cfg.trainer
-    rank_batch = per_rank_batch(t.batch_size)  # trainer.batch_size is the global batch
 
     # Fixed noise (and, for 2-D data, fixed real points) from their own generator: drawing them leaves the
     # global RNG, which the training batches use, untouched.

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganlab.build import build, d_takes_sync_batchnorm
 from ganlab.checkpoint import load_checkpoint
-from ganlab.distributed import Dist, per_rank_batch
+from ganlab.distributed import Dist, local_device, per_rank_batch
 from ganlab.errors import ConfigError
 from ganlab.train import train
 from tests.conftest import REPO, compose_cfg, read_events
@@ -146,3 +147,25 @@ def read_status_state(run_dir: Path) -> str:
     record = read_status(run_dir)
     assert record is not None
     return record["state"]
+
+
+def test_each_rank_trains_on_the_gpu_of_its_local_rank() -> None:
+    second = Dist(rank=3, world_size=4, local_rank=1)
+    assert local_device(torch.device("cuda"), second, gpus=2) == torch.device("cuda", 1)
+    assert local_device(torch.device("cuda:1"), second, gpus=2) == torch.device("cuda", 1)
+    assert local_device(torch.device("cpu"), second, gpus=2) == torch.device("cpu")
+    assert local_device(torch.device("cuda:0"), Dist(), gpus=2) == torch.device("cuda", 0)  # one process: as asked
+    with pytest.raises(ConfigError, match=r"trainer.device=cuda:0 under torchrun.*this one cuda:1"):
+        local_device(torch.device("cuda:0"), second, gpus=2)  # every rank on GPU 0 would hang NCCL
+    with pytest.raises(ConfigError, match=r"LOCAL_RANK=1, but only 1 GPU\(s\) are visible.*--nproc_per_node=1"):
+        local_device(torch.device("cuda"), second, gpus=1)
+
+
+def test_sync_bn_leaves_a_penalised_discriminator_its_own_batchnorm() -> None:
+    # SyncBatchNorm has no double backward (pytorch/pytorch#61222), which R1/R2/the gradient penalty need.
+    parts = build(compose_cfg("loss=gan", "loss.r1=1.0"))
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in parts.D.modules())
+    assert not d_takes_sync_batchnorm(parts.loss, parts.D)
+    assert d_takes_sync_batchnorm(build(compose_cfg("loss=gan")).loss, parts.D)
+    wgan_gp = build(compose_cfg("loss=wgan_gp"))
+    assert d_takes_sync_batchnorm(wgan_gp.loss, wgan_gp.D)  # its D has no BatchNorm: nothing to keep
