@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -90,11 +89,24 @@ def check_compile(device: torch.device) -> None:
         raise ConfigError(f"trainer.compile=true: torch.compile is not available here ({err}).") from err
     if device.type == "mps":
         raise ConfigError("trainer.compile=true is not supported on mps; use trainer.compile=false.")
-    if device.type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
-        raise ConfigError(
-            "trainer.compile=true on the CPU needs a C++ compiler (g++ or clang++) on the PATH for the kernels "
-            "torch.compile generates; install one or use trainer.compile=false."
-        )
+    if device.type == "cpu":
+        from torch._inductor import cpp_builder
+
+        try:  # the search Inductor itself makes ($CXX, else g++), so a pass here means step 1 compiles
+            cpp_builder.get_cpp_compiler()
+        except Exception as err:  # InvalidCxxCompiler
+            raise ConfigError(
+                "trainer.compile=true on the CPU needs the C++ compiler torch.compile builds its kernels with "
+                "(g++, or the one $CXX names) and none works here; install one or use trainer.compile=false."
+            ) from err
+    if device.type == "cuda":
+        from torch.utils._triton import has_triton
+
+        if not has_triton():
+            raise ConfigError(
+                "trainer.compile=true on CUDA needs Triton, which torch.compile generates its GPU kernels with, "
+                "and it is missing or unusable here (pip install triton); or use trainer.compile=false."
+            )
 
 
 def uses_channels_last(option: bool | None, device: torch.device, shape: tuple[int, ...]) -> bool:

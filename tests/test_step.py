@@ -83,10 +83,16 @@ def test_precision_and_compile_options_are_checked() -> None:
     assert uses_channels_last(None, torch.device("cuda"), (3, 16, 16)) is True
 
 
-def test_compile_without_a_cpu_compiler_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ganlab.step.shutil.which", lambda name: None)
-    with pytest.raises(ConfigError, match="C\\+\\+ compiler"):
-        check_compile(torch.device("cpu"))
+def test_compile_without_a_cpu_compiler_exits_2_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torch._inductor import config as inductor
+
+    check_compile(torch.device("cpu"))  # this machine has g++
+    with inductor.patch({"cpp.cxx": (None, "no-such-compiler++")}):  # as if $CXX named a missing one
+        err = exits_2(["train", "debug=fast", "trainer.compile=true", f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert "needs the C++ compiler torch.compile builds its kernels with" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_bf16_and_channels_last_train_close_to_float32(tmp_path: Path) -> None:
