@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -34,7 +35,9 @@ from ganlab.launchers import (
     release_cuda_cache,
     runs_in_process,
     runs_under_submitit,
+    workers_that_catch_stops,
 )
+from ganlab.signals import SweepStops, catch_stops_in_worker, note_stop, pending_stop
 
 USAGE = """usage: ganlab <command> [options]
 
@@ -53,6 +56,10 @@ commands:
            ganlab report outputs/multirun/<date>/<time> [more run dirs] [out=<dir>] [metric=<name>]
 """
 COMMANDS = ("train", "sample", "eval", "report")
+SWEEP_STOPPED = (
+    "each running job saved a checkpoint. Re-run the same command with resume=auto and the same "
+    "hydra.sweep.dir: stopped jobs continue, finished ones are skipped, unstarted ones start."
+)
 # Failures of jobs, reported by main() after Hydra returns: raising them through Hydra would make it print
 # its own "Error executing job" banner first, and would end a sweep whose other jobs may be fine.
 _job_failures: list[tuple[int, str]] = []  # (exit code, message)
@@ -67,8 +74,13 @@ def _train_job(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     in_process = runs_in_process(hydra_cfg)
+    if not in_process:
+        catch_stops_in_worker()  # a signal between this worker's jobs must not kill it
     requeue = SubmititRequeue() if runs_under_submitit(hydra_cfg) else None
     try:
+        stopped_by = pending_stop()
+        if stopped_by:  # the sweep was stopped: later jobs do not start (a re-run with resume=auto starts them)
+            raise RunInterrupted(f"not started: the sweep was stopped by {signal.Signals(stopped_by).name}", stopped_by)
         with requeue or contextlib.nullcontext():
             if cfg.resume == "auto" and hydra_cfg.mode == RunMode.MULTIRUN:
                 check_same_job(run_dir, overrides)
@@ -78,6 +90,14 @@ def _train_job(cfg: DictConfig) -> float | None:
                 if requeue is not None and requeue.requested:
                     requeue.requeue(cfg.resume)  # submitit requeues the job and exits; returns without resume=auto
                 raise
+    except RunInterrupted as err:
+        if in_process:
+            raise  # not an Exception: it ends the sweep at once, as Ctrl-C would
+        # In a worker: handed back as an Exception, which joblib collects like a result. A BaseException would
+        # make joblib abort the pool and kill the other workers in the middle of their own checkpoints.
+        note_stop(err.signum)
+        _remove_if_untouched(run_dir)
+        raise JobFailed(str(err), err.exit_code) from None
     except (ConfigError, HydraException) as err:
         _remove_if_untouched(run_dir)
         _job_failed(2, f"error: {_hydra_message(err)}", in_process)
@@ -266,6 +286,7 @@ def main(argv: list[str] | None = None) -> None:
     # Let exceptions reach us instead of Hydra printing them and exiting 1.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna imports it; its "setup plugin ..." lines are noise
+    sweep_stops = SweepStops()
     try:
         _check_group_choices(rest)
         check_plugins(rest)
@@ -273,7 +294,13 @@ def main(argv: list[str] | None = None) -> None:
         rest = _distributed_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
         _job_failures.clear()
-        _train_job()
+        if _is_multirun(rest):
+            with sweep_stops, workers_that_catch_stops():
+                _train_job()
+            if sweep_stops.signum:
+                raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
+        else:
+            _train_job()
     except (ConfigError, HydraException) as err:
         _fail(_hydra_message(err))
     except OSError as err:
@@ -281,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
     except (RunInterrupted, JobFailed) as err:
+        if sweep_stops.signum:  # the jobs' own messages say where each stopped; this says how to go on
+            print(f"{_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
+            sys.exit(128 + sweep_stops.signum)
         print(f"{_prefix()}: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     finally:

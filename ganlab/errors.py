@@ -40,5 +40,8 @@ class RunInterrupted(BaseException):
     KeyboardInterrupt it is not an Exception, so it ends a whole sweep too. Exit code 128 + signal."""
 
     def __init__(self, message: str, signum: int) -> None:
-        super().__init__(message)
-        self.exit_code = 128 + signum
+        super().__init__(message, signum)  # both in args: the exception pickles across processes (joblib, submitit)
+        self.message, self.signum, self.exit_code = message, signum, 128 + signum
+
+    def __str__(self) -> str:
+        return self.message

@@ -6,15 +6,19 @@
   with a checkpoint, and only then lets submitit requeue the job; submitit alone would exit mid-step.
 - A sweep re-run with `resume=auto` continues job N only from a checkpoint that job N wrote.
 - Jobs that run in another process (joblib, submitit) hand their failure back to the main process as JobFailed.
+- joblib's worker processes survive a Ctrl-C or SIGTERM and stop their jobs with a checkpoint (ganlab/signals.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
@@ -164,6 +168,26 @@ class SubmititRequeue:
             log.warning("not requeued: add resume=auto to the command so that a requeued job continues")
             return
         self.submitit_handler(signal.SIGUSR2, None)  # type: ignore[operator]
+
+
+@contextlib.contextmanager
+def workers_that_catch_stops() -> Iterator[None]:
+    """While a sweep runs: joblib's process pool (loky) starts each worker with catch_stops_in_worker, so that
+    even a worker that has no job yet outlives a signal (Hydra's joblib launcher offers no initializer)."""
+    try:
+        from joblib import parallel
+        from joblib._parallel_backends import LokyBackend
+    except ImportError:  # no joblib launcher installed: nothing to prepare
+        yield
+        return
+    from ganlab.signals import catch_stops_in_worker
+
+    original = parallel.BACKENDS["loky"]
+    parallel.BACKENDS["loky"] = functools.partial(LokyBackend, initializer=catch_stops_in_worker)
+    try:
+        yield
+    finally:
+        parallel.BACKENDS["loky"] = original
 
 
 def release_cuda_cache() -> None:

@@ -1,11 +1,36 @@
 """Stop at a step boundary on SIGTERM (cluster pre-emption, `scancel`) or Ctrl-C, so the loop can write a
-checkpoint that resumes exactly, instead of dying mid-step."""
+checkpoint that resumes exactly, instead of dying mid-step.
+
+A sweep whose jobs run in worker processes (hydra/launcher=joblib) needs more than the training loop's handler:
+the signal may reach the main process alone (`kill <pid>`), a worker between two jobs, or every process at once
+(Ctrl-C in a terminal, SLURM). `SweepStops` in the main process passes it on to the workers, and
+`catch_stops_in_worker` makes each worker remember it: its running job stops with a checkpoint, a job that
+starts later does not start, and the worker itself stays alive (one that died would break joblib's pool, which
+then kills the others in the middle of their checkpoints).
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import threading
 from types import FrameType, TracebackType
+
+# A stop signal that arrived outside a training loop, in a sweep's main process (SweepStops) or in a worker
+# (catch_stops_in_worker). Never set in a plain run, so a test process that trains many times stays clean.
+_pending: int | None = None
+
+
+def pending_stop() -> int | None:
+    """The signal that stopped this sweep, if one did: the next job must not start."""
+    return _pending
+
+
+def note_stop(signum: int) -> None:
+    """A job in a worker process was stopped by `signum`: the worker's later jobs must not start."""
+    global _pending
+    _pending = _pending or signum
 
 
 class StopRequests:
@@ -24,6 +49,7 @@ class StopRequests:
         self.signum = signum
 
     def __enter__(self) -> StopRequests:
+        self.signum = _pending  # arrived while the job was being built: stop after its first step
         if threading.current_thread() is threading.main_thread():  # handlers can only be set there
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -33,6 +59,69 @@ class StopRequests:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous.clear()
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+
+def _remember_in_worker(signum: int, frame: FrameType | None) -> None:
+    note_stop(signum)
+
+
+def catch_stops_in_worker() -> None:
+    """The initializer of a sweep's worker processes (and called again by each job there): SIGINT/SIGTERM are
+    remembered instead of killing the worker. StopRequests takes over while a job trains."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in StopRequests.SIGNALS:
+            if signal.getsignal(sig) is not _remember_in_worker and not _inside_training_loop(sig):
+                signal.signal(sig, _remember_in_worker)
+
+
+def _inside_training_loop(sig: int) -> bool:
+    return isinstance(getattr(signal.getsignal(sig), "__self__", None), StopRequests)
+
+
+class SweepStops:
+    """Context manager around a sweep in its main process. A SIGINT/SIGTERM while worker processes run jobs is
+    passed on to them (as SIGTERM: a second SIGINT would make a worker give up its checkpoint) and remembered;
+    `signum` then says which, and the main process ends with 128 + signum once the jobs have stopped. With no
+    worker processes (the basic launcher between jobs, or submitit, whose jobs are SLURM's), the signal acts as
+    it would without this class. A second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> SweepStops:
+        if threading.current_thread() is threading.main_thread():
+            for sig in StopRequests.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        global _pending
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+        _pending = None
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        global _pending
+        workers = multiprocessing.active_children()
+        if not workers or (self.signum is not None and signum == signal.SIGINT):
+            previous = self._previous.get(signum)
+            if callable(previous):
+                previous(signum, frame)  # Python's own: KeyboardInterrupt for SIGINT
+            else:
+                signal.signal(signum, signal.SIG_DFL)  # SIGTERM's default: end the process, as without us
+                os.kill(os.getpid(), signum)
+            return
+        self.signum = self.signum or signum
+        _pending = self.signum
+        for worker in workers:
+            if worker.pid is not None:
+                os.kill(worker.pid, signal.SIGTERM)
 
     @property
     def name(self) -> str:

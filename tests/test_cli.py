@@ -170,12 +170,14 @@ def test_console_script_exit_code_for_a_bad_option(tmp_path: Path) -> None:
     assert "Available options in 'loss'" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_sigterm_checkpoints_at_a_step_boundary_and_resumes(tmp_path: Path) -> None:
-    """What a cluster does on pre-emption: SIGTERM, then resume. The run stops cleanly between steps."""
+def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run(tmp_path: Path) -> None:
+    """What a cluster does on pre-emption: SIGTERM, then the same command again (a requeue) with resume=auto.
+    The run stops cleanly between steps and continues to the same final step."""
     run = tmp_path / "run"
     args = [
         "debug=fast",
-        "trainer.steps=100000",
+        "trainer.steps=400",
+        "resume=auto",
         "trainer.log_every=5",
         "trainer.checkpoint_every=100000",
         "trainer.sample_every=100000",
@@ -198,9 +200,10 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_resumes(tmp_path: Path) -> N
     assert "stopped by SIGTERM at step" in err and f"resume={run}" in err
     stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
     assert f"stopped by SIGTERM at step {stopped_at}" in (run / "train.log").read_text()
-    assert stopped_at >= 10
+    assert 10 <= stopped_at < 400
 
-    again = ganlab_cli("train", f"resume={run}", f"trainer.steps={stopped_at + 5}", cwd=tmp_path)
-    assert again.returncode == 0, again.stderr
+    main(["train", *args])  # the same command again (in this process: the console script ran above)
+    assert f"resumed {run / 'checkpoints' / 'last.pt'} at step {stopped_at}" in (run / "train.log").read_text()
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 400
     steps = [s for s, _ in read_events(run)[0]["loss/D"]]
-    assert steps == sorted(set(steps)) and steps[-1] == stopped_at + 5 and stopped_at in steps
+    assert steps == sorted(set(steps)) and steps[-1] == 400 and stopped_at in steps

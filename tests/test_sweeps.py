@@ -5,6 +5,7 @@ a sweep re-run with resume=auto after an interruption."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
 from ganlab.config import CONF_DIR, CONFIG_NAME
+from ganlab.errors import RunInterrupted
 from ganlab.status import FINISHED, STATUS_FILE, read_status
 from tests.conftest import exits_2, ganlab_cli, options, read_events
 
@@ -155,6 +157,61 @@ def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_ot
     assert results["best_value"] == min(first_kl, last["metrics"]["kl"])
 
 
+@pytest.mark.parametrize(
+    ("target", "signum"),
+    [("the main process", signal.SIGTERM), ("the process group", signal.SIGINT)],  # `kill <pid>`; Ctrl-C
+)
+def test_a_signal_stops_a_joblib_sweep_with_a_checkpoint_per_job(target: str, signum: int, tmp_path: Path) -> None:
+    """Three workers for two jobs, so one is idle: whichever processes the signal reaches, every job stops at a
+    step boundary with its checkpoint, no worker trains on as an orphan or dies and breaks the pool, and the
+    command ends with 128 + signal and says how to continue."""
+    sweep = tmp_path / "sweep"
+    command = [str(Path(sys.executable).with_name("ganlab")), "train", "-m", "hydra/launcher=joblib",
+               "hydra.launcher.n_jobs=3", *TOY, "trainer.steps=100000", "loss=gan,hinge",
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((sweep / job / STATUS_FILE).is_file() for job in ("0", "1")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        workers = _loky_workers(proc.pid)
+        assert len(workers) == 3
+        if target == "the main process":
+            proc.send_signal(signum)
+        else:
+            os.killpg(proc.pid, signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signum, err
+    assert f"sweep stopped by {signal.Signals(signum).name}" in err and "resume=auto" in err
+    assert "Traceback" not in err
+    for job in ("0", "1"):
+        record = read_status(sweep / job)
+        assert record["state"] == "interrupted"
+        assert load_checkpoint(sweep / job / "checkpoints" / "last.pt")["step"] == record["step"] > 0
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers), "a worker outlived the sweep"
+
+
+def _loky_workers(pid: int) -> list[int]:
+    """The joblib (loky) worker processes that `pid` started, found through Linux's /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            worker = b"LokyProcess" in (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if parent == pid and worker:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _snapshot(run: Path) -> dict[str, tuple[int, int]]:
     """Size and modification time of every file a job wrote itself (Hydra rewrites .hydra/ and appends to
     train.log for each launch)."""
@@ -286,3 +343,9 @@ def _progress(log_text: str) -> int:
     """The last step of the progress lines ("step 150/1000000 | ...") in a piece of train.log; 0 if none."""
     steps = [int(line.split("step ")[1].split("/")[0]) for line in log_text.splitlines() if " - step " in line]
     return steps[-1] if steps else 0
+
+
+def test_a_stop_travels_between_processes_with_its_message_and_exit_code() -> None:
+    # submitit hands a job's exception back to the main process pickled
+    stop = pickle.loads(pickle.dumps(RunInterrupted("stopped by SIGTERM at step 7", signal.SIGTERM)))
+    assert str(stop) == "stopped by SIGTERM at step 7" and stop.exit_code == 143
