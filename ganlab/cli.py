@@ -31,6 +31,7 @@ from ganlab.launchers import (
     SubmititRequeue,
     check_plugins,
     check_same_job,
+    check_slurm_is_here,
     register_resolvers,
     release_cuda_cache,
     runs_in_process,
@@ -290,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _check_group_choices(rest)
         check_plugins(rest)
+        check_slurm_is_here(rest)
         rest = _resume_overrides(rest)
         rest = _distributed_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]

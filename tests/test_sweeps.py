@@ -349,3 +349,12 @@ def test_a_stop_travels_between_processes_with_its_message_and_exit_code() -> No
     # submitit hands a job's exception back to the main process pickled
     stop = pickle.loads(pickle.dumps(RunInterrupted("stopped by SIGTERM at step 7", signal.SIGTERM)))
     assert str(stop) == "stopped by SIGTERM at step 7" and stop.exit_code == 143
+
+
+def test_the_slurm_launcher_without_slurm_says_where_to_run_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun here (nor anywhere on this machine)
+    err = exits_2(["train", "-m", "hydra/launcher=slurm", *TOY, f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
+    assert "this machine has no srun on its PATH: run the command on a login node" in err
+    assert not (tmp_path / "sweep").exists()
