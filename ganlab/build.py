@@ -240,12 +240,15 @@ def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(net)
 
 
+def has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
 def d_takes_sync_batchnorm(loss: GANLoss, D: nn.Module) -> bool:
     """Whether trainer.sync_bn can convert D's BatchNorm. R1, R2 and the gradient penalty differentiate D twice,
     and SyncBatchNorm's backward has no derivative (pytorch/pytorch#61222: "derivative for
     batch_norm_backward_elemt is not implemented"): D then keeps per-process BatchNorm, which can."""
-    has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
-    if has_batchnorm and loss.needs_input_gradients(regularize=True):
+    if has_batchnorm(D) and loss.needs_input_gradients(regularize=True):
         if current().is_main and current().enabled:
             log.warning(
                 "trainer.sync_bn: only G's BatchNorm is synchronised; D keeps per-process statistics because "

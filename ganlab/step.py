@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ganlab.build import Components
+from ganlab.build import Components, has_batchnorm
 from ganlab.distributed import current
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
@@ -51,11 +51,15 @@ class StatsMeter:
             self.counts[name] = self.counts.get(name, 0) + (1 if keep is None else keep.float())
 
     def means(self) -> dict[str, float]:
+        """Each stat's mean over the steps that reported it; a stat whose every step since the last log was
+        skipped by the GradScaler (the first steps of a float16 run, while the scale backs off) is left out."""
         if not self.sums:
             return {}
         names = list(self.sums)
-        stacked = torch.stack([self.sums[n] / self.counts[n] for n in names])
-        return dict(zip(names, stacked.tolist(), strict=True))
+        counts = [torch.as_tensor(self.counts[n], dtype=torch.float32, device=self.sums[n].device) for n in names]
+        read = torch.stack([*(self.sums[n] for n in names), *counts]).tolist()  # one read from the device
+        sums, totals = read[: len(names)], read[len(names) :]
+        return {n: s / c for n, s, c in zip(names, sums, totals, strict=True) if c > 0}
 
     def reset(self) -> None:
         self.sums.clear()
@@ -149,8 +153,16 @@ class TrainStep:
         device = parts.device
         self.dtype = check_precision(trainer.precision, device)
         scaled = self.dtype is torch.float16
-        self.scaler_g = torch.amp.GradScaler("cuda") if scaled else None
-        self.scaler_d = torch.amp.GradScaler("cuda") if scaled else None
+        if scaled and has_batchnorm(parts.D) and parts.loss.needs_input_gradients(regularize=True):
+            # NativeBatchNormBackwardBackward returns NaN in float16 (measured: every D step, at any loss scale),
+            # so the GradScaler would skip every D update and D would never train.
+            raise ConfigError(
+                "trainer.precision=16 with R1/R2 on a D with BatchNorm: BatchNorm's second derivative, which the "
+                "penalty needs, overflows in float16 and every D step would be skipped. Use trainer.precision=bf16, "
+                "or model.discriminator.norm=none (or layer)."
+            )
+        self.scaler_g = torch.amp.GradScaler(device.type) if scaled else None
+        self.scaler_d = torch.amp.GradScaler(device.type) if scaled else None
         self.one = torch.ones((), device=device)
         self.channels_last = uses_channels_last(trainer.get("channels_last"), device, parts.data.shape)
         if self.channels_last:  # in place: the optimizers keep their parameters

@@ -27,6 +27,9 @@ def test_the_meter_averages_each_stat_over_the_steps_that_reported_it() -> None:
     meter.add({"loss/D": torch.tensor(6.0)}, keep=torch.tensor(True))
     assert meter.means() == {"loss/D": 3.0, "loss/r1": 4.0}
     meter.reset()
+    meter.add({"loss/D": torch.tensor(float("nan"))}, keep=torch.tensor(False))
+    assert meter.means() == {}  # every step since the last log skipped: nothing to log, rather than 0/0
+    meter.reset()
     assert meter.means() == {}
 
 
@@ -207,3 +210,37 @@ def test_a_resume_that_switches_channels_last_continues_the_same_updates(tmp_pat
     for key, value in finals["plain"].items():  # the plain update indexes by element, whatever the layout
         if value.is_floating_point():
             torch.testing.assert_close(finals["fused"][key], value, atol=1e-6, rtol=1e-5, msg=key)
+
+
+@pytest.mark.parametrize("loss", ["wgan_gp", "gan"])
+def test_the_float16_path_with_its_scalers_trains_and_resumes_on_the_cpu(
+    loss: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """precision=16 is refused on a CPU for users (slow, and what GPUs need it for), but its code — autocast to
+    float16, a GradScaler per network, the gradient penalty and R1 under the scale, the scalers' state in the
+    checkpoint — runs here too with torch's CPU GradScaler: checked without a GPU."""
+    monkeypatch.setattr("ganlab.step.check_precision", lambda precision, device: torch.float16)
+    common = [f"loss={loss}", "data.image_size=16", "trainer.log_every=1"]
+    if loss == "gan":  # R1 differentiates D twice, which BatchNorm cannot do in float16 (refused: next test)
+        common += ["loss.r1=1.0", "model.discriminator.norm=none"]
+    train(compose_cfg(*common, "trainer.steps=3"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["scalers"]["G"]["scale"] > 0 and state["scalers"]["D"]["scale"] > 0
+    assert all(v.dtype == torch.float32 for v in state["G"].values() if v.is_floating_point())  # mixed, not half
+    train(compose_cfg(*common, "trainer.steps=5", f"resume={tmp_path}"), tmp_path)
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["step"] == 5 and last["scalers"]["D"]["_growth_tracker"] >= 0
+    scalars, _ = read_events(tmp_path)
+    penalty = "loss/gp" if loss == "wgan_gp" else "loss/r1"
+    logged = [s for s, _ in scalars[penalty]]  # a step the GradScaler skipped (its scale backing off) is not
+    assert set(logged) <= {1, 2, 3, 4, 5} and len(logged) >= 3 and logged[-1] == 5
+    assert all(math.isfinite(v) for _, v in scalars["loss/D"] + scalars[penalty])
+
+
+def test_float16_refuses_a_penalty_through_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Measured on torch's float16 kernels: NativeBatchNormBackwardBackward gives NaN, so every D step would be
+    # skipped by the GradScaler and D would never train.
+    monkeypatch.setattr("ganlab.step.check_precision", lambda precision, device: torch.float16)
+    with pytest.raises(ConfigError, match="BatchNorm's second derivative.* overflows in float16"):
+        train(compose_cfg("loss=gan", "loss.r1=1.0", "data.image_size=16"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -159,7 +159,10 @@ def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_ot
 
 @pytest.mark.parametrize(
     ("target", "signum"),
-    [("the main process", signal.SIGTERM), ("the process group", signal.SIGINT)],  # `kill <pid>`; Ctrl-C
+    [
+        ("the main process", signal.SIGTERM),  # `kill <pid>`
+        pytest.param("the process group", signal.SIGINT, marks=pytest.mark.slow),  # Ctrl-C in a terminal
+    ],
 )
 def test_a_signal_stops_a_joblib_sweep_with_a_checkpoint_per_job(target: str, signum: int, tmp_path: Path) -> None:
     """Three workers for two jobs, so one is idle: whichever processes the signal reaches, every job stops at a
