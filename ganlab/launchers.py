@@ -165,12 +165,11 @@ class SubmititRequeue:
             signal.signal(signal.SIGUSR2, self.submitit_handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        from ganlab.signals import StopRequests
+        from ganlab.signals import inside_training_loop
 
-        on_term = signal.getsignal(signal.SIGTERM)
-        if isinstance(getattr(on_term, "__self__", None), StopRequests):  # the training loop is running
+        if inside_training_loop(signal.SIGTERM):
             self.requested = True
-            on_term(signum, frame)  # type: ignore[operator]  # stop at the next step boundary, say by SIGUSR2
+            signal.getsignal(signal.SIGTERM)(signum, frame)  # type: ignore[operator]  # stop at the next step, by SIGUSR2
         else:  # building or already past the loop: nothing newer to save than what is on disk
             self.submitit_handler(signum, frame)  # type: ignore[operator]
 

@@ -74,11 +74,12 @@ def catch_stops_in_worker() -> None:
     remembered instead of killing the worker. StopRequests takes over while a job trains."""
     if threading.current_thread() is threading.main_thread():
         for sig in StopRequests.SIGNALS:
-            if signal.getsignal(sig) is not _remember_in_worker and not _inside_training_loop(sig):
+            if signal.getsignal(sig) is not _remember_in_worker and not inside_training_loop(sig):
                 signal.signal(sig, _remember_in_worker)
 
 
-def _inside_training_loop(sig: int) -> bool:
+def inside_training_loop(sig: int = signal.SIGTERM) -> bool:
+    """Whether a training loop's StopRequests handles `sig` right now."""
     return isinstance(getattr(signal.getsignal(sig), "__self__", None), StopRequests)
 
 
