@@ -57,7 +57,8 @@ def find_runs(paths: list[Path]) -> list[Path]:
     found: dict[Path, None] = {}
     for path in paths:
         if not path.is_dir():
-            raise ConfigError(f"ganlab report: {path}: no such directory.")
+            what = "a file, not a directory" if path.exists() else "no such directory"
+            raise ConfigError(f"ganlab report: {path}: {what}; give a multirun directory or run directories.")
         runs = [path] if is_run_dir(path) else _runs_below(path)
         if not runs:
             raise ConfigError(

@@ -191,6 +191,10 @@ def test_a_sigterm_leaves_an_interrupted_status(tmp_path: Path) -> None:
 def test_bad_input_exits_2_and_writes_nothing(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "give a multirun directory or run directories" in exits_2(["report"], capsys)
     assert f"{tmp_path / 'nope'}: no such directory" in exits_2(["report", str(tmp_path / "nope")], capsys)
+    (tmp_path / "report.md").write_text("")
+    assert f"{tmp_path / 'report.md'}: a file, not a directory" in exits_2(
+        ["report", str(tmp_path / "report.md")], capsys
+    )
     empty = tmp_path / "empty"
     (empty / "sub").mkdir(parents=True)
     assert f"no ganlab runs in {empty}" in exits_2(["report", str(empty)], capsys)
