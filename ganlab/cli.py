@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import sys
+from concurrent.futures import BrokenExecutor
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,7 +39,7 @@ from ganlab.launchers import (
     runs_under_submitit,
     workers_that_catch_stops,
 )
-from ganlab.signals import SweepStops, catch_stops_in_worker, note_stop, pending_stop
+from ganlab.signals import SweepStops, note_stop, pending_stop
 
 USAGE = """usage: ganlab <command> [options]
 
@@ -75,8 +76,6 @@ def _train_job(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     in_process = runs_in_process(hydra_cfg)
-    if not in_process:
-        catch_stops_in_worker()  # a signal between this worker's jobs must not kill it
     requeue = SubmititRequeue() if runs_under_submitit(hydra_cfg) else None
     try:
         stopped_by = pending_stop()
@@ -214,9 +213,11 @@ def _check_group_choices(args: list[str]) -> None:
 
 
 def _is_multirun(args: list[str]) -> bool:
-    """-m, or an hparams_search preset (each sets hydra.mode=MULTIRUN)."""
+    """-m, hydra.mode=MULTIRUN, or an hparams_search preset (each sets hydra.mode=MULTIRUN)."""
     return bool({"-m", "--multirun"} & set(args)) or any(
-        _override_key(a) == "hparams_search" and not a.endswith("=null") for a in args if "=" in a
+        (_override_key(a) == "hparams_search" and not a.endswith("=null")) or a.lstrip("+") == "hydra.mode=MULTIRUN"
+        for a in args
+        if "=" in a
     )
 
 
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.argv = [f"ganlab {command}", *rest]
         _job_failures.clear()
         if _is_multirun(rest):
-            with sweep_stops, workers_that_catch_stops():
+            with sweep_stops, workers_that_catch_stops(sweep_stops.token):
                 _train_job()
             if sweep_stops.signum:
                 raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
@@ -309,6 +310,13 @@ def main(argv: list[str] | None = None) -> None:
         if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
+    except BrokenExecutor:
+        if not sweep_stops.signum:
+            raise
+        # A signal in the moment after joblib started its workers, before their handlers were set: they died,
+        # and joblib gave up the pool. No job had begun training yet.
+        print(f"{_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
+        sys.exit(128 + sweep_stops.signum)
     except (RunInterrupted, JobFailed) as err:
         if sweep_stops.signum:  # the jobs' own messages say where each stopped; this says how to go on
             print(f"{_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)

@@ -183,9 +183,10 @@ class SubmititRequeue:
 
 
 @contextlib.contextmanager
-def workers_that_catch_stops() -> Iterator[None]:
+def workers_that_catch_stops(sweep: str) -> Iterator[None]:
     """While a sweep runs: joblib's process pool (loky) starts each worker with catch_stops_in_worker, so that
-    even a worker that has no job yet outlives a signal (Hydra's joblib launcher offers no initializer)."""
+    even a worker that has no job yet outlives a signal (Hydra's joblib launcher offers no initializer). The
+    sweep's name in the initializer's arguments makes loky start new workers for each sweep."""
     try:
         from joblib import parallel
         from joblib._parallel_backends import LokyBackend
@@ -195,7 +196,7 @@ def workers_that_catch_stops() -> Iterator[None]:
     from ganlab.signals import catch_stops_in_worker
 
     original = parallel.BACKENDS["loky"]
-    parallel.BACKENDS["loky"] = functools.partial(LokyBackend, initializer=catch_stops_in_worker)
+    parallel.BACKENDS["loky"] = functools.partial(LokyBackend, initializer=catch_stops_in_worker, initargs=(sweep,))
     try:
         yield
     finally:

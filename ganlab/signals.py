@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from types import FrameType, TracebackType
 
 # A stop signal that arrived outside a training loop, in a sweep's main process (SweepStops) or in a worker
@@ -69,13 +70,13 @@ def _remember_in_worker(signum: int, frame: FrameType | None) -> None:
     note_stop(signum)
 
 
-def catch_stops_in_worker() -> None:
-    """The initializer of a sweep's worker processes (and called again by each job there): SIGINT/SIGTERM are
-    remembered instead of killing the worker. StopRequests takes over while a job trains."""
+def catch_stops_in_worker(sweep: str = "") -> None:
+    """The initializer of a sweep's worker processes: SIGINT/SIGTERM are remembered instead of killing the
+    worker; StopRequests takes over while a job trains. `sweep` names the sweep (SweepStops.token): a new sweep
+    gets new workers, so that no worker carries a stop into the next sweep of the same process."""
     if threading.current_thread() is threading.main_thread():
         for sig in StopRequests.SIGNALS:
-            if signal.getsignal(sig) is not _remember_in_worker and not inside_training_loop(sig):
-                signal.signal(sig, _remember_in_worker)
+            signal.signal(sig, _remember_in_worker)
 
 
 def inside_training_loop(sig: int = signal.SIGTERM) -> bool:
@@ -93,6 +94,7 @@ class SweepStops:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self.token = f"{os.getpid()}-{id(self)}-{time.monotonic_ns()}"  # this sweep's, for its workers
 
     def __enter__(self) -> SweepStops:
         if threading.current_thread() is threading.main_thread():
@@ -105,13 +107,18 @@ class SweepStops:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._previous.clear()
+        # A stop that a job in this process saw first (the basic launcher, or joblib with n_jobs=1) stopped the
+        # sweep just the same.
+        self.signum = self.signum or _pending or getattr(exc, "signum", None)
         _pending = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         global _pending
         workers = multiprocessing.active_children()
+        previous = self._previous.get(signum)
+        if previous is signal.SIG_IGN:  # started in the background of a script: Ctrl-C is not for us
+            return
         if not workers or (self.signum is not None and signum == signal.SIGINT):
-            previous = self._previous.get(signum)
             if callable(previous):
                 previous(signum, frame)  # Python's own: KeyboardInterrupt for SIGINT
             else:

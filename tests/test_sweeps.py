@@ -21,9 +21,10 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.cli import main
+from ganlab.cli import _is_multirun, main
 from ganlab.config import CONF_DIR, CONFIG_NAME
 from ganlab.errors import RunInterrupted
+from ganlab.signals import SweepStops
 from ganlab.status import FINISHED, STATUS_FILE, read_status
 from tests.conftest import exits_2, ganlab_cli, options, read_events
 
@@ -120,7 +121,9 @@ def test_optuna_search_on_ring8_minimises_the_returned_kl(tmp_path: Path) -> Non
     assert set(results["best_params"]) == SEARCHED
 
 
-def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_others(tmp_path: Path) -> None:
+def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A search stopped in its second job (SIGTERM, as SLURM does) and then re-run with the identical command:
     job 0 is left as it was and still hands the sweeper its KL; job 1 continues from its checkpoint to the end."""
     sweep, steps = tmp_path / "sweep", 40
@@ -137,6 +140,7 @@ def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_ot
     thread.start()
     assert _run(argv) == 128 + signal.SIGTERM
     thread.join()
+    assert "sweep stopped by SIGTERM: each running job saved a checkpoint" in capsys.readouterr().err
     first_kl = load_checkpoint(sweep / "0" / "checkpoints" / "last.pt")["metrics"]["kl"]
     assert RecordReturns.returned == [(0, first_kl)]
     stopped_at = load_checkpoint(sweep / "1" / "checkpoints" / "last.pt")["step"]
@@ -361,3 +365,38 @@ def test_the_slurm_launcher_without_slurm_says_where_to_run_it(
     err = exits_2(["train", "-m", "hydra/launcher=slurm", *TOY, f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
     assert "this machine has no srun on its PATH: run the command on a login node" in err
     assert not (tmp_path / "sweep").exists()
+
+
+def test_sweep_stops_keeps_an_ignored_ctrl_c_ignored_and_knows_a_multirun_by_hydra_mode() -> None:
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as for a command started with & by a script
+    try:
+        with SweepStops() as stops:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here: no KeyboardInterrupt
+        assert stops.signum is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert _is_multirun(["hydra.mode=MULTIRUN"]) and _is_multirun(["-m"]) and not _is_multirun(["seed=1"])
+
+
+@pytest.mark.slow
+def test_a_stopped_joblib_sweep_leaves_no_stop_behind_for_the_next_sweep_in_the_process(tmp_path: Path) -> None:
+    """ganlab.cli.main called twice in one process (as tests and notebooks do): loky would reuse the first
+    sweep's workers, which remember its stop; each sweep gets workers of its own."""
+    argv = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *TOY, "loss=gan,hinge"]
+    first = tmp_path / "first"
+
+    def stop_when_training() -> None:
+        deadline = time.monotonic() + 120
+        while not all((first / j / STATUS_FILE).is_file() for j in "01") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)  # reaches SweepStops, which passes it on to the workers
+
+    thread = threading.Thread(target=stop_when_training, daemon=True)
+    thread.start()
+    assert _run([*argv, "trainer.steps=100000", f"hydra.sweep.dir={first}"]) == 128 + signal.SIGTERM
+    thread.join()
+    assert all(read_status(first / j)["state"] == "interrupted" for j in "01")
+    second = tmp_path / "second"
+    assert _run([*argv, f"hydra.sweep.dir={second}"]) == 0
+    assert all(read_status(second / j)["state"] == FINISHED for j in "01")
