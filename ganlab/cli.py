@@ -310,17 +310,15 @@ def main(argv: list[str] | None = None) -> None:
         if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
-    except BrokenExecutor:
-        if not sweep_stops.signum:
-            raise
-        # A signal in the moment after joblib started its workers, before their handlers were set: they died,
-        # and joblib gave up the pool. No job had begun training yet.
-        print(f"{_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
-        sys.exit(128 + sweep_stops.signum)
-    except (RunInterrupted, JobFailed) as err:
-        if sweep_stops.signum:  # the jobs' own messages say where each stopped; this says how to go on
+    except (RunInterrupted, JobFailed, BrokenExecutor) as err:
+        # A stopped sweep: the jobs' own messages say where each stopped; this says how to go on. (BrokenExecutor:
+        # a signal in the moment after joblib started its workers, before their handlers were set, killed them
+        # and joblib gave up the pool; no job had begun training yet.)
+        if sweep_stops.signum:
             print(f"{_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
             sys.exit(128 + sweep_stops.signum)
+        if isinstance(err, BrokenExecutor):
+            raise
         print(f"{_prefix()}: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     finally:
