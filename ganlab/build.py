@@ -66,10 +66,12 @@ def seed_everything(seed: int) -> None:
 
 def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     """`auto` picks cuda > mps > cpu; an explicit device that is not there is a config error. `option` names
-    the command-line key in messages."""
+    the command-line key in messages. A CUDA device always comes back with its index (`cuda` and `auto` mean
+    the current device, `cuda:<current>`): torch.cuda.set_device, the RNG state calls and the memory statistics
+    refuse an unindexed one."""
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return local_device(torch.device("cuda"))
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -83,7 +85,15 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
         raise ConfigError(f"{option}={name} but no CUDA device is available; use {option}=auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"{option}={name} but MPS is not available; use {option}=auto or cpu.")
-    return device
+    if device.type != "cuda":
+        return device
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise ConfigError(
+            f"{option}={device}: this process sees {count} GPU(s), cuda:0 to cuda:{count - 1} "
+            "(CUDA_VISIBLE_DEVICES limits them)."
+        )
+    return local_device(device)  # the index: cuda:<current>, or this rank's GPU under torchrun
 
 
 def check_run_knobs(cfg: DictConfig) -> None:
@@ -260,7 +270,7 @@ def d_takes_sync_batchnorm(loss: GANLoss, D: nn.Module) -> bool:
 
 def build(cfg: DictConfig) -> Components:
     check_run_knobs(cfg)
-    device = local_device(resolve_device(cfg.trainer.device))  # under torchrun, cuda is this rank's GPU
+    device = resolve_device(cfg.trainer.device)  # indexed; under torchrun, cuda is this rank's GPU
     if device.type == "cuda":
         torch.cuda.set_device(device)
     loss: GANLoss = instantiate_node(cfg.loss)

@@ -99,11 +99,16 @@ def rank_seed(seed: int, rank: int, step: int) -> int:
 
 
 def local_device(device: torch.device, where: Dist | None = None, gpus: int | None = None) -> torch.device:
-    """Under torchrun, `cuda` means this rank's own GPU, cuda:LOCAL_RANK: ranks sharing a GPU would deadlock
-    NCCL, so a fixed index (every rank on `cuda:0`) or more ranks than GPUs is refused."""
+    """The CUDA device this process trains on, always with its index (CUDA APIs refuse a bare `cuda`).
+
+    One process: `cuda` means the current device. Under torchrun, `cuda` means this rank's own GPU,
+    cuda:LOCAL_RANK: ranks sharing a GPU would deadlock NCCL, so a fixed index (every rank on `cuda:0`) or more
+    ranks than GPUs is refused."""
     where = where or current()
-    if device.type != "cuda" or not where.enabled:
+    if device.type != "cuda":
         return device
+    if not where.enabled:
+        return device if device.index is not None else torch.device("cuda", torch.cuda.current_device())
     rank = where.local_rank
     if device.index is not None and device.index != rank:
         raise ConfigError(
