@@ -147,6 +147,6 @@ def test_a_run_trains_from_the_cache(folder: Path, tmp_path: Path) -> None:
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
 
 
-def test_cache_defaults_to_false() -> None:
+def test_cache_defaults_to_auto() -> None:
     cfg = compose_cfg("data=image_folder", "data.root=/somewhere")
-    assert cfg.data.cache is False
+    assert cfg.data.cache == "auto"

@@ -202,6 +202,7 @@ def test_image_folder_streams_through_worker_processes(tmp_path: Path) -> None:
         f"data.root={tmp_path / 'imgs'}",
         "data.image_size=16",
         "data.num_workers=2",
+        "data.cache=false",  # auto would cache these ten images
         "trainer.batch_size=4",
     )
     train(cfg, tmp_path / "run")

@@ -17,6 +17,13 @@ from torch import Tensor
 
 
 class DataSource(Protocol):
+    """What the loop draws real samples from (see the module's docstring).
+
+    Optional: `close()`. A source that holds resources beyond memory (the worker processes of a streaming
+    image folder) releases them there, idempotently; the training loop calls it once the run ends, whether it
+    finished or failed (`close_source`), instead of leaving them to the garbage collector or the interpreter's
+    exit. Sources without one need nothing done."""
+
     shape: tuple[int, ...]
     num_classes: int | None
 
@@ -31,6 +38,8 @@ class DataSource(Protocol):
 
 class InMemoryImages:
     """Images held on the device as one tensor (uint8 to save memory, or float in [-1, 1])."""
+
+    device_resident = True  # batches are drawn on the device, without the host: a CUDA graph can capture them
 
     def __init__(self, images: Tensor, labels: Tensor | None, num_classes: int | None, device: torch.device | str):
         if images.dim() != 4:
@@ -60,12 +69,22 @@ class InMemoryImages:
         for idx in order.split(batch_size):
             yield to_unit_range(self.images[idx.to(self.images.device)])
 
+    def close(self) -> None:
+        """Nothing to release: the images are one tensor (the DataSource protocol's optional close())."""
+
     def fingerprint(self) -> str:
         """A hash of the pixels and labels: cached statistics are reused only for exactly this data."""
         h = hashlib.sha256(self.images.cpu().contiguous().numpy().tobytes())
         if self.labels is not None:
             h.update(self.labels.cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+def close_source(data: object) -> None:
+    """Call the source's optional `close()`, if it has one (see DataSource)."""
+    close = getattr(data, "close", None)
+    if callable(close):
+        close()
 
 
 def to_unit_range(images: Tensor) -> Tensor:

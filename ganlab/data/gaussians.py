@@ -30,6 +30,7 @@ def mode_centres(kind: str, radius: float = 2.0, spacing: float = 2.0) -> Tensor
 class GaussiansData:
     num_classes = None
     shape = (2,)
+    device_resident = True  # drawn on the device: a CUDA graph can capture the sampling
 
     def __init__(
         self,

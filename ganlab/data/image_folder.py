@@ -1,8 +1,17 @@
-"""`data=image_folder`: every image under `data.root` (recursively), resized and centre-cropped to
-`image_size`, streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory.
+"""`data=image_folder`: every image under `data.root` (recursively), resized and centre-cropped to `image_size`,
+streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory.
 
-With `data.cache=true` the folder is decoded once at start-up into one uint8 tensor and then sampled by index
-on the device like the built-in sets (InMemoryImages): no per-epoch JPEG decoding, for folders that fit.
+`data.cache` (true, false or auto, the default) decides whether the folder is instead decoded once at start-up
+into one uint8 tensor and then sampled by index on the device like the built-in sets (InMemoryImages): no
+per-epoch decoding. `true` caches (refused when it would take more than half the available memory), `false`
+streams, `auto` caches when the decoded folder takes at most AUTO_CACHE_FRACTION of the available memory (the
+host's, and on CUDA also the device's free memory) and streams otherwise.
+
+The stream never ends an epoch: one shuffled pass follows the other (EndlessBatches), so there is no reset
+handshake and no drained pipeline between epochs. Its worker processes start in the constructor, before the
+models and optimizers reach the device (see `_start_workers`), it reports how long its first batch and its
+shutdown took (`timings()`, also logged at INFO on the "ganlab" logger), and `close()` stops the workers at
+once instead of whenever the garbage collector or the interpreter's exit gets to them.
 
 Class labels, as torchvision's ImageFolder: when every image lies inside a sub-folder of the root and there
 are at least two, each top-level sub-folder is a class (sorted by name); otherwise the data is unlabelled."""
@@ -11,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,15 +28,28 @@ from typing import Any
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torchvision.transforms import v2
 
 from ganlab.data.base import InMemoryImages
 from ganlab.errors import ConfigError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-CACHE_MEMORY_FRACTION = 0.5  # a cache may take at most this share of the host's available memory
+CACHE_MEMORY_FRACTION = 0.5  # data.cache=true may take at most this share of the host's available memory
+AUTO_CACHE_FRACTION = 0.25  # data.cache=auto caches only what takes at most this share (host, and CUDA's free)
 DECODE_BATCH = 64  # images per DataLoader batch while filling the cache
+# How the stream's worker processes start. None is the platform's default: fork on Linux (up to Python 3.13),
+# which starts a worker in milliseconds and shares the file list without pickling it. The workers only decode
+# images on the CPU and never touch CUDA, so a fork after CUDA is initialised is safe for them (torch raises
+# "Cannot re-initialize CUDA in forked subprocess" rather than misbehave if one ever did); what a late fork
+# costs is copying a large parent's page tables and the copy-on-write faults after it, which starting the
+# workers in the constructor avoids. "spawn" and "forkserver" import torch again in every worker: seconds.
+WORKER_START_METHOD: str | None = None
+# False: the training thread pins each batch (`pin_memory()`, from torch's caching host allocator) right before
+# its asynchronous copy to the GPU. True: torch's pin-memory thread does, as DataLoader(pin_memory=True). That
+# thread together with persistent workers is what pytorch/pytorch#81794 ("Dataloader hangs on exit", 5 s per
+# worker) needs, and it sets a CUDA device in a thread of its own; pinning one batch here is a memcpy.
+PIN_MEMORY_THREAD = False
 
 log = logging.getLogger("ganlab")
 
@@ -58,6 +81,16 @@ def available_memory() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def free_device_memory(device: torch.device) -> int | None:
+    """Free memory on a CUDA device in bytes, or None for other devices (MPS shares the host's memory)."""
+    if device.type != "cuda":
+        return None
+    try:
+        return int(torch.cuda.mem_get_info(device)[0])
+    except (RuntimeError, AssertionError):
+        return None
 
 
 class ImageFiles(Dataset):
@@ -95,7 +128,47 @@ class ImageFiles(Dataset):
         return image if self.labels is None else (image, self.labels[index])
 
 
+class EndlessBatches(Sampler[list[int]]):
+    """Batches of indices, forever: one pass in a random order after another, from a generator of its own, a
+    batch running on from one pass into the next (so every batch is full, even from a folder smaller than it).
+
+    Until `start` it yields nothing: a DataLoader iterator created before then starts its workers and sends
+    them no work. After `start`, a new `iter(loader)` (with persistent workers: the same processes, which first
+    drop what they were doing) streams batches of the given size in the order that the seed decides."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.batch_size = 0
+        self.generator: torch.Generator | None = None
+
+    def start(self, batch_size: int, seed: int) -> None:
+        self.batch_size = batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def stop(self) -> None:
+        self.batch_size, self.generator = 0, None
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator, batch_size = self.generator, self.batch_size
+        if generator is None:
+            return
+        batch: list[int] = []
+        while True:
+            for i in torch.randperm(self.n, generator=generator).tolist():
+                batch.append(i)
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+
+
 class ImageFolderData:
+    """An image folder as a data source: cached in memory or streamed (see the module's docstring).
+
+    The stream's timings, in seconds (None until they happen): `start_s` to start the worker processes,
+    `first_batch_s` from then until the first batch was in hand, `first_wait_s` how long the first draw waited
+    (what the early start did not hide), `wait_s` all draws' waiting, over `batches` batches, and `shutdown_s`
+    for `close()`. `timings()` returns them as a dict."""
+
     def __init__(
         self,
         root: str,
@@ -103,7 +176,7 @@ class ImageFolderData:
         channels: int = 3,
         num_workers: int = 4,
         device: torch.device | str = "cpu",
-        cache: bool = False,
+        cache: bool | str = False,
     ) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
@@ -115,6 +188,11 @@ class ImageFolderData:
             )
         if channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 or 3, got {channels}.")
+        if not (isinstance(cache, bool) or cache == "auto"):
+            raise ConfigError(
+                f"data.cache must be true, false or auto, got {cache!r}: true decodes the folder into memory once, "
+                "false streams it from disk, auto caches it when it fits easily in memory."
+            )
         self.root = root_path
         found = class_labels(root_path, files)
         self.class_names = found[0] if found else None
@@ -123,48 +201,184 @@ class ImageFolderData:
         self.shape = (channels, image_size, image_size)
         self.num_workers = num_workers
         self.device = torch.device(device)
-        self._batches: Iterator[Any] | None = None
-        self._batch_size = 0
+        self._sampler = EndlessBatches(len(files))
+        self._loader: DataLoader | None = None
+        self._iterator: Iterator[Any] | None = None
+        self._started_at = 0.0
+        self.start_s: float | None = None
+        self.first_batch_s: float | None = None
+        self.first_wait_s: float | None = None
+        self.wait_s = 0.0
+        self.batches = 0
+        self.shutdown_s: float | None = None
         # with the cache, every batch comes from here instead of the streaming DataLoader
-        self.memory: InMemoryImages | None = self._decode_all() if cache else None
+        self.memory: InMemoryImages | None = self._decode_all() if self._should_cache(cache) else None
+        if self.memory is None and num_workers > 0:
+            self._start_workers()
+
+    def _cache_bytes(self) -> int:
+        c, h, w = self.shape
+        return len(self.dataset) * c * h * w
+
+    def _should_cache(self, cache: bool | str) -> bool:
+        """data.cache=true: cache, refused when it would take more than half the available memory. false:
+        stream. auto: cache when it takes at most AUTO_CACHE_FRACTION of the host's available memory and, on
+        CUDA, of the device's free memory (the cache lives there); stream otherwise, or where memory is
+        unknown."""
+        n, size = len(self.dataset), self._cache_bytes()
+        available = available_memory()
+        if cache is True:
+            if available is not None and size > available * CACHE_MEMORY_FRACTION:
+                raise ConfigError(
+                    f"data.cache=true would hold {n} images of {self.shape} in {size / 1e9:.2f} GB, more than half "
+                    f"of the {available / 1e9:.2f} GB of memory available: use data.cache=false (or auto) to stream "
+                    "them from disk."
+                )
+            return True
+        if cache is False:
+            return False
+        limits = {"host memory available": available, "device memory free": free_device_memory(self.device)}
+        if available is None:
+            log.info("data.cache=auto: streaming %s (the host's available memory is unknown)", self.root)
+            return False
+        for what, amount in limits.items():
+            if amount is not None and size > amount * AUTO_CACHE_FRACTION:
+                log.info(
+                    "data.cache=auto: streaming %d images from %s: decoded they would take %.2f GB, more than "
+                    "%g of the %.2f GB of %s",
+                    n, self.root, size / 1e9, AUTO_CACHE_FRACTION, amount / 1e9, what,
+                )  # fmt: skip
+                return False
+        log.info("data.cache=auto: caching %d images (%.1f MB) from %s", n, size / 1e6, self.root)
+        return True
 
     def _decode_all(self) -> InMemoryImages:
-        """Decode every image once (in parallel through DataLoader workers) into one uint8 (N, C, H, W) tensor,
-        after checking that it fits in the host's memory with room to spare."""
-        n, shape = len(self.dataset), self.shape
-        size = n * shape[0] * shape[1] * shape[2]
-        available = available_memory()
-        if available is not None and size > available * CACHE_MEMORY_FRACTION:
-            raise ConfigError(
-                f"data.cache=true would hold {n} images of {shape} in {size / 1e9:.2f} GB, more than half of the "
-                f"{available / 1e9:.2f} GB of memory available: use data.cache=false to stream them from disk."
-            )
+        """Decode every image once (in parallel through DataLoader workers) into one uint8 (N, C, H, W) tensor."""
+        n, shape, size = len(self.dataset), self.shape, self._cache_bytes()
+        start = time.perf_counter()
         crops = ImageFiles(self.dataset.files, shape[1], shape[0], uint8=True)
         images = torch.empty((n, *shape), dtype=torch.uint8)
-        loader = DataLoader(crops, batch_size=DECODE_BATCH, num_workers=self.num_workers)  # in file order
-        start = 0
+        loader = DataLoader(  # in file order
+            crops, batch_size=DECODE_BATCH, num_workers=self.num_workers, multiprocessing_context=self._context()
+        )
+        first = 0
         for batch in loader:
-            images[start : start + batch.shape[0]] = batch
-            start += batch.shape[0]
+            images[first : first + batch.shape[0]] = batch
+            first += batch.shape[0]
         labels = None if self.dataset.labels is None else torch.tensor(self.dataset.labels, dtype=torch.int64)
-        log.info("cached %d images (%.1f MB) from %s", n, size / 1e6, self.root)
+        log.info("cached %d images (%.1f MB) from %s in %.1f s", n, size / 1e6, self.root, time.perf_counter() - start)
         return InMemoryImages(images, labels, self.num_classes, self.device)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _forever(self, batch_size: int) -> Iterator[Any]:
-        loader = DataLoader(
+    # --- the stream -------------------------------------------------------------------------------------------
+
+    def _context(self) -> str | None:
+        return WORKER_START_METHOD if self.num_workers > 0 else None  # DataLoader refuses one without workers
+
+    def _make_loader(self) -> DataLoader:
+        workers = self.num_workers > 0
+        return DataLoader(
             self.dataset,
-            batch_size=batch_size,
-            shuffle=True,
-            drop_last=len(self.dataset) >= batch_size,
+            batch_sampler=self._sampler,
             num_workers=self.num_workers,
-            pin_memory=self.device.type == "cuda",
-            persistent_workers=self.num_workers > 0,
+            pin_memory=PIN_MEMORY_THREAD and self.device.type == "cuda",
+            persistent_workers=workers,
+            multiprocessing_context=self._context(),
+            # only the workers' base seed (the decoding draws no random numbers); drawing it from the global
+            # RNG would move the training's random numbers, as creating the loader here would be a new draw
+            generator=torch.Generator().manual_seed(0),
         )
-        while True:
-            yield from loader
+
+    def _start_workers(self) -> None:
+        """Start the worker processes now, with no work yet (EndlessBatches yields nothing before `start`).
+
+        build() instantiates the data right after resolving the device and before the models, optimizers and
+        compiled steps reach it; forking here copies a small parent instead of a large one with its CUDA state
+        (pytorch/pytorch#68383: forked workers are slower once CUDA is initialised), and the workers start
+        while the models are built instead of inside the first training step."""
+        self._loader = self._make_loader()
+        self._started_at = time.perf_counter()
+        self._iterator = iter(self._loader)
+        self.start_s = time.perf_counter() - self._started_at
+        log.debug("image_folder: started %d workers in %.3f s", self.num_workers, self.start_s)
+
+    def _next(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
+        first = self._sampler.batch_size != batch_size  # the first draw, or a new batch size
+        start = time.perf_counter()
+        if first:
+            if self._loader is None:  # no workers (num_workers=0), or drawing again after close()
+                self._loader = self._make_loader()
+                self._started_at = start
+            # The order's seed comes from the global RNG at the first draw, as a shuffling DataLoader's would:
+            # after the resume's RNG state is restored, and per rank under torchrun.
+            self._sampler.start(batch_size, int(torch.empty((), dtype=torch.int64).random_().item()))
+            self._iterator = iter(self._loader)  # persistent workers: the same processes, now given work
+        assert self._iterator is not None
+        batch = next(self._iterator)
+        now = time.perf_counter()
+        self.wait_s += now - start
+        self.batches += 1
+        if first and self.first_batch_s is None:
+            self.first_batch_s, self.first_wait_s = now - self._started_at, now - start
+            log.info(
+                "image_folder: first batch %.3f s after starting %d workers (started in %.3f s); the first draw "
+                "waited %.3f s",
+                self.first_batch_s, self.num_workers, self.start_s or 0.0, self.first_wait_s,
+            )  # fmt: skip
+        images, labels = batch if isinstance(batch, list | tuple) else (batch, None)
+        if self.device.type == "cuda" and not PIN_MEMORY_THREAD:
+            # pinned, the copy below is asynchronous and never waits for the GPU's queued work
+            images = images.pin_memory()
+            labels = None if labels is None else labels.pin_memory()
+        labels = None if labels is None else labels.to(self.device, non_blocking=True)
+        return images.to(self.device, non_blocking=True), labels
+
+    @property
+    def device_resident(self) -> bool:
+        """Whether batches are drawn on the device without the host (cached): a CUDA graph can capture them."""
+        return self.memory is not None
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """The process ids of the stream's live workers (none when cached, with num_workers=0, or closed)."""
+        workers = getattr(self._iterator, "_workers", ())
+        return tuple(w.pid for w in workers if w.is_alive())
+
+    def timings(self) -> dict[str, float | int | None]:
+        return {
+            "start_s": self.start_s,
+            "first_batch_s": self.first_batch_s,
+            "first_wait_s": self.first_wait_s,
+            "wait_s": self.wait_s,
+            "batches": self.batches,
+            "shutdown_s": self.shutdown_s,
+        }
+
+    def close(self) -> None:
+        """Stop the stream: its worker processes (joined, or killed when they do not exit) and, with
+        PIN_MEMORY_THREAD, torch's pin-memory thread, now. Idempotent; a later draw starts a new stream."""
+        iterator, self._iterator, self._loader = self._iterator, None, None
+        self._sampler.stop()
+        if iterator is None:
+            return
+        start = time.perf_counter()
+        workers = list(getattr(iterator, "_workers", ()))
+        shutdown = getattr(iterator, "_shutdown_workers", None)  # what the iterator's __del__ calls
+        if shutdown is not None:
+            shutdown()  # the pin thread first, then each worker: told to stop, joined, terminated if need be
+        for worker in workers:  # e.g. during the interpreter's exit, where torch's shutdown does nothing
+            if worker.is_alive():
+                worker.kill()
+                worker.join(timeout=1.0)
+        self.shutdown_s = time.perf_counter() - start
+        log.info(
+            "image_folder: stopped %d workers in %.3f s; the loop waited %.3f s for %d batches",
+            len(workers), self.shutdown_s, self.wait_s, self.batches,
+        )  # fmt: skip
+
+    # --- the DataSource protocol ------------------------------------------------------------------------------
 
     def sample(self, batch_size: int) -> Tensor:
         if self.memory is not None:
@@ -180,25 +394,18 @@ class ImageFolderData:
         assert labels is not None
         return images, labels
 
-    def _next(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
-        if self._batches is None or batch_size != self._batch_size:
-            self._batches, self._batch_size = self._forever(batch_size), batch_size
-        batch = next(self._batches)
-        images, labels = batch if isinstance(batch, list | tuple) else (batch, None)
-        if images.shape[0] < batch_size:  # a folder smaller than one batch: repeat it
-            repeats = (batch_size + images.shape[0] - 1) // images.shape[0]
-            images = images.repeat(repeats, 1, 1, 1)[:batch_size]
-            labels = None if labels is None else labels.repeat(repeats)[:batch_size]
-        labels = None if labels is None else labels.to(self.device, non_blocking=True)
-        return images.to(self.device, non_blocking=True), labels
-
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed, seeded subset of min(n, len) images in batches: the real side of the metrics."""
         if self.memory is not None:
             yield from self.memory.reference_batches(n, batch_size)
             return
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n].tolist()
-        loader = DataLoader(Subset(self.dataset, order), batch_size=batch_size, num_workers=self.num_workers)
+        loader = DataLoader(
+            Subset(self.dataset, order),
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            multiprocessing_context=self._context(),
+        )
         for batch in loader:
             yield (batch[0] if isinstance(batch, list | tuple) else batch).to(self.device)
 
