@@ -51,6 +51,7 @@ class TrainerSchema:
     precision: str = "32"  # 32 | bf16 (autocast) | 16 (autocast + a GradScaler per network; CUDA)
     compile: bool = False  # torch.compile G and D
     channels_last: bool | None = None  # NHWC for the conv models; None: on CUDA only
+    cuda_graphs: str = "auto"  # auto | true | false: capture the step's parts as CUDA graphs (ganlab/cuda_graphs.py)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
 
 

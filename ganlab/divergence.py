@@ -7,32 +7,44 @@ syncs anyway. A stopped or rolled-back run can so name the step where the troubl
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 
 class NanWatch:
+    """Remembers, on the device, the first step whose losses were not finite: a handful of in-place operations
+    per step and no host sync, so it also runs inside a captured CUDA graph (ganlab/cuda_graphs.py).
+
+    `probe` is the running sum of every loss observed: it turns non-finite at the first NaN or infinity and stays
+    so (NaN absorbs everything; inf + -inf is NaN). `good_steps` counts the steps that ended with a finite probe,
+    which is the number of steps before the first bad one."""
+
     def __init__(self, device: torch.device, step: int) -> None:
-        self.count = torch.tensor(step, dtype=torch.long, device=device)  # mirrors the loop's step counter
-        self.first = torch.zeros((), dtype=torch.long, device=device)  # 0: all finite so far
-        self.ok = torch.ones((), dtype=torch.bool, device=device)
+        self.start = step  # the loop's step counter when watching began
+        # float64 so that a long run's sum of large but finite losses cannot overflow (MPS has no float64)
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.probe = torch.zeros((), dtype=dtype, device=device)
+        self.good_steps = torch.zeros((), dtype=torch.int64, device=device)
 
     def observe(self, loss: Tensor) -> None:
-        self.ok &= torch.isfinite(loss.detach()).all()
+        loss = loss.detach()
+        self.probe.add_(loss if loss.dim() == 0 else loss.sum())
 
     def end_step(self) -> None:
-        self.count += 1
-        self.first = torch.where((self.first == 0) & ~self.ok, self.count, self.first)
-        self.ok.fill_(True)
+        self.good_steps.add_((self.probe - self.probe) == 0)  # x - x == 0 exactly when x is finite
 
     def first_bad_step(self) -> int:
         """The first step with a non-finite loss, or 0. Reading it syncs with the device."""
-        return int(self.first)
+        probe, good = torch.stack([self.probe, self.good_steps.to(self.probe.dtype)]).tolist()
+        return 0 if math.isfinite(probe) else self.start + int(good) + 1
 
     def reset(self, step: int) -> None:
-        self.count.fill_(step)
-        self.first.zero_()
-        self.ok.fill_(True)
+        """Watch afresh from `step` (after a rollback), in place: captured graphs keep these tensors."""
+        self.start = step
+        self.probe.zero_()
+        self.good_steps.zero_()
 
 
 def nonfinite_state(G: nn.Module, D: nn.Module, fixed_samples: Tensor, G_ema: nn.Module | None = None) -> list[str]:

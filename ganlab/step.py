@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ganlab.build import Components, has_batchnorm
+from ganlab.cuda_graphs import step_runner
 from ganlab.distributed import current
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
@@ -35,35 +36,55 @@ RANK_OWN_BUFFERS = (
 
 
 class StatsMeter:
-    """Running sums of the steps' stats (loss/D, D/real, ...) on the device; `means()` reads them (one sync)."""
+    """Running sums of the steps' stats (loss/D, D/real, ...) on the device; `means()` reads them (one sync).
+
+    Each set of stat names that a part of a step reports (a D update, a regularised D update, the G update) has
+    one slot: a vector of the sums with the count of reports at its end. Adding a report is two operations, a
+    stack and an in-place add, whatever the number of stats, and happens in place, so that a captured CUDA
+    graph (ganlab/cuda_graphs.py) keeps adding to the same slot at every replay.
+    """
 
     def __init__(self) -> None:
-        self.sums: dict[str, Tensor] = {}
-        self.counts: dict[str, Tensor | int] = {}
+        self.slots: dict[tuple[str, ...], Tensor] = {}
+        self.ones: dict[torch.device, Tensor] = {}  # the count's 1, made once per device
+        self.frozen = False  # set while a CUDA graph captures: a new slot would be zeroed at every replay
 
     def add(self, stats: dict[str, Tensor], keep: Tensor | None = None) -> None:
         """Add one step's stats; `keep` (a bool on the device) leaves out a step the GradScaler skipped."""
-        for name, value in stats.items():
-            value = value.detach().float()
-            if keep is not None:
-                value = torch.where(keep, value, torch.zeros_like(value))
-            self.sums[name] = self.sums[name] + value if name in self.sums else value
-            self.counts[name] = self.counts.get(name, 0) + (1 if keep is None else keep.float())
+        names = tuple(stats)
+        values = [value.detach().float() for value in stats.values()]
+        slot = self.slots.get(names)
+        if slot is None:
+            if self.frozen:
+                raise RuntimeError(f"stats {names} first reported inside a CUDA graph capture")
+            slot = self.slots[names] = torch.zeros(len(names) + 1, device=values[0].device)
+            self.ones.setdefault(slot.device, torch.ones((), device=slot.device))
+        report = torch.stack([*values, self.ones[slot.device]])
+        if keep is not None:
+            report = torch.where(keep, report, torch.zeros((), device=slot.device))
+        slot.add_(report)
 
     def means(self) -> dict[str, float]:
         """Each stat's mean over the steps that reported it; a stat whose every step since the last log was
         skipped by the GradScaler (the first steps of a float16 run, while the scale backs off) is left out."""
-        if not self.sums:
+        if not self.slots:
             return {}
-        names = list(self.sums)
-        counts = [torch.as_tensor(self.counts[n], dtype=torch.float32, device=self.sums[n].device) for n in names]
-        read = torch.stack([*(self.sums[n] for n in names), *counts]).tolist()  # one read from the device
-        sums, totals = read[: len(names)], read[len(names) :]
-        return {n: s / c for n, s, c in zip(names, sums, totals, strict=True) if c > 0}
+        read = torch.cat(list(self.slots.values())).tolist()  # one read from the device
+        sums: dict[str, float] = {}
+        counts: dict[str, float] = {}
+        at = 0
+        for names in self.slots:
+            count = read[at + len(names)]
+            for i, name in enumerate(names):
+                sums[name] = sums.get(name, 0.0) + read[at + i]
+                counts[name] = counts.get(name, 0.0) + count
+            at += len(names) + 1
+        return {name: sums[name] / counts[name] for name in sums if counts[name] > 0}
 
     def reset(self) -> None:
-        self.sums.clear()
-        self.counts.clear()
+        """Zero the sums in place (the slots stay: captured graphs add to them)."""
+        for slot in self.slots.values():
+            slot.zero_()
 
 
 def check_precision(precision: Any, device: torch.device) -> torch.dtype | None:
@@ -193,6 +214,9 @@ class TrainStep:
         # support: their D steps run D eagerly (still synchronised).
         self.critic_d_eager = view.through(D_sync)
         self.critic_g = view.through(D_frozen)  # G's step: D frozen, nothing to synchronise
+        # On CUDA each part of the step (D update, regularised D update, G update) is captured once as a CUDA
+        # graph and replayed, where the configuration allows it (ganlab/cuda_graphs.py); else run as it is.
+        self.graphs = step_runner(trainer.get("cuda_graphs", "auto"), parts, self)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
@@ -211,31 +235,43 @@ class TrainStep:
 
     def __call__(self, step: int) -> None:
         p = self.parts
-        K, batch, device = p.num_classes, self.batch_size, p.device
+        # Host-side settings of this step, written into device tensors that the parts read (captured graphs too).
         p.lr_g.apply(step - 1)
         p.lr_d.apply(step - 1)
         p.D_view.set_step(step)
-
+        if p.ema is not None:
+            p.ema.set_step(step)
         # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
         for _ in range(p.critic_schedule(step)):
-            real, labels = self.real_batch()  # conditional: G draws the real batch's classes
-            with torch.no_grad(), self.autocast():
-                z = torch.randn(batch, p.z_dim, device=device)
-                fake = self.G_train(z, labels) if K else self.G_train(z)
             regularize = self.d_updates % p.loss.reg_every == 0
-            eager = self.compiled and p.loss.needs_input_gradients(regularize)
-            critic = self.critic_d_eager if eager else self.critic_d
-            if K:
-                critic = functools.partial(critic, y=labels)
-            grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
-            with self.autocast():
-                d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
-            kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
-            p.loss.after_d_step(p.D)
+            self.graphs.run(("D", regularize), self.d_update, regularize)
             self.d_updates += 1
-            self.observe(d_loss, d_stats, kept)
-
         # --- generator: one update through D, whose parameters get no gradients ---
+        self.graphs.run(("G",), self.g_update)
+
+    def d_update(self, regularize: bool) -> None:
+        """One D update on a fresh real batch and a detached fake one; `regularize`: this one carries R1/R2."""
+        p = self.parts
+        K, batch, device = p.num_classes, self.batch_size, p.device
+        real, labels = self.real_batch()  # conditional: G draws the real batch's classes
+        with torch.no_grad(), self.autocast():
+            z = torch.randn(batch, p.z_dim, device=device)
+            fake = self.G_train(z, labels) if K else self.G_train(z)
+        eager = self.compiled and p.loss.needs_input_gradients(regularize)
+        critic = self.critic_d_eager if eager else self.critic_d
+        if K:
+            critic = functools.partial(critic, y=labels)
+        grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
+        with self.autocast():
+            d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
+        kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
+        p.loss.after_d_step(p.D)
+        self.observe(d_loss, d_stats, kept)
+
+    def g_update(self) -> None:
+        """One G update through the frozen D, then the EMA of G and the end of the step for the NaN watch."""
+        p = self.parts
+        K, batch, device = p.num_classes, self.batch_size, p.device
         p.D.requires_grad_(False)
         labels = torch.randint(K, (batch,), device=device) if K else None  # classes drawn uniformly
         with self.autocast():
@@ -245,9 +281,14 @@ class TrainStep:
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
         p.D.requires_grad_(True)
         if p.ema is not None:
-            p.ema.update(p.G, step)
+            p.ema.update(p.G)  # with the weight that __call__ set for this step
         self.observe(g_loss, g_stats, kept)
         self.watch.end_step()
+
+    def restart_graphs(self) -> None:
+        """After the optimizers' state was replaced (a rollback loads a checkpoint): captured graphs point at the
+        old tensors, so they are dropped and captured afresh."""
+        self.graphs.reset()
 
     def update(
         self,

@@ -38,6 +38,8 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from ganlab.cuda_graphs import plain_optimizer_state
+from ganlab.data.base import close_source
 from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped, first_line
@@ -60,14 +62,21 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     that `resume=` recomposes the same config. Returns the monitored metric of the final evaluation (for
     sweepers), or None when the run does not evaluate.
     """
-    run_dir = Path(run_dir)
+    rank_batch = per_rank_batch(cfg.trainer.batch_size)  # the global batch: refused before building (caches are slow)
+    seed_everything(cfg.seed)  # the same on every rank: the networks start identical
+    parts = build(cfg)
+    try:
+        return run(cfg, Path(run_dir), overrides, parts, rank_batch)
+    finally:  # a streaming source's workers stop here, timed, rather than at interpreter exit
+        close_source(parts.data)
+
+
+def run(cfg: DictConfig, run_dir: Path, overrides: Sequence[str], parts: Components, rank_batch: int) -> float | None:
+    """train()'s loop over the built components."""
     config = OmegaConf.to_container(cfg, resolve=True)
     dist = current()  # under torchrun: this process's rank among world_size; rank 0 alone writes anything
     main = dist.is_main
     t = cfg.trainer
-    rank_batch = per_rank_batch(t.batch_size)  # the global batch: refused before building (a cache may be slow)
-    seed_everything(cfg.seed)  # the same on every rank: the networks start identical
-    parts = build(cfg)
     G, D, data, device = parts.G, parts.D, parts.data, parts.device
 
     # Fixed noise (and, for 2-D data, fixed real points) from their own generator: drawing them leaves the
@@ -188,6 +197,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         scale_learning_rates(parts, t.rollback_lr_factor)
         last_metrics, evaluated_step = dict(state.get("metrics") or {}), int(state.get("evaluated_step", 0))
         stepper.d_updates = int(state.get("d_updates", 0))
+        stepper.restart_graphs()  # the optimizers hold new state tensors: captured graphs would use the old
         restore_rng(state["rng"])
         if dist.enabled:
             torch.manual_seed(rank_seed(cfg.seed, dist.rank, back_to) + rollbacks)  # not the batches that failed
@@ -245,8 +255,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 stop_diverged(problems, first_bad or step, ckpt_dir, rollbacks)
             if log_now:
                 now = time.perf_counter()
-                values["lr/G"] = parts.opt_g.param_groups[0]["lr"]
-                values["lr/D"] = parts.opt_d.param_groups[0]["lr"]
+                values["lr/G"] = parts.lr_g.current[0]  # host copies: a captured optimizer's rate is a tensor
+                values["lr/D"] = parts.lr_d.current[0]
                 # real images through D per second: the data rate, comparable across n_critic settings
                 values["perf/images_per_s"] = (
                     t.batch_size * (stepper.d_updates - tick_d_updates) / max(now - tick, 1e-9)
@@ -384,8 +394,8 @@ def training_state(
         "G": parts.G.state_dict(),
         "G_ema": parts.ema.model.state_dict() if parts.ema is not None else None,
         "D": parts.D.state_dict(),
-        "opt_G": parts.opt_g.state_dict(),
-        "opt_D": parts.opt_d.state_dict(),
+        "opt_G": plain_optimizer_state(parts.opt_g),
+        "opt_D": plain_optimizer_state(parts.opt_d),
         "fixed_noise": fixed_noise.cpu(),
         "rng": capture_rng(),
         "config": config,

@@ -65,7 +65,7 @@ def test_steps_never_wait_for_the_device(options: list[str]) -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     values = stepper.meter.means()
-    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values()), values
 
 
 def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
@@ -83,3 +83,70 @@ def test_a_checkpoint_of_the_plain_adam_update_resumes_with_the_fused_one(tmp_pa
     train(compose_cfg("trainer.device=cuda", "trainer.steps=2", *plain), tmp_path)
     train(compose_cfg("trainer.device=cuda", "trainer.steps=4", f"resume={tmp_path}"), tmp_path)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 4
+
+
+def graphed_stepper(*options: str) -> object:
+    from ganlab.build import build, seed_everything
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    cfg = compose_cfg("trainer.device=cuda", *options)
+    seed_everything(0)
+    parts = build(cfg)
+    return TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["loss=wgan_gp"], ["loss.r1=1.0", "loss.reg_every=2", "trainer.ema=0.9", "trainer.lr_schedule_g=linear"]],
+)
+def test_cuda_graphs_on_and_off_give_the_same_losses(options: list[str]) -> None:
+    """Captured and replayed parts compute what the eager ones do, up to the float32 rounding of the tensor
+    learning rate (and TF32/cuDNN choices, which are the same on both paths)."""
+    means = {}
+    for graphs in ("true", "false"):
+        stepper = graphed_stepper(f"trainer.cuda_graphs={graphs}", "trainer.steps=8", *options)
+        for step in range(1, 9):
+            stepper(step)
+        means[graphs] = stepper.meter.means()
+        if graphs == "true":
+            assert not stepper.graphs.failed and ("G",) in stepper.graphs.captured
+    assert means["true"].keys() == means["false"].keys()
+    for key, value in means["false"].items():
+        assert means["true"][key] == pytest.approx(value, rel=2e-3, abs=2e-4), key
+
+
+def test_a_run_with_cuda_graphs_resumes_bitwise(tmp_path: Path) -> None:
+    common = ["trainer.device=cuda", "trainer.cuda_graphs=true", "trainer.steps=10", "trainer.keep_every=4"]
+    common += ["loss.r1=1.0", "loss.reg_every=2", "trainer.ema=0.9", "augment.diffaugment=[color,translation]"]
+    train(compose_cfg(*common), tmp_path / "straight")
+    middle = tmp_path / "straight" / "checkpoints" / "step_0000004.pt"
+    train(compose_cfg(*common, f"resume={middle}"), tmp_path / "resumed")
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    for net in ("G", "D", "G_ema"):
+        for key, value in straight[net].items():
+            assert torch.equal(value, resumed[net][key]), f"{net}.{key}"
+
+
+def test_graph_replays_never_wait_for_the_device() -> None:
+    stepper = graphed_stepper("trainer.cuda_graphs=true", "loss.r1=1.0", "loss.reg_every=2")
+    for step in range(1, 7):  # two eager runs of each part, then the captures
+        stepper(step)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(7, 13):
+            stepper(step)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert set(stepper.graphs.captured) == {("D", True), ("D", False), ("G",)}
+    assert all(torch.isfinite(torch.tensor(v)) for v in stepper.meter.means().values())
+
+
+def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
+    stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
+    for step in range(1, 9):
+        stepper(step)
+    values = stepper.meter.means()
+    assert values and all(torch.isfinite(torch.tensor(v)) for v in values.values()), values

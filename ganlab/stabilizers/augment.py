@@ -93,18 +93,25 @@ class AugmentedDiscriminator:
         self.policy = [POLICIES[name] for name in check_policy(diffaugment, shape)]
         self.noise_std0 = float(instance_noise)
         self.noise_steps = instance_noise_steps
-        self.noise_std = self.noise_std0
+        # The current std on D's device: a captured CUDA graph reads it, so the annealing reaches the graph by a
+        # fill. Noise is drawn whenever it was asked for at all, so eager and captured steps draw alike.
+        params = list(D.parameters()) if isinstance(D, nn.Module) else []
+        self.noise_std = torch.full((), self.noise_std0, device=params[0].device if params else "cpu")
+        self._std_now = self.noise_std0
 
     def set_step(self, step: int) -> None:
         """Anneal the instance noise for the G step `step` (1-based) linearly from its start to zero."""
         if self.noise_steps is not None:
-            self.noise_std = self.noise_std0 * max(0.0, 1.0 - (step - 1) / self.noise_steps)
+            std = self.noise_std0 * max(0.0, 1.0 - (step - 1) / self.noise_steps)
+            if std != self._std_now:
+                self.noise_std.fill_(std)
+                self._std_now = std
 
     def augment(self, x: Tensor) -> Tensor:
         for transform in self.policy:
             x = transform(x)
-        if self.noise_std > 0:
-            x = x + self.noise_std * torch.randn_like(x)
+        if self.noise_std0 > 0:
+            x = x + self.noise_std.to(x.dtype) * torch.randn_like(x)
         return x
 
     def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor:

@@ -42,6 +42,10 @@ class EMA:
         self.beta = beta
         self.start = start
         self.model = copy.deepcopy(G).eval().requires_grad_(False)
+        # 1 - beta of the coming update, on the device: a captured CUDA graph reads it at every replay, so the
+        # warm-up's changing decay reaches the graph by a fill, not by a constant frozen into it.
+        self.weight = torch.zeros((), device=next(iter(G.parameters())).device)
+        self._weight_now: float | None = None
 
     def beta_at(self, step: int) -> float:
         """The weight of the old average in the update after G step `step` (1-based)."""
@@ -50,10 +54,21 @@ class EMA:
             return 0.0
         return min(self.beta, averaged / (9.0 + averaged))
 
+    def set_step(self, step: int) -> None:
+        """Before G step `step`'s update (outside any graph): the device-side weight, filled only when it moves."""
+        weight = 1.0 - self.beta_at(step)
+        if weight != self._weight_now:
+            self.weight.fill_(weight)
+            self._weight_now = weight
+
     @torch.no_grad()
-    def update(self, G: nn.Module, step: int) -> None:
-        beta = self.beta_at(step)
-        for p_ema, p in zip(self.model.parameters(), G.parameters(), strict=True):
-            p_ema.lerp_(p, 1.0 - beta)  # = beta p_ema + (1 - beta) p
-        for b_ema, b in zip(self.model.buffers(), G.buffers(), strict=True):
-            b_ema.copy_(b)
+    def update(self, G: nn.Module, step: int | None = None) -> None:
+        """p_ema <- lerp(p_ema, p, 1 - beta): one foreach operation over all parameters, one copy over the
+        buffers. `step` sets the weight first; None uses the one `set_step` left (inside a captured graph)."""
+        if step is not None:
+            self.set_step(step)
+        ema_params, params = list(self.model.parameters()), list(G.parameters())
+        torch._foreach_lerp_(ema_params, params, [self.weight] * len(params))  # = beta p_ema + (1 - beta) p
+        buffers = list(self.model.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(G.buffers()))

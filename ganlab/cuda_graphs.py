@@ -1,0 +1,212 @@
+"""`trainer.cuda_graphs`: each part of a training step captured once as a CUDA graph, then replayed.
+
+A small GAN on a fast GPU spends its step launching kernels, not running them: an MLP GAN took 6.5 ms per step
+on an H200 whose arithmetic needs microseconds. A CUDA graph records a part's kernels once and replays them with
+one launch. The parts of a step are a D update, a D update that carries R1/R2 (lazy regularisation: a different
+graph), and the G update; each holds everything it does on the device: the real batch drawn by index from the
+in-memory data, the noise, G and D forward and backward, the loss and its penalties, the optimizer step, the
+EMA of G, the running stats and the NaN watch. A step is then n_critic + 1 replays.
+
+What changes between steps without changing the graph lives in device tensors that the host fills before a
+replay: the learning rates (optimizers prepared with `capturable=True` and a tensor lr), the EMA's weight, the
+instance noise's std, the stats' running sums. Random numbers come from the default CUDA generator, which
+torch registers with every graph: each replay advances its offset as the eager kernels would, so the saved RNG
+state still resumes exactly.
+
+Each part runs eagerly (on a side stream, as torch's documentation asks) WARMUP_RUNS times before it is
+captured, so that lazy state (optimizer moments, cuBLAS workspaces, the stats' slots) exists first. What cannot
+be captured runs eagerly, said once in the log: DDP (gradient all-reduce hooks), float16 (the GradScaler decides
+on the host), a streaming DataLoader batch (it arrives from the host), an optimizer without `capturable`, and
+torch.compile unless asked for explicitly (its compiled D cannot differentiate twice anyway).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ganlab.distributed import current
+from ganlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ganlab.build import Components
+
+log = logging.getLogger("ganlab")
+WARMUP_RUNS = 2  # eager runs of each part before its capture
+OPTIONS = ("auto", "true", "false")
+
+
+def graph_option(value: Any) -> str:
+    """trainer.cuda_graphs as one of auto, true, false (YAML's true/false arrive as booleans or strings)."""
+    option = str(value).lower()
+    if option not in OPTIONS:
+        raise ConfigError(f"trainer.cuda_graphs must be auto, true or false, got {value!r}.")
+    return option
+
+
+def graph_blocker(parts: Components, stepper: Any, explicit: bool) -> str | None:
+    """Why this configuration's step cannot be captured, or None when it can."""
+    if parts.device.type != "cuda":
+        return f"they need CUDA and this run is on {parts.device.type}"
+    if current().enabled:
+        return "DistributedDataParallel all-reduces gradients from hooks that a graph does not replay"
+    if stepper.scaler_d is not None:
+        return "trainer.precision=16's GradScaler decides on the host whether to skip a step"
+    if not getattr(parts.data, "device_resident", False):
+        return (
+            f"{type(parts.data).__name__} hands batches over from the host (a DataLoader); data.cache=true keeps "
+            "the images on the device"
+        )
+    for opt in (parts.opt_g, parts.opt_d):
+        if not all("capturable" in group for group in opt.param_groups):
+            return f"{type(opt).__name__} has no capturable mode (Adam, AdamW and RMSprop have)"
+    if stepper.compiled and not explicit:
+        return "trainer.compile=true (set trainer.cuda_graphs=true to capture the compiled step too)"
+    return None
+
+
+def step_runner(option: Any, parts: Components, stepper: Any) -> EagerParts | GraphedParts:
+    """How the step's parts run: captured and replayed where the configuration allows, else eagerly."""
+    option = graph_option(option)
+    if option == "false":
+        return EagerParts()
+    blocker = graph_blocker(parts, stepper, explicit=option == "true")
+    if blocker is None:
+        return GraphedParts(parts, stepper.meter)
+    if option == "true":
+        raise ConfigError(f"trainer.cuda_graphs=true: this step cannot be captured: {blocker}. Use auto or false.")
+    if parts.device.type == "cuda" and current().is_main:
+        log.info("CUDA graphs off, the step runs eagerly: %s.", blocker)
+    return EagerParts()
+
+
+class EagerParts:
+    """Runs each part as it is."""
+
+    captured: tuple[Hashable, ...] = ()
+
+    def run(self, key: Hashable, part: Callable[..., None], *args: Any) -> None:
+        part(*args)
+
+    def reset(self) -> None:
+        pass
+
+
+class CudaBackend:
+    """torch.cuda's graphs and streams, for GraphedParts. (tests/graph_emulator.py stands in for it on a CPU.)"""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.side = torch.cuda.Stream(device)
+
+    def new_graph(self) -> torch.cuda.CUDAGraph:
+        return torch.cuda.CUDAGraph()
+
+    def capture(self, graph: torch.cuda.CUDAGraph) -> contextlib.AbstractContextManager:
+        return torch.cuda.graph(graph, capture_error_mode="thread_local")
+
+    def warm_up(self, part: Callable[..., None], *args: Any) -> None:
+        """An eager run on a side stream, as torch asks of the runs before a capture."""
+        main = torch.cuda.current_stream(self.device)
+        self.side.wait_stream(main)
+        with torch.cuda.stream(self.side):
+            part(*args)
+        main.wait_stream(self.side)
+
+
+class GraphedParts:
+    """Runs each part (keyed by what makes its graph different) through its graph, capturing it after
+    WARMUP_RUNS eager runs. A capture that fails is said once in the log, and the step runs eagerly from then on."""
+
+    def __init__(self, parts: Components, meter: Any, backend: Any = None) -> None:
+        self.parts = parts
+        self.meter = meter
+        self.backend = backend or CudaBackend(parts.device)
+        self.graphs: dict[Hashable, Any] = {}
+        self.runs: collections.Counter[Hashable] = collections.Counter()
+        self.failed = False
+        # From the first step on, not just from the first capture: the eager warm-up then takes the same
+        # (tensor) learning rates as the replays, so a resumed run, which warms up again, computes bitwise alike.
+        for opt in (parts.opt_g, parts.opt_d):
+            prepare_for_capture(opt, parts.device)
+
+    @property
+    def captured(self) -> tuple[Hashable, ...]:
+        return tuple(self.graphs)
+
+    def run(self, key: Hashable, part: Callable[..., None], *args: Any) -> None:
+        graph = self.graphs.get(key)
+        if graph is not None:
+            graph.replay()
+            return
+        if self.failed or self.runs[key] < WARMUP_RUNS:
+            self.runs[key] += 1
+            with warnings.catch_warnings():  # torch's "capturable=True but running without capture", once each
+                warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                self.backend.warm_up(part, *args)
+            return
+        graph = self._capture(key, part, *args)
+        if graph is not None:
+            self.graphs[key] = graph
+            if not getattr(self.backend, "capture_runs_part", False):
+                graph.replay()  # the capture recorded the part (without running it); this runs it
+
+    def reset(self) -> None:
+        """Drop the graphs (their memory pools go with them) and warm up again; grads that pointed into a
+        graph's pool are let go."""
+        self.graphs.clear()
+        self.runs.clear()
+        for opt in (self.parts.opt_g, self.parts.opt_d):
+            opt.zero_grad(set_to_none=True)
+
+    def _capture(self, key: Hashable, part: Callable[..., None], *args: Any) -> Any:
+        """The part's graph, recorded (not run); None when the capture failed and the part ran eagerly."""
+        graph = self.backend.new_graph()
+        try:
+            with self.frozen_meter(), self.backend.capture(graph):
+                part(*args)
+        except Exception as err:  # any capture failure leaves the step to run eagerly
+            self.failed = True
+            self.graphs.clear()
+            log.warning("CUDA graph capture of the %s part failed, the step runs eagerly from now on: %s", key, err)
+            self.backend.warm_up(part, *args)
+            return None
+        return graph
+
+    @contextlib.contextmanager
+    def frozen_meter(self) -> Any:
+        self.meter.frozen = True
+        try:
+            yield
+        finally:
+            self.meter.frozen = False
+
+
+def prepare_for_capture(opt: torch.optim.Optimizer, device: torch.device) -> None:
+    """Make an optimizer's step capturable: `capturable=True`, the learning rate a device tensor (that the
+    schedules fill), and any step counts already there on the device (a resumed run's)."""
+    for group in opt.param_groups:
+        group["capturable"] = True
+        if not isinstance(group["lr"], torch.Tensor):
+            group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32, device=device)
+        for param in group["params"]:
+            step = opt.state.get(param, {}).get("step")
+            if isinstance(step, torch.Tensor) and step.device != param.device:
+                opt.state[param]["step"] = step.to(device=param.device, dtype=torch.float32)
+
+
+def plain_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:
+    """opt.state_dict() with device-tensor hyperparameters (a captured optimizer's lr) read back as numbers, so
+    that a checkpoint's param_groups hold what an eager run's do."""
+    state = opt.state_dict()
+    for group in state["param_groups"]:
+        for key, value in list(group.items()):
+            if isinstance(value, torch.Tensor) and value.dim() == 0 and key != "params":
+                group[key] = value.item()
+    return state

@@ -1,0 +1,127 @@
+"""Host work per training step, counted on any machine: the aten operations one G step (with its D steps)
+dispatches. Each is a kernel launch on a GPU, so this count is the CPU-side stand-in for launch overhead, the
+cost that dominates small GANs on fast GPUs (6.5 ms per step for an MLP GAN on an H200 that needs microseconds).
+
+    python scripts/step_ops.py [--steps 3] [--warmup 3] [--configs default,mlp_mnist,wgan_gp]
+
+Counts one step after warm-up (lazy optimizer state, first-step branches), with the step's own stats read-back
+excluded (the loop reads them only at log steps). Prints a table: ops per G step, and the top ops.
+tests/test_step_ops.py fixes a ceiling on these counts, so that a change which adds launches is seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# The workloads the issue names: the default run, the classic MLP GAN, and WGAN-GP (5 D steps with a penalty).
+CONFIGS: dict[str, list[str]] = {
+    "default": [],
+    "mlp_mnist": ["experiment=mlp_mnist"],
+    "wgan_gp": ["loss=wgan_gp"],
+}
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts every aten operation dispatched while active (after autograd: forward, backward and optimizer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.views = 0  # views and aliases (detach, view, t, ...): host work, but no kernel on a GPU
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        name = str(func.overloadpacket.__name__)
+        if func.is_view:
+            self.views += 1
+        elif not name.startswith("_record_function"):  # the profiler's markers in optimizer.step
+            self.counts[name] += 1
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def total(self) -> int:
+        """Operations that would launch a kernel on a GPU (views and profiler markers left out)."""
+        return sum(self.counts.values())
+
+
+def build_stepper(overrides: list[str], root: Path | None = None) -> Any:
+    """ganlab's TrainStep for a config, on the CPU (MNIST-format files written under `root` when the data needs
+    them, so that nothing is downloaded)."""
+    from hydra import compose, initialize_config_dir
+
+    from ganlab.build import build, seed_everything
+    from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    register_schema()
+    extra = ["trainer.device=cpu"]
+    if any("mlp_mnist" in o for o in overrides):
+        root = root or Path(tempfile.mkdtemp(prefix="ganlab-ops-"))
+        _write_mnist(root)
+        extra += [f"data.root={root}", "data.download=false"]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose(CONFIG_NAME, overrides=[*overrides, *extra])
+    seed_everything(cfg.seed)
+    parts = build(cfg)
+    return TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+
+
+def _write_mnist(root: Path, n: int = 256) -> None:
+    import gzip
+    import struct
+
+    import numpy as np
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
+    for prefix in ("train", "t10k"):
+        with open(raw / f"{prefix}-images-idx3-ubyte", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        with open(raw / f"{prefix}-labels-idx1-ubyte", "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+    del gzip
+
+
+def count_step_ops(overrides: list[str], warmup: int = 3) -> OpCounter:
+    """The aten ops of one G step (with its n_critic D steps) after `warmup` steps."""
+    stepper = build_stepper(overrides)
+    for step in range(1, warmup + 1):
+        stepper(step)
+    with OpCounter() as counter:
+        stepper(warmup + 1)
+    return counter
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--top", type=int, default=8)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print(f"# aten ops per G step (torch {torch.__version__}, CPU)\n")
+    print("| configuration | kernel ops per G step | views | most frequent |")
+    print("|---|---|---|---|")
+    for name in args.configs.split(","):
+        counter = count_step_ops(CONFIGS[name], args.warmup)
+        top = ", ".join(f"{op} {n}" for op, n in counter.counts.most_common(args.top))
+        print(f"| {name} | {counter.total} | {counter.views} | {top} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""A CPU stand-in for CUDA graphs, so that the rules a captured step must obey are tested without a GPU.
+
+Capturing records every aten operation a part dispatches (forward, backward, optimizer) with the very tensors it
+was given; replaying re-runs that list on the same tensors, writing each result into the tensor the capture
+produced. That is what a CUDA graph does: Python does not run again, a Python number is frozen into the graph,
+and only what lives in a tensor (a learning rate the host fills, a running sum) can change between replays.
+Random numbers are drawn afresh at each replay, as from a graph-registered CUDA generator. An operation that
+would make the host wait for the device (`.item()`, `bool(tensor)`, `nonzero`) fails the capture, as it does on
+CUDA. Unlike CUDA, a capture here also runs the part once; `capture_runs_part` tells GraphedParts so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+SYNCS = {"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "unique_dim", "_unique2"}
+
+
+class RecordedGraph:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, tuple, dict, Any]] = []
+        self.replays = 0
+
+    def replay(self) -> None:
+        self.replays += 1
+        with torch.no_grad():
+            for func, args, kwargs, recorded in self.calls:
+                result = func(*args, **kwargs)
+                if func.is_view:
+                    continue  # a view of a tensor that was updated in place already
+                for old, new in zip(tree_leaves(recorded), tree_leaves(result), strict=True):
+                    if isinstance(old, torch.Tensor) and old is not new:
+                        old.copy_(new)
+
+
+class Recorder(TorchDispatchMode):
+    def __init__(self, graph: RecordedGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func.overloadpacket.__name__ in SYNCS:
+            raise RuntimeError(f"host-device sync during capture: aten.{func.overloadpacket.__name__}")
+        out = func(*args, **kwargs)
+        self.graph.calls.append((func, args, kwargs, out))
+        return out
+
+
+class EmulatedBackend:
+    """GraphedParts' backend on the CPU: RecordedGraph in place of torch.cuda.CUDAGraph."""
+
+    capture_runs_part = True
+
+    def __init__(self) -> None:
+        self.graphs: list[RecordedGraph] = []
+
+    def new_graph(self) -> RecordedGraph:
+        graph = RecordedGraph()
+        self.graphs.append(graph)
+        return graph
+
+    @contextlib.contextmanager
+    def capture(self, graph: RecordedGraph) -> Iterator[None]:
+        with Recorder(graph):
+            yield
+
+    def warm_up(self, part: Callable[..., None], *args: Any) -> None:
+        part(*args)

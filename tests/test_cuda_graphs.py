@@ -1,0 +1,192 @@
+"""trainer.cuda_graphs, tested on the CPU through tests/graph_emulator.py: a captured part is a recorded list of
+operations replayed on the same tensors, so a value frozen into the graph (a Python number that should change
+between steps) or a host sync inside a part shows here as it would on CUDA. The CUDA graphs themselves are
+tested by tests/test_gpu.py (scripts/gpu_check.py)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+import ganlab.cuda_graphs as cuda_graphs
+import ganlab.step as step_module
+from ganlab.build import build, seed_everything
+from ganlab.checkpoint import load_checkpoint
+from ganlab.cuda_graphs import EagerParts, GraphedParts, graph_blocker, graph_option
+from ganlab.divergence import NanWatch
+from ganlab.errors import ConfigError
+from ganlab.step import TrainStep
+from ganlab.train import train
+from tests.conftest import compose_cfg
+from tests.graph_emulator import EmulatedBackend
+
+EVERYTHING = [  # every host-side setting that changes between steps, and lazy R1 (a second D graph)
+    "trainer.lr_schedule_g=linear",
+    "trainer.lr_schedule_d=cosine",
+    "trainer.ema=0.9",
+    "loss.r1=1.0",
+    "loss.reg_every=2",
+    "augment.diffaugment=[color,translation,cutout]",
+    "augment.instance_noise=0.1",
+    "augment.instance_noise_steps=6",
+    "trainer.clip_grad_norm=1.0",
+]
+FOREACH = ["+optimizer.generator.foreach=true", "+optimizer.discriminator.foreach=true"]
+CONFIGS = {
+    "default": [],
+    "everything": EVERYTHING,
+    "wgan_gp": ["loss=wgan_gp"],
+    "conditional": ["model.conditional=true", "trainer.ema=0.99"],
+    # RMSprop as CUDA runs it: the foreach update (the CPU default, one tensor at a time, reads a tensor lr back)
+    "mlp_points": ["model=mlp", "data=gaussians", "loss=hinge", "optimizer=rmsprop", *FOREACH],
+    "wgan_burst": ["loss=wgan", "trainer.n_critic_schedule=wgan", "trainer.critic_burst=3"],
+}
+
+
+@pytest.fixture(autouse=True)
+def capturable_rmsprop_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RMSprop's capturable update (pure tensor arithmetic) asserts a CUDA-like device; let it run on the CPU
+    here, as it will on CUDA. (Fused Adam takes capturable=True on the CPU as it is.)"""
+    import torch.optim.rmsprop as rmsprop
+
+    supported = rmsprop._get_capturable_supported_devices
+    monkeypatch.setattr(rmsprop, "_get_capturable_supported_devices", lambda *a, **k: [*supported(*a, **k), "cpu"])
+
+
+def run_steps(overrides: list[str], capture: bool, steps: int = 8, restart_at: int | None = None) -> tuple[Any, Any]:
+    """`steps` steps through GraphedParts on the emulator; capture=False runs every part eagerly with the same
+    (capturable, tensor-lr) optimizers, the reference the replays must match bit for bit."""
+    cfg = compose_cfg(*overrides)
+    seed_everything(0)
+    parts = build(cfg)
+    stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    graphs = GraphedParts(parts, stepper.meter, EmulatedBackend())
+    if not capture:
+        graphs.run = lambda key, part, *args: part(*args)  # type: ignore[method-assign]
+    stepper.graphs = graphs
+    for step in range(1, steps + 1):
+        stepper(step)
+        if step == restart_at:
+            stepper.restart_graphs()
+    return stepper, parts
+
+
+def state_of(parts: Any) -> list[torch.Tensor]:
+    nets = [parts.G, parts.D] + ([parts.ema.model] if parts.ema else [])
+    tensors = [t.detach().clone() for net in nets for t in [*net.parameters(), *net.buffers()]]
+    for opt in (parts.opt_g, parts.opt_d):
+        tensors += [v.clone() for s in opt.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
+    return tensors
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_replayed_parts_compute_bitwise_what_the_eager_parts_do(name: str) -> None:
+    eager, eager_parts = run_steps(CONFIGS[name], capture=False)
+    graphed, graphed_parts = run_steps(CONFIGS[name], capture=True)
+    assert not graphed.graphs.failed  # no capture fell back (a host sync inside a part would)
+    assert ("G",) in graphed.graphs.captured and any(key[0] == "D" for key in graphed.graphs.captured)
+    assert sum(g.replays for g in graphed.graphs.backend.graphs) > 0
+    assert graphed.meter.means() == eager.meter.means()
+    assert graphed.watch.first_bad_step() == 0
+    for a, b in zip(state_of(eager_parts), state_of(graphed_parts), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_lazy_r1_gets_a_graph_of_its_own() -> None:
+    stepper, _ = run_steps(EVERYTHING, capture=True)
+    assert set(stepper.graphs.captured) == {("D", True), ("D", False), ("G",)}
+
+
+def test_a_learning_rate_frozen_into_the_graph_would_be_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's power, shown: with the optimizers left as they are (a Python-float rate), a linear schedule
+    stops reaching the replayed optimizer step, and the weights part from the eager run's."""
+    monkeypatch.setattr(cuda_graphs, "prepare_for_capture", lambda opt, device: None)
+    options = ["trainer.lr_schedule_g=linear", "trainer.lr_schedule_d=linear", "trainer.steps=10"]
+    _, eager_parts = run_steps(options, capture=False)
+    _, graphed_parts = run_steps(options, capture=True)
+    assert not all(torch.equal(a, b) for a, b in zip(state_of(eager_parts), state_of(graphed_parts), strict=True))
+
+
+def test_graphs_on_and_off_agree_within_float32_rounding_of_the_rate() -> None:
+    """The eager path keeps Python-float learning rates, the graphed one float32 tensors: the same training,
+    up to that rounding."""
+    cfg = compose_cfg()
+    seed_everything(0)
+    parts = build(cfg)
+    plain = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    for step in range(1, 7):
+        plain(step)
+    graphed, _ = run_steps([], capture=True, steps=6)
+    a, b = plain.meter.means(), graphed.meter.means()
+    assert a.keys() == b.keys()
+    assert all(b[k] == pytest.approx(a[k], rel=1e-3, abs=1e-4) for k in a)
+
+
+def test_restarted_graphs_are_captured_afresh_and_keep_computing_alike() -> None:
+    options = [*EVERYTHING, "trainer.steps=16"]
+    eager, eager_parts = run_steps(options, capture=False, steps=16, restart_at=8)
+    graphed, graphed_parts = run_steps(options, capture=True, steps=16, restart_at=8)
+    assert len(graphed.graphs.captured) == 3 and len(graphed.graphs.backend.graphs) == 6  # three parts, twice
+    for a, b in zip(state_of(eager_parts), state_of(graphed_parts), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_run_with_graphs_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint of a graphed run continues exactly: the resumed run warms up eagerly and captures again,
+    and computes what the uninterrupted run's replays computed."""
+    monkeypatch.setattr(
+        step_module, "step_runner", lambda option, parts, stepper: GraphedParts(parts, stepper.meter, EmulatedBackend())
+    )
+    common = [*EVERYTHING, "trainer.steps=10", "trainer.keep_every=4", "trainer.log_every=1"]
+    train(compose_cfg(*common), tmp_path / "straight")
+    middle = tmp_path / "straight" / "checkpoints" / "step_0000004.pt"  # the same schedule's step 4
+    train(compose_cfg(*common, f"resume={middle}"), tmp_path / "resumed")
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    for net in ("G", "D", "G_ema"):
+        for key, value in straight[net].items():
+            assert torch.equal(value, resumed[net][key]), f"{net}.{key}"
+    group = straight["opt_G"]["param_groups"][0]
+    assert isinstance(group["lr"], float)  # the checkpoint holds numbers, not the graphs' device tensors
+
+
+def test_the_option_is_auto_true_or_false() -> None:
+    assert [graph_option(v) for v in ("auto", True, "false", "True")] == ["auto", "true", "false", "true"]
+    with pytest.raises(ConfigError, match="trainer.cuda_graphs must be auto, true or false, got 'sometimes'"):
+        graph_option("sometimes")
+
+
+def test_on_the_cpu_auto_runs_eagerly_quietly_and_true_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = compose_cfg()
+    parts = build(cfg)
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
+    assert isinstance(stepper.graphs, EagerParts) and "CUDA graphs" not in caplog.text
+    with pytest.raises(ConfigError, match="cuda_graphs=true: this step cannot be captured: they need CUDA"):
+        TrainStep(parts, compose_cfg("trainer.cuda_graphs=true").trainer, 8, NanWatch(parts.device, 0))
+
+
+def test_what_cannot_be_captured_is_named() -> None:
+    """On a CUDA device: each configuration that must run eagerly says why."""
+    cfg = compose_cfg()
+    real = build(cfg)
+
+    def blocker(explicit: bool = False, **changes: Any) -> str | None:
+        parts = SimpleNamespace(device=torch.device("cuda", 0), data=real.data, opt_g=real.opt_g, opt_d=real.opt_d)
+        stepper = SimpleNamespace(scaler_d=None, compiled=False)
+        for key, value in changes.items():
+            setattr(stepper if hasattr(stepper, key) else parts, key, value)
+        return graph_blocker(parts, stepper, explicit)
+
+    assert blocker() is None
+    assert "GradScaler" in blocker(scaler_d=object())
+    assert "data.cache=true" in blocker(data=SimpleNamespace(shape=(1, 16, 16)))
+    sgd = torch.optim.SGD(real.G.parameters(), lr=0.1)
+    assert "SGD has no capturable mode" in blocker(opt_g=sgd)
+    assert "trainer.compile=true" in blocker(compiled=True)
+    assert blocker(explicit=True, compiled=True) is None
