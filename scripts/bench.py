@@ -3,6 +3,7 @@ scripts train (scripts/bench_baseline.py), on the same architecture, batch and d
 
     python scripts/bench.py [--workloads mlp,dcgan] [--steps 30] [--warmup 10] [--repeats 1] [--device auto]
                             [--batch 64] [--image-size 64] [--width 64] [--peak-tflops T]
+                            [--only ganlab,compile=true] [--folder-n 4000] [--row-timeout S]
 
 Workloads (issue 5):
   mlp    the classic MLP GAN on MNIST-format 28x28 data (G 100-128-256-512-1024-784 with BatchNorm,
@@ -15,7 +16,9 @@ Every row runs in its own process (a fresh allocator and compile cache, and its 
 first (excluded; they include torch.compile's compilation), then `--steps` timed steps, the device synchronised
 at both ends of the timing. images/s counts real images through D. Rows: the baseline, ganlab's base
 configuration, then each speed option flipped from there (precision, compile, channels_last; for dcgan also
-data.cache=false), each with its ratio to the baseline. Peak memory is the CUDA allocator's peak on a GPU and
+data.cache=false), each with its ratio to the baseline. A row is printed as soon as it has run: each costs a
+process start, and on CUDA the compile rows take a minute or more, so `--only` picks rows and `--row-timeout`
+bounds each row's process (a row over it reports the timeout). Peak memory is the CUDA allocator's peak on a GPU and
 the process's peak resident set on a CPU (which includes Python and torch themselves).
 On CUDA the table ends with the FLOP/s of ganlab's best row as a fraction of the GPU's peak, when --peak-tflops
 gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores).
@@ -152,10 +155,17 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_in_child(spec: dict[str, Any]) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--row", json.dumps(spec)], capture_output=True, text=True, check=False
-    )
+def run_in_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, "--row", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:g} s (--row-timeout)"}
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs of each row, round-robin; the median is shown")
     parser.add_argument("--only", default=None, help="comma-separated row labels to run (default: all)")
     parser.add_argument("--in-process", action="store_true", help="run the rows here (quick; for the tests)")
+    parser.add_argument("--row-timeout", type=float, default=None, help="seconds a row's process may run")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.row:
@@ -230,30 +241,33 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(f"|{'-' * 46}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 13}|")
             # Rows run round-robin, --repeats times, and each reports its median: a machine whose speed drifts
-            # (other tenants, turbo) then shifts every row alike instead of favouring whichever ran first.
+            # (other tenants, turbo) then shifts every row alike instead of favouring whichever ran first. Each
+            # row is printed as soon as its last run ends, so a slow section shows its rows as they come.
             runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in rows}
-            for _ in range(args.repeats):
-                for label, spec in rows:
-                    runs[label].append(run_here(spec) if args.in_process else run_in_child(spec))
             baseline = None
             best: dict[str, Any] | None = None
-            for label, spec in rows:
-                ok = sorted((r for r in runs[label] if "error" not in r), key=lambda r: r["images_per_s"])
-                if not ok:
-                    print(f"| {label:<44} | failed: {runs[label][0]['error'][:120]}")
-                    continue
-                result = ok[len(ok) // 2]
-                rate = result["images_per_s"]
-                if spec["kind"] == "baseline":
-                    baseline = rate
-                ratio = f"{rate / baseline:>10.2f}x" if baseline else f"{'-':>11}"
-                print(
-                    f"| {label:<44} | {rate:>9.1f} | {result['step_ms']:>8.1f} "
-                    f"| {result['peak_mem_mb']:>8.0f} | {ratio} |",
-                    flush=True,
-                )
-                if spec["kind"] == "ganlab" and (best is None or rate > best["images_per_s"]):
-                    best = {**result, "label": label.strip()}
+            for repeat in range(args.repeats):
+                for label, spec in rows:
+                    result = run_here(spec) if args.in_process else run_in_child(spec, args.row_timeout)
+                    runs[label].append(result)
+                    if repeat < args.repeats - 1:
+                        continue
+                    ok = sorted((r for r in runs[label] if "error" not in r), key=lambda r: r["images_per_s"])
+                    if not ok:
+                        print(f"| {label:<44} | failed: {runs[label][0]['error'][:120]}", flush=True)
+                        continue
+                    result = ok[len(ok) // 2]
+                    rate = result["images_per_s"]
+                    if spec["kind"] == "baseline":
+                        baseline = rate
+                    ratio = f"{rate / baseline:>10.2f}x" if baseline else f"{'-':>11}"
+                    print(
+                        f"| {label:<44} | {rate:>9.1f} | {result['step_ms']:>8.1f} "
+                        f"| {result['peak_mem_mb']:>8.0f} | {ratio} |",
+                        flush=True,
+                    )
+                    if spec["kind"] == "ganlab" and (best is None or rate > best["images_per_s"]):
+                        best = {**result, "label": label.strip()}
             if best and best.get("flops_per_image") and args.peak_tflops:
                 achieved = best["flops_per_image"] * best["images_per_s"] / 1e12
                 print(

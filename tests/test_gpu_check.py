@@ -1,0 +1,126 @@
+"""scripts/gpu_check.py: its plumbing on the CPU (--allow-cpu, tiny sizes) and its parsers on canned output.
+What it measures on a GPU is for a machine with one: `python scripts/gpu_check.py`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import gpu_check  # noqa: E402  (scripts/ is not a package)
+
+PYTEST_OUT = """\
+........F.s                                                              [100%]
+=================================== FAILURES ===================================
+____________________ test_float16_trains_and_resumes_with_its_scalers __________
+E   AssertionError
+=========================== short test summary info ============================
+SKIPPED [1] tests/test_gpu.py:20: needs two GPUs
+FAILED tests/test_gpu.py::test_float16_trains_and_resumes_with_its_scalers - AssertionError
+1 failed, 8 passed, 1 skipped, 3 deselected, 2 warnings in 61.20s (0:01:01)
+"""
+
+BENCH_OUT = """\
+# ganlab benchmark on NVIDIA H200; torch 2.14.1; batch 64; 10 warm-up + 30 timed steps per row; median of 1 run(s)
+
+## dcgan
+
+| configuration                                |  images/s |  ms/step |  peak MB | vs baseline |
+|----------------------------------------------|-----------|----------|----------|-------------|
+| baseline (reference loop)                    |    4100.5 |     15.6 |     1142 |       1.00x |
+| ganlab                                       |   21000.0 |      3.0 |     1170 |       5.12x |
+|   data.cache=false                           | failed: timed out after 60 s (--row-timeout)
+"""
+
+
+def test_pytest_summaries_are_counted() -> None:
+    assert gpu_check.parse_pytest(PYTEST_OUT) == {
+        "passed": 8,
+        "failed": 1,
+        "error": 0,
+        "skipped": 1,
+        "deselected": 3,
+    }
+    assert gpu_check.pytest_failures(PYTEST_OUT) == [
+        "tests/test_gpu.py::test_float16_trains_and_resumes_with_its_scalers"
+    ]
+    assert gpu_check.parse_pytest("9 skipped, 2 errors in 4.10s\n")["error"] == 2
+    assert gpu_check.parse_pytest("===== 12 deselected in 0.50s =====\n")["passed"] == 0
+    assert gpu_check.parse_pytest("ImportError while loading conftest\n") is None
+
+
+def test_bench_tables_and_progress_lines_are_read() -> None:
+    table = gpu_check.parse_bench(BENCH_OUT)["dcgan"]
+    assert table["baseline (reference loop)"] == ["4100.5", "15.6", "1142", "1.00x"]
+    assert table["ganlab"][-1] == "5.12x"
+    assert table["data.cache=false"][0].startswith("failed: timed out")
+    lines = (
+        "[2026-11-30][ganlab][INFO] - step 50/2000 | D 1.2 G 0.8 | 9,876 img/s | eta 0m09s\n"
+        "[2026-11-30][ganlab][INFO] - step 100/2000 | D 1.1 G 0.9 | 12,345 img/s | eta 0m08s\n"
+    )
+    assert gpu_check.rates_from_lines(lines) == [(50, 9876.0), (100, 12345.0)]
+    assert gpu_check.steady_rate([100.0, 10.0, 30.0, 20.0]) == 20.0  # the first interval (start-up) is left out
+    assert gpu_check.steady_rate([]) is None
+
+
+def test_the_table_and_exit_status() -> None:
+    rows = [
+        gpu_check.Row("default run", gpu_check.PASS, "2000 steps, 9,000 img/s", 11.5, "target <= 12 s: met"),
+        gpu_check.Row("nccl all_reduce", gpu_check.SKIP, "no CUDA", None),
+    ]
+    text = gpu_check.table(rows)
+    assert text.splitlines()[:2] == ["| check | result | time | target/notes |", "|---|---|---|---|"]
+    assert "| default run | PASS: 2000 steps, 9,000 img/s | 11.5 s | target <= 12 s: met |" in text
+    assert "| nccl all_reduce | SKIP: no CUDA | - | - |" in text
+    assert gpu_check.exit_status(rows) == 0
+    assert gpu_check.exit_status([*rows, gpu_check.Row("stream vs cache", gpu_check.MISS, "+5 s", 30.0)]) == 1
+
+
+def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path: Path) -> None:
+    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']);"
+    start = time.perf_counter()
+    proc = gpu_check.run_command([sys.executable, "-c", child + " time.sleep(60)"], timeout=1.5, log=tmp_path)
+    assert proc.timed_out and proc.why() == "timed out after 2 s"
+    assert time.perf_counter() - start < 15
+    ok = gpu_check.run_command([sys.executable, "-c", "import sys; print('hi'); sys.exit(3)"], timeout=30)
+    assert (ok.rc, ok.out.strip(), ok.why()) == (3, "hi", "exit 3: hi")
+
+
+def test_a_bench_row_past_its_timeout_reports_it() -> None:
+    import bench  # scripts/bench.py
+
+    result = bench.run_in_child({"kind": "baseline", "workload": "mlp"}, timeout=0.2)
+    assert result == {"error": "timed out after 0.2 s (--row-timeout)"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer of a machine without CUDA")
+def test_without_cuda_it_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gpu_check.main([]) == 2
+    captured = capsys.readouterr()
+    assert "no CUDA device" in captured.err and "--allow-cpu" in captured.err and captured.out == ""
+
+
+def test_the_default_run_check_on_the_cpu(tmp_path: Path) -> None:
+    cmd = [sys.executable, "scripts/gpu_check.py", "--allow-cpu", "--checks", "default,nccl", "--steps", "2"]
+    out = subprocess.run([*cmd, "--keep", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {
+        cells[0]: cells[1:]
+        for line in out.stdout.splitlines()
+        if line.startswith("| ") and (cells := [c.strip() for c in line.strip("|").split("|")])
+    }
+    result, seconds, notes = rows["default run"]
+    assert result.startswith("PASS: 2 steps, ") and "img/s" in result
+    assert 0 < float(seconds.removesuffix(" s")) < 240
+    assert "TensorBoard perf/images_per_s" in notes
+    assert rows["gloo all_reduce"][0] == "PASS: gloo, 1 rank"  # the NCCL probe's plumbing, on the CPU
+    assert set(rows) == {"check", "default run", "gloo all_reduce"}
+    assert (tmp_path / "default" / "checkpoints" / "last.pt").is_file()
+    assert "step 2/2" in (tmp_path / "logs" / "default" / "stdout.txt").read_text()
