@@ -16,7 +16,7 @@ from ganlab.data.gaussians import GaussiansData
 from ganlab.data.image_folder import ImageFolderData
 from ganlab.data.mnist import MNISTData
 from ganlab.errors import ConfigError
-from tests.conftest import write_png_folder
+from tests.conftest import write_idx_mnist, write_png_folder
 
 
 def test_ring8_geometry() -> None:
@@ -100,3 +100,22 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="holds no images"):
         ImageFolderData(root=str(tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_mnist_format_files_on_disk_are_read_as_torchvision_reads_them(name: str, folder: str, tmp_path: Path) -> None:
+    """Read directly (no torchvision import at start-up): the same pixels and labels as torchvision's loader, and
+    the same resize."""
+    from torchvision import datasets
+    from torchvision.transforms.v2 import functional as TF
+
+    from ganlab.data.torchvision_sets import read_idx_split, resize_uint8
+
+    write_idx_mnist(tmp_path / folder / "raw", n=50)
+    theirs = getattr(datasets, folder)(str(tmp_path), train=True, download=False)
+    images, labels = read_idx_split(tmp_path / folder / "raw")
+    assert torch.equal(images, theirs.data) and torch.equal(labels, theirs.targets)
+    batch = images.unsqueeze(1)
+    assert torch.equal(resize_uint8(batch, 32), TF.resize(batch, [32, 32], antialias=True))
+    (tmp_path / folder / "raw" / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01")  # truncated
+    assert read_idx_split(tmp_path / folder / "raw") is None  # left to torchvision, which says what is wrong

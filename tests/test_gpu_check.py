@@ -107,6 +107,7 @@ def test_without_cuda_it_says_so_and_exits_2(capsys: pytest.CaptureFixture[str])
     assert "no CUDA device" in captured.err and "--allow-cpu" in captured.err and captured.out == ""
 
 
+@pytest.mark.slow  # a real `ganlab train` subprocess through the script: 10 s
 def test_the_default_run_check_on_the_cpu(tmp_path: Path) -> None:
     cmd = [sys.executable, "scripts/gpu_check.py", "--allow-cpu", "--checks", "default,nccl", "--steps", "2"]
     out = subprocess.run([*cmd, "--keep", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=240)

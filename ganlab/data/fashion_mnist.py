@@ -5,6 +5,7 @@ from ganlab.data.torchvision_sets import TorchvisionImages
 
 class FashionMNISTData(TorchvisionImages):
     dataset_name = "fashion_mnist"
+    idx_folder = "FashionMNIST"  # torchvision's layout: <data.root>/FashionMNIST/raw
 
     @staticmethod
     def dataset_class() -> type:

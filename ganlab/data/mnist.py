@@ -5,6 +5,7 @@ from ganlab.data.torchvision_sets import TorchvisionImages
 
 class MNISTData(TorchvisionImages):
     dataset_name = "mnist"
+    idx_folder = "MNIST"  # torchvision's layout: <data.root>/MNIST/raw
 
     @staticmethod
     def dataset_class() -> type:

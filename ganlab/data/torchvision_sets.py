@@ -1,5 +1,9 @@
 """Shared loader for the torchvision datasets (mnist, fashion_mnist, cifar10): small enough to hold on the
-device as uint8, so they are loaded once, resized once and sampled by index."""
+device as uint8, so they are loaded once, resized once and sampled by index.
+
+MNIST-format files already on disk are read here directly: importing torchvision costs about 2 s of every run's
+start (its package pulls in torch._dynamo), a tenth of a CPU epoch of the MLP GAN. torchvision still downloads
+(and reads) whatever is not there yet, and reads CIFAR-10."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
+import torch.nn.functional as F
 
 from ganlab.data.base import InMemoryImages
 from ganlab.errors import ConfigError
@@ -34,14 +38,50 @@ def load_torchvision_images(
     images = ds.data
     images = torch.from_numpy(images) if isinstance(images, np.ndarray) else images
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)  # -> N, C, H, W
-    if images.shape[-1] != image_size:
-        images = torch.cat([TF.resize(chunk, [image_size, image_size], antialias=True) for chunk in images.split(4096)])
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
-    return images.contiguous(), labels
+    return resize_uint8(images, image_size), labels
+
+
+def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> (N, C, size, size), bilinear with antialiasing: the call torchvision's resize makes
+    for uint8 tensors (the same pixels), in chunks to bound the memory."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images.contiguous()
+    resized = [
+        F.interpolate(chunk, size=[size, size], mode="bilinear", align_corners=False, antialias=True)
+        for chunk in images.split(4096)
+    ]
+    return torch.cat(resized).contiguous()
+
+
+def read_idx_split(raw: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The training split of an MNIST-format folder (`<root>/MNIST/raw`, `<root>/FashionMNIST/raw`, as
+    torchvision lays it out): uint8 images (N, 28, 28) and int64 labels; None when the files are not there."""
+    image_file, label_file = raw / "train-images-idx3-ubyte", raw / "train-labels-idx1-ubyte"
+    if not (image_file.is_file() and label_file.is_file()):
+        return None
+    images, labels = _read_idx(image_file, 2051), _read_idx(label_file, 2049)
+    if images is None or labels is None or images.shape[0] != labels.shape[0]:
+        return None  # not what torchvision would read either: let it say what is wrong
+    return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray | None:
+    """An idx file of unsigned bytes (magic 2051: images, 2049: labels), or None if it is not one."""
+    data = path.read_bytes()
+    dims = magic - 2048  # 3 for images, 1 for labels
+    header = 4 * (1 + dims)
+    if len(data) < header or int.from_bytes(data[:4], "big") != magic:
+        return None
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    if len(data) != header + int(np.prod(shape)):
+        return None
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
 class TorchvisionImages(InMemoryImages):
     dataset_name: str
+    idx_folder: str | None = None  # MNIST-format sets: the folder under data.root that holds raw/, read directly
     num_labels = 10
 
     def __init__(
@@ -49,7 +89,12 @@ class TorchvisionImages(InMemoryImages):
     ) -> None:
         if image_size < 4:
             raise ConfigError(f"data.image_size must be at least 4, got {image_size}.")
-        images, labels = load_torchvision_images(self.dataset_class(), self.dataset_name, root, download, image_size)
+        local = read_idx_split(Path(root).expanduser() / self.idx_folder / "raw") if self.idx_folder else None
+        if local is not None:
+            images, labels = resize_uint8(local[0].unsqueeze(1), image_size), local[1]
+        else:
+            found = load_torchvision_images(self.dataset_class(), self.dataset_name, root, download, image_size)
+            images, labels = found
         super().__init__(images, labels, num_classes=self.num_labels, device=device)
 
     @staticmethod
