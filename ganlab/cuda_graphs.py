@@ -108,8 +108,16 @@ class CudaBackend:
     def new_graph(self) -> torch.cuda.CUDAGraph:
         return torch.cuda.CUDAGraph()
 
-    def capture(self, graph: torch.cuda.CUDAGraph) -> contextlib.AbstractContextManager:
-        return torch.cuda.graph(graph, capture_error_mode="thread_local")
+    @contextlib.contextmanager
+    def capture(self, graph: torch.cuda.CUDAGraph) -> Any:
+        """Record the part. The CUDA generator's state is put back afterwards: a capture runs nothing, so it must
+        draw nothing either, and a resumed run (which captures at other steps) then draws what this one did."""
+        rng = torch.cuda.get_rng_state(self.device)
+        try:
+            with torch.cuda.graph(graph):
+                yield
+        finally:
+            torch.cuda.set_rng_state(rng, self.device)
 
     def warm_up(self, part: Callable[..., None], *args: Any) -> None:
         """An eager run on a side stream, as torch asks of the runs before a capture."""

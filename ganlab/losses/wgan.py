@@ -33,5 +33,6 @@ class WGANLoss(CriticLoss):
 
     @torch.no_grad()
     def after_d_step(self, D: nn.Module) -> None:
-        for p in D.parameters():
-            p.clamp_(-self.clip_value, self.clip_value)
+        params = list(D.parameters())  # two foreach operations instead of one clamp per parameter
+        torch._foreach_clamp_min_(params, -self.clip_value)
+        torch._foreach_clamp_max_(params, self.clip_value)
