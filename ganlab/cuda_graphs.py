@@ -161,6 +161,8 @@ class GraphedParts:
             return
         graph = self._capture(key, part, *args)
         if graph is not None:
+            if not self.graphs:
+                log.info("CUDA graphs on: each part of a step is captured after %d eager runs", WARMUP_RUNS)
             self.graphs[key] = graph
             if not getattr(self.backend, "capture_runs_part", False):
                 graph.replay()  # the capture recorded the part (without running it); this runs it

@@ -121,3 +121,22 @@ def read_events(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], dict
     scalars = {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in tags["scalars"]}
     images = {tag: [e.step for e in acc.Images(tag)] for tag in tags["images"]}
     return scalars, images
+
+
+def straight_and_resumed_from_step_4(overrides: list[str], tmp_path: Path) -> tuple[dict, dict]:
+    """The last checkpoints of a 10-step run and of the same run resumed from its step-4 checkpoint (same
+    schedule, so that a linear rate or annealing means the same at every step), for bitwise comparisons."""
+    from ganlab.checkpoint import load_checkpoint
+    from ganlab.train import train
+
+    common = [*overrides, "trainer.steps=10", "trainer.keep_every=4"]
+    train(compose_cfg(*common), tmp_path / "straight")
+    middle = tmp_path / "straight" / "checkpoints" / "step_0000004.pt"
+    train(compose_cfg(*common, f"resume={middle}"), tmp_path / "resumed")
+    return tuple(load_checkpoint(tmp_path / name / "checkpoints" / "last.pt") for name in ("straight", "resumed"))
+
+
+def assert_same_networks(a: dict, b: dict, nets: tuple[str, ...] = ("G", "D", "G_ema")) -> None:
+    for net in nets:
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), f"{net}.{key}"

@@ -16,13 +16,11 @@ import torch
 import ganlab.cuda_graphs as cuda_graphs
 import ganlab.step as step_module
 from ganlab.build import build, seed_everything
-from ganlab.checkpoint import load_checkpoint
 from ganlab.cuda_graphs import EagerParts, GraphedParts, graph_blocker, graph_option
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
 from ganlab.step import TrainStep
-from ganlab.train import train
-from tests.conftest import compose_cfg
+from tests.conftest import assert_same_networks, compose_cfg, straight_and_resumed_from_step_4
 from tests.graph_emulator import EmulatedBackend
 
 EVERYTHING = [  # every host-side setting that changes between steps, and lazy R1 (a second D graph)
@@ -142,15 +140,8 @@ def test_a_run_with_graphs_resumes_bitwise(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(
         step_module, "step_runner", lambda option, parts, stepper: GraphedParts(parts, stepper.meter, EmulatedBackend())
     )
-    common = [*EVERYTHING, "trainer.steps=10", "trainer.keep_every=4", "trainer.log_every=1"]
-    train(compose_cfg(*common), tmp_path / "straight")
-    middle = tmp_path / "straight" / "checkpoints" / "step_0000004.pt"  # the same schedule's step 4
-    train(compose_cfg(*common, f"resume={middle}"), tmp_path / "resumed")
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    for net in ("G", "D", "G_ema"):
-        for key, value in straight[net].items():
-            assert torch.equal(value, resumed[net][key]), f"{net}.{key}"
+    straight, resumed = straight_and_resumed_from_step_4([*EVERYTHING, "trainer.log_every=1"], tmp_path)
+    assert_same_networks(straight, resumed)
     group = straight["opt_G"]["param_groups"][0]
     assert isinstance(group["lr"], float)  # the checkpoint holds numbers, not the graphs' device tensors
 

@@ -9,7 +9,7 @@ import torch
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.train import train
-from tests.conftest import compose_cfg, read_events
+from tests.conftest import assert_same_networks, compose_cfg, read_events, straight_and_resumed_from_step_4
 
 pytestmark = [
     pytest.mark.gpu,
@@ -117,16 +117,9 @@ def test_cuda_graphs_on_and_off_give_the_same_losses(options: list[str]) -> None
 
 
 def test_a_run_with_cuda_graphs_resumes_bitwise(tmp_path: Path) -> None:
-    common = ["trainer.device=cuda", "trainer.cuda_graphs=true", "trainer.steps=10", "trainer.keep_every=4"]
-    common += ["loss.r1=1.0", "loss.reg_every=2", "trainer.ema=0.9", "augment.diffaugment=[color,translation]"]
-    train(compose_cfg(*common), tmp_path / "straight")
-    middle = tmp_path / "straight" / "checkpoints" / "step_0000004.pt"
-    train(compose_cfg(*common, f"resume={middle}"), tmp_path / "resumed")
-    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
-    resumed = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    for net in ("G", "D", "G_ema"):
-        for key, value in straight[net].items():
-            assert torch.equal(value, resumed[net][key]), f"{net}.{key}"
+    common = ["trainer.device=cuda", "trainer.cuda_graphs=true", "loss.r1=1.0", "loss.reg_every=2", "trainer.ema=0.9"]
+    straight, resumed = straight_and_resumed_from_step_4([*common, "augment.diffaugment=[color,translation]"], tmp_path)
+    assert_same_networks(straight, resumed)
 
 
 def test_graph_replays_never_wait_for_the_device() -> None:
