@@ -86,6 +86,10 @@ def step_runner(option: Any, parts: Components, stepper: Any) -> EagerParts | Gr
     return EagerParts()
 
 
+class GraphCaptureError(RuntimeError):
+    """A part of the step could not be captured: a ganlab bug or a torch limit, not a user's mistake."""
+
+
 class EagerParts:
     """Runs each part as it is."""
 
@@ -110,13 +114,16 @@ class CudaBackend:
 
     @contextlib.contextmanager
     def capture(self, graph: torch.cuda.CUDAGraph) -> Any:
-        """Record the part. The CUDA generator's state is put back afterwards: a capture runs nothing, so it must
-        draw nothing either, and a resumed run (which captures at other steps) then draws what this one did."""
+        """Record the part. The current stream is put back even when the capture fails (torch's own exit skips
+        that when ending the capture raises), and so is the CUDA generator's state: a capture runs nothing and
+        draws nothing, which torch guarantees itself; restoring it keeps that true whatever the version."""
+        stream = torch.cuda.current_stream(self.device)
         rng = torch.cuda.get_rng_state(self.device)
         try:
             with torch.cuda.graph(graph):
                 yield
         finally:
+            torch.cuda.set_stream(stream)
             torch.cuda.set_rng_state(rng, self.device)
 
     def warm_up(self, part: Callable[..., None], *args: Any) -> None:
@@ -130,7 +137,7 @@ class CudaBackend:
 
 class GraphedParts:
     """Runs each part (keyed by what makes its graph different) through its graph, capturing it after
-    WARMUP_RUNS eager runs. A capture that fails is said once in the log, and the step runs eagerly from then on."""
+    WARMUP_RUNS eager runs. A capture that fails stops the run (GraphCaptureError) with its cause."""
 
     def __init__(self, parts: Components, meter: Any, backend: Any = None) -> None:
         self.parts = parts
@@ -138,7 +145,6 @@ class GraphedParts:
         self.backend = backend or CudaBackend(parts.device)
         self.graphs: dict[Hashable, Any] = {}
         self.runs: collections.Counter[Hashable] = collections.Counter()
-        self.failed = False
         # From the first step on, not just from the first capture: the eager warm-up then takes the same
         # (tensor) learning rates as the replays, so a resumed run, which warms up again, computes bitwise alike.
         for opt in (parts.opt_g, parts.opt_d):
@@ -153,19 +159,18 @@ class GraphedParts:
         if graph is not None:
             graph.replay()
             return
-        if self.failed or self.runs[key] < WARMUP_RUNS:
+        if self.runs[key] < WARMUP_RUNS:
             self.runs[key] += 1
             with warnings.catch_warnings():  # torch's "capturable=True but running without capture", once each
                 warnings.filterwarnings("ignore", message=".*capturable=True.*")
                 self.backend.warm_up(part, *args)
             return
         graph = self._capture(key, part, *args)
-        if graph is not None:
-            if not self.graphs:
-                log.info("CUDA graphs on: each part of a step is captured after %d eager runs", WARMUP_RUNS)
-            self.graphs[key] = graph
-            if not getattr(self.backend, "capture_runs_part", False):
-                graph.replay()  # the capture recorded the part (without running it); this runs it
+        if not self.graphs:
+            log.info("CUDA graphs on: each part of a step is captured after %d eager runs", WARMUP_RUNS)
+        self.graphs[key] = graph
+        if not getattr(self.backend, "capture_runs_part", False):
+            graph.replay()  # the capture recorded the part (without running it); this runs it
 
     def reset(self) -> None:
         """Drop the graphs (their memory pools go with them) and warm up again; grads that pointed into a
@@ -176,17 +181,18 @@ class GraphedParts:
             opt.zero_grad(set_to_none=True)
 
     def _capture(self, key: Hashable, part: Callable[..., None], *args: Any) -> Any:
-        """The part's graph, recorded (not run); None when the capture failed and the part ran eagerly."""
+        """The part's graph, recorded (not run). A capture that fails stops the run with the cause: after a
+        failed capture torch cannot promise a sane CUDA state (allocator, generator) to continue eagerly in."""
         graph = self.backend.new_graph()
         try:
             with self.frozen_meter(), self.backend.capture(graph):
                 part(*args)
-        except Exception as err:  # any capture failure leaves the step to run eagerly
-            self.failed = True
-            self.graphs.clear()
-            log.warning("CUDA graph capture of the %s part failed, the step runs eagerly from now on: %s", key, err)
-            self.backend.warm_up(part, *args)
-            return None
+        except Exception as err:
+            cause = err.__context__ or err  # CUDA's own error says only "a previous error during capture"
+            raise GraphCaptureError(
+                f"CUDA graph capture of the {key} part of the training step failed: {cause}. Run with "
+                "trainer.cuda_graphs=false (eager steps) and report this, with the command, to ganlab's issues."
+            ) from err
         return graph
 
     @contextlib.contextmanager

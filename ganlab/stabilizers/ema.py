@@ -63,12 +63,16 @@ class EMA:
 
     @torch.no_grad()
     def update(self, G: nn.Module, step: int | None = None) -> None:
-        """p_ema <- lerp(p_ema, p, 1 - beta): one foreach operation over all parameters, one copy over the
-        buffers. `step` sets the weight first; None uses the one `set_step` left (inside a captured graph)."""
+        """p_ema <- p_ema + (1 - beta) (p - p_ema), over all parameters at once, and a copy of the buffers.
+        `step` sets the weight first; None uses the one `set_step` left (inside a captured graph)."""
         if step is not None:
             self.set_step(step)
         ema_params, params = list(self.model.parameters()), list(G.parameters())
-        torch._foreach_lerp_(ema_params, params, [self.weight] * len(params))  # = beta p_ema + (1 - beta) p
+        # p_ema += (1 - beta) (p - p_ema): three foreach operations that stay on CUDA's fast path with a 0-d
+        # tensor weight (a foreach lerp with tensor weights falls back to one kernel per parameter)
+        step_towards = torch._foreach_sub(params, ema_params)
+        torch._foreach_mul_(step_towards, self.weight)
+        torch._foreach_add_(ema_params, step_towards)
         buffers = list(self.model.buffers())
         if buffers:
             torch._foreach_copy_(buffers, list(G.buffers()))
