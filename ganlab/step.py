@@ -1,5 +1,7 @@
 """One training step — `n_critic` D updates, then one G update through a frozen D — and the options that make
-it fast without changing what it computes: precision, torch.compile, channels_last, and DistributedDataParallel.
+it fast without changing what it computes: precision, torch.compile, channels_last, DistributedDataParallel, and
+CUDA graphs. The step is split into parts (`d_update`, `g_update`) that ganlab/cuda_graphs.py captures and replays
+on CUDA; everything a part does stays on the device, and what changes between steps is set before the parts run.
 
 train.py's loop calls a `TrainStep` once per G step; scripts/bench.py times the same object. Nothing here reads
 a value back from the device: the losses go into a `StatsMeter` on the device, and the loop reads it only when
