@@ -126,6 +126,10 @@ class CudaBackend:
             torch.cuda.set_stream(stream)
             torch.cuda.set_rng_state(rng, self.device)
 
+    def after_capture(self, graph: torch.cuda.CUDAGraph) -> None:
+        """A capture records the part without running it: this runs it."""
+        graph.replay()
+
     def warm_up(self, part: Callable[..., None], *args: Any) -> None:
         """An eager run on a side stream, as torch asks of the runs before a capture."""
         main = torch.cuda.current_stream(self.device)
@@ -169,8 +173,7 @@ class GraphedParts:
         if not self.graphs:
             log.info("CUDA graphs on: each part of a step is captured after %d eager runs", WARMUP_RUNS)
         self.graphs[key] = graph
-        if not getattr(self.backend, "capture_runs_part", False):
-            graph.replay()  # the capture recorded the part (without running it); this runs it
+        self.backend.after_capture(graph)
 
     def reset(self) -> None:
         """Drop the graphs (their memory pools go with them) and warm up again; grads that pointed into a
@@ -211,9 +214,19 @@ def prepare_for_capture(opt: torch.optim.Optimizer, device: torch.device) -> Non
         group["capturable"] = True
         if not isinstance(group["lr"], torch.Tensor):
             group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32, device=device)
+    step_counts_to_device(opt)
+
+
+def step_counts_to_device(opt: torch.optim.Optimizer) -> None:
+    """Put the step counts of fused or capturable groups beside their parameters, as float32, where those
+    kernels read them. A state saved by the plain update (an older checkpoint, fused=false) keeps them on the
+    CPU, where torch's loader leaves them."""
+    for group in opt.param_groups:
+        if not (group.get("fused") or group.get("capturable")):
+            continue
         for param in group["params"]:
             step = opt.state.get(param, {}).get("step")
-            if isinstance(step, torch.Tensor) and step.device != param.device:
+            if isinstance(step, torch.Tensor) and (step.device != param.device or step.dtype != torch.float32):
                 opt.state[param]["step"] = step.to(device=param.device, dtype=torch.float32)
 
 

@@ -38,7 +38,7 @@ from ganlab.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from ganlab.cuda_graphs import plain_optimizer_state
+from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
 from ganlab.data.base import close_source
 from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
@@ -459,11 +459,5 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
     opt.load_state_dict(saved)
     for group, hyper in zip(opt.param_groups, configured, strict=True):
         group.update(hyper)
-        if group.get("fused") or group.get("capturable"):
-            # A state saved by the plain update (an older checkpoint, or fused=false) keeps its step counts on
-            # the CPU, where torch's loader leaves them; the fused kernels want them beside the parameters.
-            for param in group["params"]:
-                state = opt.state.get(param, {})
-                if isinstance(state.get("step"), torch.Tensor):
-                    state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
+    step_counts_to_device(opt)
     match_state_layout(opt)

@@ -2,7 +2,7 @@
 dispatches. Each is a kernel launch on a GPU, so this count is the CPU-side stand-in for launch overhead, the
 cost that dominates small GANs on fast GPUs (6.5 ms per step for an MLP GAN on an H200 that needs microseconds).
 
-    python scripts/step_ops.py [--steps 3] [--warmup 3] [--configs default,mlp_mnist,wgan_gp]
+    python scripts/step_ops.py [--warmup 3] [--top 8] [--configs default,mlp_mnist,wgan_gp]
 
 Counts one step after warm-up (lazy optimizer state, first-step branches), with the step's own stats read-back
 excluded (the loop reads them only at log steps). Prints a table: ops per G step, and the top ops.
@@ -22,8 +22,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for path in (REPO, REPO / "scripts"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+import bench_baseline  # noqa: E402  (scripts/ is not a package)
 
 # The workloads the issue names: the default run, the classic MLP GAN, and WGAN-GP (5 D steps with a penalty).
 CONFIGS: dict[str, list[str]] = {
@@ -69,32 +72,13 @@ def build_stepper(overrides: list[str], root: Path | None = None) -> Any:
     extra = ["trainer.device=cpu"]
     if any("mlp_mnist" in o for o in overrides):
         root = root or Path(tempfile.mkdtemp(prefix="ganlab-ops-"))
-        _write_mnist(root)
+        bench_baseline.make_mnist_files(root, n=256)
         extra += [f"data.root={root}", "data.download=false"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose(CONFIG_NAME, overrides=[*overrides, *extra])
     seed_everything(cfg.seed)
     parts = build(cfg)
     return TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
-
-
-def _write_mnist(root: Path, n: int = 256) -> None:
-    import gzip
-    import struct
-
-    import numpy as np
-
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=(n,), dtype=np.uint8)
-    for prefix in ("train", "t10k"):
-        with open(raw / f"{prefix}-images-idx3-ubyte", "wb") as f:
-            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
-        with open(raw / f"{prefix}-labels-idx1-ubyte", "wb") as f:
-            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
-    del gzip
 
 
 def count_step_ops(overrides: list[str], warmup: int = 3) -> OpCounter:

@@ -6,7 +6,7 @@ produced. That is what a CUDA graph does: Python does not run again, a Python nu
 and only what lives in a tensor (a learning rate the host fills, a running sum) can change between replays.
 Random numbers are drawn afresh at each replay, as from a graph-registered CUDA generator. An operation that
 would make the host wait for the device (`.item()`, `bool(tensor)`, `nonzero`) fails the capture, as it does on
-CUDA. Unlike CUDA, a capture here also runs the part once; `capture_runs_part` tells GraphedParts so.
+CUDA. Unlike CUDA, a capture here also runs the part once, so nothing is replayed right after it.
 """
 
 from __future__ import annotations
@@ -56,8 +56,6 @@ class Recorder(TorchDispatchMode):
 class EmulatedBackend:
     """GraphedParts' backend on the CPU: RecordedGraph in place of torch.cuda.CUDAGraph."""
 
-    capture_runs_part = True
-
     def __init__(self) -> None:
         self.graphs: list[RecordedGraph] = []
 
@@ -70,6 +68,9 @@ class EmulatedBackend:
     def capture(self, graph: RecordedGraph) -> Iterator[None]:
         with Recorder(graph):
             yield
+
+    def after_capture(self, graph: RecordedGraph) -> None:
+        """The recording ran the part already."""
 
     def warm_up(self, part: Callable[..., None], *args: Any) -> None:
         part(*args)

@@ -158,12 +158,14 @@ def test_ema_after_k_updates_matches_the_closed_form() -> None:
     for step in (1, 2, 3):  # before `start` the copy follows G
         with torch.no_grad():
             G.weight.fill_(float(step))
-        ema.update(G, step)
+        ema.set_step(step)
+        ema.update(G)
         assert float(ema.model.weight) == step
     with torch.no_grad():
         G.weight.fill_(10.0)  # then G holds still: the gap to it shrinks by the product of the betas
     for step in range(4, 104):
-        ema.update(G, step)
+        ema.set_step(step)
+        ema.update(G)
     betas = [min(0.9, t / (9 + t)) for t in range(1, 101)]
     assert betas[0] == pytest.approx(0.1) and betas[-1] == 0.9  # warm-up, then the configured decay
     expected = 10.0 + math.prod(betas) * (3.0 - 10.0)

@@ -237,10 +237,10 @@ class ImageFolderData:
             return True
         if cache is False:
             return False
-        limits = {"host memory available": available, "device memory free": free_device_memory(self.device)}
         if available is None:
             log.info("data.cache=auto: streaming %s (the host's available memory is unknown)", self.root)
             return False
+        limits = {"host memory available": available, "device memory free": free_device_memory(self.device)}
         for what, amount in limits.items():
             if amount is not None and size > amount * AUTO_CACHE_FRACTION:
                 log.info(

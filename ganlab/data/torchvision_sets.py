@@ -93,8 +93,9 @@ class TorchvisionImages(InMemoryImages):
         if local is not None:
             images, labels = resize_uint8(local[0].unsqueeze(1), image_size), local[1]
         else:
-            found = load_torchvision_images(self.dataset_class(), self.dataset_name, root, download, image_size)
-            images, labels = found
+            images, labels = load_torchvision_images(
+                self.dataset_class(), self.dataset_name, root, download, image_size
+            )
         super().__init__(images, labels, num_classes=self.num_labels, device=device)
 
     @staticmethod

@@ -95,8 +95,8 @@ class AugmentedDiscriminator:
         self.noise_steps = instance_noise_steps
         # The current std on D's device: a captured CUDA graph reads it, so the annealing reaches the graph by a
         # fill. Noise is drawn whenever it was asked for at all, so eager and captured steps draw alike.
-        params = list(D.parameters()) if isinstance(D, nn.Module) else []
-        self.noise_std = torch.full((), self.noise_std0, device=params[0].device if params else "cpu")
+        param = next(D.parameters(), None) if isinstance(D, nn.Module) else None
+        self.noise_std = torch.full((), self.noise_std0, device=param.device if param is not None else "cpu")
         self._std_now = self.noise_std0
 
     def set_step(self, step: int) -> None:
@@ -111,7 +111,7 @@ class AugmentedDiscriminator:
         for transform in self.policy:
             x = transform(x)
         if self.noise_std0 > 0:
-            x = x + self.noise_std.to(x.dtype) * torch.randn_like(x)
+            x = x + self.noise_std * torch.randn_like(x)  # a 0-d float32 keeps a bfloat16 batch bfloat16
         return x
 
     def __call__(self, x: Tensor, y: Tensor | None = None) -> Tensor:

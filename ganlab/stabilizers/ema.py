@@ -62,11 +62,9 @@ class EMA:
             self._weight_now = weight
 
     @torch.no_grad()
-    def update(self, G: nn.Module, step: int | None = None) -> None:
-        """p_ema <- p_ema + (1 - beta) (p - p_ema), over all parameters at once, and a copy of the buffers.
-        `step` sets the weight first; None uses the one `set_step` left (inside a captured graph)."""
-        if step is not None:
-            self.set_step(step)
+    def update(self, G: nn.Module) -> None:
+        """p_ema <- p_ema + (1 - beta) (p - p_ema), over all parameters at once, and a copy of the buffers, with
+        the weight `set_step` left (the update may run inside a captured graph, which reads it from the device)."""
         ema_params, params = list(self.model.parameters()), list(G.parameters())
         # p_ema += (1 - beta) (p - p_ema): three foreach operations that stay on CUDA's fast path with a 0-d
         # tensor weight (a foreach lerp with tensor weights falls back to one kernel per parameter)
