@@ -31,8 +31,8 @@ def lr_factor(kind: str, step: int, total: int) -> float:
 class LRSchedule:
     """Sets an optimizer's rates to base x factor(step). `scale()` lowers the base (a rollback after NaNs).
 
-    A rate that does not change is not written again, and a rate held as a device tensor (an optimizer prepared
-    for CUDA graph capture, ganlab/cuda_graphs.py) is filled in place, so that the captured graph reads it."""
+    A rate held as a device tensor (an optimizer prepared for CUDA graph capture, ganlab/cuda_graphs.py) is filled
+    in place, so that the captured graph reads it, and only when it changes."""
 
     def __init__(self, opt: torch.optim.Optimizer, kind: str, total_steps: int, option: str) -> None:
         if kind not in SCHEDULES:
@@ -45,18 +45,12 @@ class LRSchedule:
         factor = lr_factor(self.kind, step, self.total)
         for i, (group, base) in enumerate(zip(self.opt.param_groups, self.base, strict=True)):
             rate = base * factor
-            if rate == self.current[i] and _holds(group, rate):
-                continue
-            if isinstance(group["lr"], torch.Tensor):
-                group["lr"].fill_(rate)
-            else:
+            if not isinstance(group["lr"], torch.Tensor):
                 group["lr"] = rate
+            elif rate != self.current[i]:  # a fill is a kernel launch: only when the rate moves
+                group["lr"].fill_(rate)
             self.current[i] = rate
 
     def scale(self, factor: float) -> None:
         self.base = [base * factor for base in self.base]
 
-
-def _holds(group: dict, rate: float) -> bool:
-    """Whether the group already holds `rate` (a tensor rate is trusted to hold what was last filled in)."""
-    return isinstance(group["lr"], torch.Tensor) or group["lr"] == rate
