@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from ganlab.models.conditional import grid_labels
+
+SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
 
 
 @torch.no_grad()
@@ -52,3 +58,45 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     w0 = torch.where(parallel, 1 - t, torch.sin((1 - t) * omega) / safe)
     w1 = torch.where(parallel, t, torch.sin(t * omega) / safe)
     return w0 * z0[:, None, :] + w1 * z1[:, None, :]
+
+
+@dataclass
+class FixedInputs:
+    """What a run's sample pictures show at every step: G's output for fixed latents (a conditional grid: one
+    row per class, as many columns as trainer.num_samples allows), beside fixed real points for 2-D data."""
+
+    noise: Tensor
+    labels: Tensor | None
+    real_points: Tensor | None
+    columns: int | None
+
+    @classmethod
+    def draw(
+        cls, data: Any, z_dim: int, num_classes: int | None, num_samples: int, seed: int, device: torch.device
+    ) -> FixedInputs:
+        """From a generator of their own, seeded by the run's seed: the global RNG, which the training batches
+        use, does not move."""
+        is_points = len(data.shape) == 1
+        n = num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
+        columns = None
+        if num_classes:
+            columns = max(1, num_samples // num_classes)
+            n = num_classes * columns
+        noise = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        labels = grid_labels(n, columns, num_classes, device) if num_classes else None
+        return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
+
+    def generate(self, G: nn.Module) -> Tensor:
+        return generate(G, self.noise, self.labels)
+
+
+def _draw_without_rng(data: Any, n: int) -> Tensor:
+    """Real points for pictures, drawn without moving the global RNG that training batches use."""
+    state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        return data.sample(n).cpu()
+    finally:
+        torch.set_rng_state(state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state_all(cuda_state)

@@ -15,7 +15,8 @@ from ganlab.errors import ConfigError
 from ganlab.losses.wgan_gp import gradient_penalty
 from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
 from ganlab.step import StatsMeter, TrainStep, check_compile, check_precision, uses_channels_last
-from ganlab.train import load_optimizer_state, train
+from ganlab.run_state import load_optimizer_state
+from ganlab.train import train
 from tests.conftest import compose_cfg, exits_2, read_events
 
 

@@ -53,4 +53,3 @@ class LRSchedule:
 
     def scale(self, factor: float) -> None:
         self.base = [base * factor for base in self.base]
-

@@ -1,0 +1,218 @@
+"""What a run has reached (RunState) and what its checkpoints hold: writing them, pruning the rolling ones,
+loading one to resume or to roll back to. The file I/O itself (atomic save, `weights_only` load, RNG states,
+the compatibility check) is ganlab/checkpoint.py's.
+
+A checkpoint is one plain dict: the networks, both optimizers, the RunState's fields, the GradScalers (float16),
+the fixed noise of the pictures, the RNG states, and the config with the overrides that composed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ganlab
+from ganlab.build import Components
+from ganlab.checkpoint import (
+    AUTO,
+    LAST,
+    capture_rng,
+    check_compatible,
+    load_checkpoint,
+    newest_good_checkpoint,
+    resolve_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
+from ganlab.errors import RunStopped
+from ganlab.logging import log_to_files
+from ganlab.sampling import FixedInputs
+from ganlab.step import TrainStep, match_state_layout
+
+log = logging.getLogger("ganlab")
+
+
+@dataclass
+class RunState:
+    """How far a run has got, beyond its weights: saved in every checkpoint, restored on resume and rollback."""
+
+    step: int = 0  # G steps done
+    metrics: dict[str, float] = field(default_factory=dict)  # the last evaluation's values
+    evaluated_step: int = 0  # the last step whose evaluation is done (a stop may skip one: redone on resume)
+    best: dict[str, Any] | None = None  # best.pt's record: metric, value, step and how it was measured
+    rollbacks: int = 0  # times trainer.on_nan=rollback went back, each lowering the learning rates once more
+
+    def load(self, state: dict[str, Any]) -> None:
+        """The fields of a checkpoint's state (missing ones keep their start values)."""
+        self.step = int(state["step"])
+        self.metrics = dict(state.get("metrics") or {})
+        self.evaluated_step = int(state.get("evaluated_step", 0))
+        self.best = state.get("best")
+        self.rollbacks = int(state.get("rollbacks", 0))
+
+
+class Checkpoints:
+    """A run's checkpoints/ folder and what each checkpoint in it holds.
+
+    `save` writes one file; `save_periodic` writes last.pt, the kept step_XXXXXXX.pt and prunes the rolling
+    ones; `resume` and `roll_back` load a state into the components, the step and the RunState."""
+
+    def __init__(
+        self,
+        folder: Path,
+        parts: Components,
+        stepper: TrainStep,
+        pictures: FixedInputs,
+        config: Any,
+        overrides: list[str],
+    ) -> None:
+        self.folder = folder
+        self.parts = parts
+        self.stepper = stepper
+        self.pictures = pictures  # its noise is saved, and restored on resume
+        self.config = config
+        self.overrides = overrides
+
+    def contents(self, run: RunState) -> dict[str, Any]:
+        parts = self.parts
+        return {
+            "ganlab_version": ganlab.__version__,
+            "data_shape": list(parts.data.shape),  # lets `ganlab sample` rebuild G without loading the data
+            "num_classes": parts.num_classes,
+            "G": parts.G.state_dict(),
+            "G_ema": parts.ema.model.state_dict() if parts.ema is not None else None,
+            "D": parts.D.state_dict(),
+            "opt_G": plain_optimizer_state(parts.opt_g),
+            "opt_D": plain_optimizer_state(parts.opt_d),
+            **dataclasses.asdict(run),
+            "d_updates": self.stepper.d_updates,
+            "scalers": self.stepper.scaler_state(),
+            "fixed_noise": self.pictures.noise.cpu(),
+            "rng": capture_rng(),
+            "config": self.config,
+            "overrides": self.overrides,
+        }
+
+    def save(self, run: RunState, name: str = LAST) -> None:
+        save_or_stop(self.contents(run), self.folder / name)
+
+    def save_periodic(
+        self, run: RunState, keep: bool, checkpoint_every: int, keep_last: int | None, keep_every: int | None
+    ) -> None:
+        """last.pt; step_XXXXXXX.pt when kept (trainer.keep_every) or rolling (trainer.keep_last), pruned."""
+        state = self.contents(run)
+        save_or_stop(state, self.folder / LAST)
+        if keep or (keep_last and run.step % checkpoint_every == 0):
+            save_or_stop(state, self.folder / f"step_{run.step:07d}.pt")
+        if keep_last:
+            prune_rolling_checkpoints(self.folder, keep_last, keep_every)
+
+    def resume(self, path: Path, state: dict[str, Any], run: RunState, lr_factor: float) -> None:
+        """Continue from `state` (read from `path`): the config's learning rates, lowered once for every rollback
+        before; the RNG states last, so that nothing draws between here and the first step."""
+        check_compatible(state["config"], self.config, path)
+        self._load(state, run)
+        self.pictures.noise = state["fixed_noise"].to(self.parts.device)
+        scale_learning_rates(self.parts, lr_factor**run.rollbacks)
+        restore_rng(state["rng"])
+
+    def roll_back(self, run: RunState, lr_factor: float) -> None:
+        """Back to last.pt after a divergence, with the current rates lowered once more; the RunState's count of
+        rollbacks and the best record survive the load. Captured CUDA graphs are dropped: the optimizers hold new
+        state tensors."""
+        best, rollbacks = run.best, run.rollbacks + 1  # best.pt may be newer than last.pt: its record stays
+        state = load_checkpoint(self.folder / LAST)
+        self._load(state, run)
+        run.best, run.rollbacks = best, rollbacks
+        scale_learning_rates(self.parts, lr_factor)
+        self.stepper.restart_graphs()
+        restore_rng(state["rng"])
+
+    def _load(self, state: dict[str, Any], run: RunState) -> None:
+        parts = self.parts
+        parts.G.load_state_dict(state["G"])
+        parts.D.load_state_dict(state["D"])
+        if parts.ema is not None:  # a run that turns trainer.ema on at resume starts its average from G
+            parts.ema.model.load_state_dict(state["G_ema"] if state.get("G_ema") is not None else state["G"])
+        load_optimizer_state(parts.opt_g, state["opt_G"])
+        load_optimizer_state(parts.opt_d, state["opt_D"])
+        self.stepper.d_updates = int(state.get("d_updates", 0))
+        self.stepper.load_scaler_state(state.get("scalers"))
+        run.load(state)
+
+
+def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    """`resume=<run dir or file>`: that checkpoint. `resume=auto`: the newest good one in this run's own
+    checkpoints/, or None (a fresh start), so that re-running the same command (a SLURM requeue) continues."""
+    if resume == AUTO:
+        found = newest_good_checkpoint(ckpt_dir)
+        if found is None:
+            log.info("resume=auto: no checkpoint in %s yet, starting fresh", ckpt_dir)
+        return found
+    path = resolve_checkpoint(resume)
+    return path, load_checkpoint(path)
+
+
+def save_or_stop(state: dict[str, Any], path: Path) -> None:
+    """A checkpoint that cannot be written (disk full, folder gone) stops the run; the atomic write leaves the
+    previous file at `path` intact."""
+    try:
+        save_checkpoint(state, path)
+    except OSError as err:
+        message = (
+            f"could not write the checkpoint {path} at step {state['step']} ({err.strerror or err}); the previous "
+            "checkpoint there is intact. Free some space, then continue with resume=."
+        )
+        log_to_files(message)
+        raise RunStopped(message) from err
+
+
+def prune_rolling_checkpoints(ckpt_dir: Path, keep_last: int, keep_every: int | None) -> None:
+    """Keep the newest `keep_last` step_XXXXXXX.pt files; milestones of trainer.keep_every stay for good."""
+    rolling = sorted(
+        p
+        for p in ckpt_dir.glob("step_*.pt")
+        if p.stem[5:].isdigit() and not (keep_every and int(p.stem[5:]) % keep_every == 0)
+    )
+    for old in rolling[:-keep_last]:
+        old.unlink(missing_ok=True)
+
+
+def scale_learning_rates(parts: Components, factor: float) -> None:
+    """Lower both base rates (a rollback after NaNs); the schedules apply them from the next step on."""
+    for schedule in (parts.lr_g, parts.lr_d):
+        schedule.scale(factor)
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """Restore the optimizer's state (moments, step counts) but keep the hyperparameters of the config:
+    `resume=... optimizer.lr_d=1e-5` must lower the rate, not be silently undone by the checkpoint."""
+    configured = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
+    opt.load_state_dict(saved)
+    for group, hyper in zip(opt.param_groups, configured, strict=True):
+        group.update(hyper)
+    step_counts_to_device(opt)
+    match_state_layout(opt)
+
+
+def stop_diverged(bad: list[str], step: int, ckpt_dir: Path, rollbacks: int = 0) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke."""
+    last = ckpt_dir / LAST
+    kept = (
+        f"The last checkpoint, {last} (step {load_checkpoint(last)['step']}), is kept."
+        if last.is_file()
+        else "No checkpoint had been written yet."
+    )
+    message = (
+        f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} not finite. "
+        f"{kept} Lower the learning rates, try trainer.on_nan=rollback, or a steadier loss such as loss=wgan_gp "
+        "or loss=hinge." + (f" It had already been rolled back {rollbacks} time(s)." if rollbacks else "")
+    )
+    log_to_files(message)  # the CLI prints it on stderr
+    raise RunStopped(message)
