@@ -1,7 +1,9 @@
-"""Instantiate the run's components from the composed config and check that they fit each other.
+"""Config -> the run's ready components: data, networks, loss, optimizers, stabilisers, and the networks wrapped
+as the step runs them (precision, torch.compile, channels_last, DDP, SyncBatchNorm: ganlab/speed.py).
 
-Everything a user can get wrong is checked here, before the first step: run knobs, learning rates, the
-loss's needs (no BatchNorm in D for WGAN-GP), and the model against the data's shape.
+Everything a user can get wrong is checked here, before the first step: run knobs (ganlab/config.py), the
+targets a config may call (ganlab/targets.py), the loss's needs (no BatchNorm in D for WGAN-GP), the model
+against the data's shape, and what the device can do.
 """
 
 from __future__ import annotations
@@ -9,27 +11,28 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 import random
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
+from ganlab.config import check_run_knobs
 from ganlab.data.base import DataSource
 from ganlab.distributed import current, local_device
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import ConfigError
 from ganlab.losses.base import GANLoss
+from ganlab.models.layers import has_batchnorm
+from ganlab.speed import Execution, prepare_execution
 from ganlab.stabilizers.augment import AugmentedDiscriminator
 from ganlab.stabilizers.critic_schedule import CriticSchedule
 from ganlab.stabilizers.ema import EMA, ema_beta
 from ganlab.stabilizers.lr_schedule import LRSchedule
 from ganlab.stabilizers.spectral_norm import apply_spectral_norm
+from ganlab.targets import instantiate_node
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class Components:
     lr_d: LRSchedule
     ema: EMA | None  # the averaged G, used for samples and evaluation when set
     D_view: AugmentedDiscriminator  # D as the losses see it: behind DiffAugment / instance noise, if any
+    execution: Execution  # the networks as the step calls them: DDP, torch.compile, precision, channels_last
 
     @property
     def G_eval(self) -> nn.Module:
@@ -94,84 +98,6 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
             "(CUDA_VISIBLE_DEVICES limits them)."
         )
     return local_device(device)  # the index: cuda:<current>, or this rank's GPU under torchrun
-
-
-def check_run_knobs(cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ConfigError(f"{', '.join(missing)} must be given ({missing[0]}=...): it has no default.")
-    t = cfg.trainer
-    for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
-        if t[key] < 1:
-            raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
-    if t.num_samples > 4096:
-        raise ConfigError(f"trainer.num_samples must be at most 4096 (images in one picture), got {t.num_samples}.")
-    if t.eval_n is not None and not 1 <= t.eval_n <= 10_000_000:
-        raise ConfigError(f"trainer.eval_n must be between 1 and 10,000,000, got {t.eval_n}.")
-    if t.keep_every is not None and t.keep_every < 1:
-        raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
-    if t.keep_last is not None and t.keep_last < 1:
-        raise ConfigError(f"trainer.keep_last must be >= 1 or null, got {t.keep_last}.")
-    if t.on_nan not in ("stop", "rollback"):
-        raise ConfigError(f"trainer.on_nan must be stop or rollback, got {t.on_nan!r}.")
-    if not 0 < t.rollback_lr_factor <= 1:
-        raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {t.rollback_lr_factor}.")
-    if t.max_rollbacks < 0:
-        raise ConfigError(f"trainer.max_rollbacks must be >= 0, got {t.max_rollbacks}.")
-    if t.n_critic is not None and t.n_critic < 1:
-        raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
-    if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
-        raise ConfigError(f"trainer.clip_grad_norm must be > 0 or null, got {t.clip_grad_norm}.")
-    if t.ema_start < 0:
-        raise ConfigError(f"trainer.ema_start must be >= 0, got {t.ema_start}.")
-    for key in ("lr_g", "lr_d"):
-        lr = cfg.optimizer.get(key)
-        if lr is not None and (not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0):
-            raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}.")
-    check_positive("model", z_dim=cfg.model.z_dim)
-
-
-# `_target_` names a callable that Hydra imports and calls: from a config file, an override or a checkpoint's
-# stored config, `os.system` would be code execution. Only these prefixes are called, plus any listed in
-# $GANLAB_TRUSTED_TARGETS (comma-separated, e.g. "mylab.gan.") for a researcher's own modules.
-TRUSTED_TARGETS = ("ganlab.", "torch.optim.")
-
-
-def trusted_target_prefixes() -> tuple[str, ...]:
-    extra = os.environ.get("GANLAB_TRUSTED_TARGETS", "")
-    return TRUSTED_TARGETS + tuple(p.strip() for p in extra.split(",") if p.strip())
-
-
-def check_targets(node: Any, where: str = "config") -> None:
-    """Refuse any `_target_` in `node` (recursively) outside the trusted prefixes."""
-    if isinstance(node, DictConfig | dict):
-        for key, value in node.items():
-            if key == "_target_" and not str(value).startswith(trusted_target_prefixes()):
-                raise ConfigError(
-                    f"{where}: _target_={value} is not a ganlab or torch.optim class, and ganlab calls nothing "
-                    "else that a config, an override or a checkpoint names. To use your own module, list its "
-                    "prefix in GANLAB_TRUSTED_TARGETS (e.g. GANLAB_TRUSTED_TARGETS=mylab.)."
-                )
-            check_targets(value, f"{where}.{key}" if key != "_target_" else where)
-    elif isinstance(node, ListConfig | list | tuple):
-        for i, value in enumerate(node):
-            check_targets(value, f"{where}[{i}]")
-
-
-def instantiate_node(node: Any, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate of a node whose targets are all trusted; a ConfigError raised by the target
-    surfaces as itself, and a TypeError (an argument the target does not take, a value of the wrong type) as
-    a ConfigError naming the target."""
-    check_targets(node)
-    try:
-        return instantiate(node, _convert_="all", **kwargs)
-    except InstantiationException as err:
-        cause = err.__cause__
-        if isinstance(cause, ConfigError):
-            raise cause from None
-        if isinstance(cause, TypeError):
-            raise ConfigError(f"{node.get('_target_')}: {cause}. Check the overrides of its config node.") from err
-        raise
 
 
 def _optimizer(node: Any, params: Any, who: str, device: torch.device) -> torch.optim.Optimizer:
@@ -250,10 +176,6 @@ def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(net)
 
 
-def has_batchnorm(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
 def d_takes_sync_batchnorm(loss: GANLoss, D: nn.Module) -> bool:
     """Whether trainer.sync_bn can convert D's BatchNorm. R1, R2 and the gradient penalty differentiate D twice,
     and SyncBatchNorm's backward has no derivative (pytorch/pytorch#61222: "derivative for
@@ -298,6 +220,17 @@ def build(cfg: DictConfig) -> Components:
     opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator", device)
     t = cfg.trainer
     beta = ema_beta(t.ema, t.ema_half_life, t.batch_size)
+    ema = EMA(G, beta, t.ema_start) if beta is not None else None
+    execution = prepare_execution(
+        G,
+        D,
+        ema.model if ema is not None else None,
+        (opt_g, opt_d),
+        loss.needs_input_gradients(regularize=True),
+        t,
+        device,
+        data.shape,
+    )
     return Components(
         data=data,
         G=G,
@@ -314,8 +247,9 @@ def build(cfg: DictConfig) -> Components:
         ),
         lr_g=LRSchedule(opt_g, t.lr_schedule_g, t.steps, "trainer.lr_schedule_g"),
         lr_d=LRSchedule(opt_d, t.lr_schedule_d, t.steps, "trainer.lr_schedule_d"),
-        ema=EMA(G, beta, t.ema_start) if beta is not None else None,
+        ema=ema,
         D_view=AugmentedDiscriminator(
             D, cfg.augment.diffaugment, cfg.augment.instance_noise, cfg.augment.instance_noise_steps, data.shape
         ),
+        execution=execution,
     )

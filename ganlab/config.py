@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from ganlab.errors import ConfigError, check_positive
 
 # Configs live inside the package so that a plain (non-editable) install finds them.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -81,3 +83,38 @@ def register_schema() -> None:
 
     ConfigStore.instance().store(name="train_schema", node=TrainSchema)
     register_resolvers()  # ${job_gpu:N} in trainer.device
+
+
+def check_run_knobs(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} must be given ({missing[0]}=...): it has no default.")
+    t = cfg.trainer
+    for key in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every", "num_samples"):
+        if t[key] < 1:
+            raise ConfigError(f"trainer.{key} must be >= 1, got {t[key]}.")
+    if t.num_samples > 4096:
+        raise ConfigError(f"trainer.num_samples must be at most 4096 (images in one picture), got {t.num_samples}.")
+    if t.eval_n is not None and not 1 <= t.eval_n <= 10_000_000:
+        raise ConfigError(f"trainer.eval_n must be between 1 and 10,000,000, got {t.eval_n}.")
+    if t.keep_every is not None and t.keep_every < 1:
+        raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
+    if t.keep_last is not None and t.keep_last < 1:
+        raise ConfigError(f"trainer.keep_last must be >= 1 or null, got {t.keep_last}.")
+    if t.on_nan not in ("stop", "rollback"):
+        raise ConfigError(f"trainer.on_nan must be stop or rollback, got {t.on_nan!r}.")
+    if not 0 < t.rollback_lr_factor <= 1:
+        raise ConfigError(f"trainer.rollback_lr_factor must be in (0, 1], got {t.rollback_lr_factor}.")
+    if t.max_rollbacks < 0:
+        raise ConfigError(f"trainer.max_rollbacks must be >= 0, got {t.max_rollbacks}.")
+    if t.n_critic is not None and t.n_critic < 1:
+        raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
+    if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
+        raise ConfigError(f"trainer.clip_grad_norm must be > 0 or null, got {t.clip_grad_norm}.")
+    if t.ema_start < 0:
+        raise ConfigError(f"trainer.ema_start must be >= 0, got {t.ema_start}.")
+    for key in ("lr_g", "lr_d"):
+        lr = cfg.optimizer.get(key)
+        if lr is not None and (not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0):
+            raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}.")
+    check_positive("model", z_dim=cfg.model.z_dim)

@@ -33,7 +33,8 @@ from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
 from ganlab.errors import RunStopped
 from ganlab.logging import log_to_files
 from ganlab.sampling import FixedInputs
-from ganlab.step import TrainStep, match_state_layout
+from ganlab.speed import match_state_layout
+from ganlab.step import TrainStep
 
 log = logging.getLogger("ganlab")
 

@@ -14,8 +14,8 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from ganlab.build import instantiate_node
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
+from ganlab.targets import instantiate_node
 
 
 @dataclass

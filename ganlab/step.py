@@ -1,7 +1,8 @@
-"""One training step — `n_critic` D updates, then one G update through a frozen D — and the options that make
-it fast without changing what it computes: precision, torch.compile, channels_last, DistributedDataParallel, and
-CUDA graphs. The step is split into parts (`d_update`, `g_update`) that ganlab/cuda_graphs.py captures and replays
-on CUDA; everything a part does stays on the device, and what changes between steps is set before the parts run.
+"""One training step: `n_critic` D updates, then one G update through a frozen D. The networks arrive wrapped
+for speed (precision, torch.compile, channels_last, DistributedDataParallel: ganlab/speed.py, applied by
+ganlab/build.py); this module only steps. The step is split into parts (`d_update`, `g_update`) that
+ganlab/cuda_graphs.py captures and replays on CUDA; everything a part does stays on the device, and what changes
+between steps is set before the parts run.
 
 train.py's loop calls a `TrainStep` once per G step; scripts/bench.py times the same object. Nothing here reads
 a value back from the device: the losses go into a `StatsMeter` on the device, and the loop reads it only when
@@ -13,28 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
-from torch.nn.parallel import DistributedDataParallel
 
-from ganlab.build import Components, has_batchnorm
+from ganlab.build import Components
 from ganlab.cuda_graphs import step_runner
-from ganlab.distributed import current
 from ganlab.divergence import NanWatch
-from ganlab.errors import ConfigError
-
-PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
-# DDP's buffers stay each rank's own after the start (torch 2.14 renamed the option; older ones know the first).
-RANK_OWN_BUFFERS = (
-    {"forward_sync_buffers": False}
-    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
-    else {"broadcast_buffers": False}
-)
 
 
 class StatsMeter:
@@ -89,81 +78,12 @@ class StatsMeter:
             slot.zero_()
 
 
-def check_precision(precision: Any, device: torch.device) -> torch.dtype | None:
-    """trainer.precision -> the autocast dtype (None: float32), refusing what the device cannot do."""
-    key = str(precision)
-    if key not in PRECISIONS:
-        raise ConfigError(f"trainer.precision must be 32, bf16 or 16, got {precision!r}.")
-    if key == "16" and device.type != "cuda":
-        raise ConfigError(
-            f"trainer.precision=16 (float16 autocast with a GradScaler) needs a CUDA device, and this run is on "
-            f"{device.type}; use trainer.precision=bf16 or 32."
-        )
-    if key == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError("trainer.precision=bf16: this GPU has no bfloat16 support; use trainer.precision=16.")
-    if key == "bf16" and device.type == "mps":
-        raise ConfigError("trainer.precision=bf16 is not supported on mps; use trainer.precision=32.")
-    return PRECISIONS[key]
-
-
-def check_compile(device: torch.device) -> None:
-    """torch.compile where it can run: Dynamo on this Python, and a C++ compiler for CPU kernels."""
-    try:
-        import torch._dynamo
-
-        torch._dynamo.eval_frame.check_if_dynamo_supported()
-    except Exception as err:  # RuntimeError with the reason (Python version, platform)
-        raise ConfigError(f"trainer.compile=true: torch.compile is not available here ({err}).") from err
-    if device.type == "mps":
-        raise ConfigError("trainer.compile=true is not supported on mps; use trainer.compile=false.")
-    if device.type == "cpu":
-        from torch._inductor import cpp_builder
-
-        try:  # the search Inductor itself makes ($CXX, else g++), so a pass here means step 1 compiles
-            cpp_builder.get_cpp_compiler()
-        except Exception as err:  # InvalidCxxCompiler
-            raise ConfigError(
-                "trainer.compile=true on the CPU needs the C++ compiler torch.compile builds its kernels with "
-                "(g++, or the one $CXX names) and none works here; install one or use trainer.compile=false."
-            ) from err
-    if device.type == "cuda":
-        from torch.utils._triton import has_triton
-
-        if not has_triton():
-            raise ConfigError(
-                "trainer.compile=true on CUDA needs Triton, which torch.compile generates its GPU kernels with, "
-                "and it is missing or unusable here (pip install triton); or use trainer.compile=false."
-            )
-
-
-def uses_channels_last(option: bool | None, device: torch.device, shape: tuple[int, ...]) -> bool:
-    """trainer.channels_last: null (auto) is on for image models on CUDA, where cuDNN's convolutions prefer
-    NHWC (and tensor cores need it); on the CPU it is a choice to measure (scripts/bench.py)."""
-    if len(shape) != 3:
-        return False
-    return device.type == "cuda" if option is None else bool(option)
-
-
-def match_state_layout(opt: torch.optim.Optimizer) -> None:
-    """Give each parameter-shaped optimizer state (Adam's moments) its parameter's memory layout.
-
-    The fused kernels pair parameter, gradient and moments by memory position, not by index: a checkpoint's
-    contiguous moments on channels_last parameters (or the reverse, after a resume that switches
-    trainer.channels_last) would silently update each weight with another weight's moments.
-    """
-    for param, state in opt.state.items():
-        for key, value in state.items():
-            if isinstance(value, Tensor) and value.shape == param.shape and value.stride() != param.stride():
-                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
 class TrainStep:
     """Callable once per G step: `step(s)` runs the n_critic D updates and the G update of G step `s`.
 
-    `batch_size` is this process's share of the global batch. The networks are used through wrappers built
-    once: DistributedDataParallel when several processes train, torch.compile when asked. D's gradients are
-    synchronised in D's steps only; in the G step D is frozen and called directly, so no rank waits for
-    gradients that are not computed.
+    `batch_size` is this process's share of the global batch. The networks are called through the wrappers of
+    `parts.execution` (ganlab/speed.py): D synchronised across ranks in its own updates, frozen and called
+    directly in G's.
     """
 
     def __init__(self, parts: Components, trainer: DictConfig, batch_size: int, watch: NanWatch) -> None:
@@ -173,49 +93,16 @@ class TrainStep:
         self.meter = StatsMeter()
         self.clip = trainer.clip_grad_norm
         self.d_updates = 0  # D steps so far: lazy R1/R2 acts on every loss.reg_every-th
-        device = parts.device
-        self.dtype = check_precision(trainer.precision, device)
+        run = parts.execution  # the networks as built to run: DDP, torch.compile, channels_last (ganlab/speed.py)
+        self.dtype, self.channels_last, self.compiled = run.dtype, run.channels_last, run.compiled
         scaled = self.dtype is torch.float16
-        if scaled and has_batchnorm(parts.D) and parts.loss.needs_input_gradients(regularize=True):
-            # NativeBatchNormBackwardBackward returns NaN in float16 (measured: every D step, at any loss scale),
-            # so the GradScaler would skip every D update and D would never train.
-            raise ConfigError(
-                "trainer.precision=16 with R1/R2 on a D with BatchNorm: BatchNorm's second derivative, which the "
-                "penalty needs, overflows in float16 and every D step would be skipped. Use trainer.precision=bf16, "
-                "or model.discriminator.norm=none (or layer)."
-            )
-        self.scaler_g = torch.amp.GradScaler(device.type) if scaled else None
-        self.scaler_d = torch.amp.GradScaler(device.type) if scaled else None
-        self.one = torch.ones((), device=device)
-        self.channels_last = uses_channels_last(trainer.get("channels_last"), device, parts.data.shape)
-        if self.channels_last:  # in place: the optimizers keep their parameters
-            for net in (parts.G, parts.D, parts.ema.model if parts.ema else None):
-                if net is not None:
-                    net.to(memory_format=torch.channels_last)
-            match_state_layout(parts.opt_g)
-            match_state_layout(parts.opt_d)
-
-        G, D = parts.G, parts.D
-        if current().enabled:
-            # No buffer broadcast at each forward: D runs several (real, fake, penalty) before one backward, and
-            # the broadcast would overwrite BatchNorm statistics in place that autograd still needs.
-            G_sync: nn.Module = DistributedDataParallel(G, **RANK_OWN_BUFFERS)
-            D_sync: nn.Module = DistributedDataParallel(D, **RANK_OWN_BUFFERS)
-        else:
-            G_sync, D_sync = G, D
-        self.compiled = bool(trainer.compile)
-        if self.compiled:
-            check_compile(device)
-            G_fast, D_fast, D_frozen = torch.compile(G_sync), torch.compile(D_sync), torch.compile(D)
-        else:
-            G_fast, D_fast, D_frozen = G_sync, D_sync, D
-        self.G_train: Callable[..., Tensor] = G_fast
-        view = parts.D_view
-        self.critic_d = view.through(D_fast)  # D's steps, synchronised across ranks
-        # Penalties (R1, R2, gradient penalty) differentiate D's output twice, which compiled graphs do not
-        # support: their D steps run D eagerly (still synchronised).
-        self.critic_d_eager = view.through(D_sync)
-        self.critic_g = view.through(D_frozen)  # G's step: D frozen, nothing to synchronise
+        self.scaler_g = torch.amp.GradScaler(parts.device.type) if scaled else None
+        self.scaler_d = torch.amp.GradScaler(parts.device.type) if scaled else None
+        self.one = torch.ones((), device=parts.device)
+        self.G_train: Callable[..., Tensor] = run.G
+        self.critic_d = parts.D_view.through(run.D)  # D's steps, synchronised across ranks
+        self.critic_d_eager = parts.D_view.through(run.D_eager)  # ... whose penalty differentiates D twice
+        self.critic_g = parts.D_view.through(run.D_frozen)  # G's step: D frozen, nothing to synchronise
         # On CUDA each part of the step (D update, regularised D update, G update) is captured once as a CUDA
         # graph and replayed, where the configuration allows it (ganlab/cuda_graphs.py); else run as it is.
         self.graphs = step_runner(trainer.get("cuda_graphs", "auto"), parts, self)

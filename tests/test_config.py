@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.build import build, check_run_knobs
-from ganlab.config import GROUPS
+from ganlab.build import build
+from ganlab.config import GROUPS, check_run_knobs
 from ganlab.data.torchvision_sets import load_torchvision_images
 from ganlab.errors import ConfigError
 from tests.conftest import compose_cfg, options, write_png_folder

@@ -9,8 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ganlab.build import instantiate_node
 from ganlab.checkpoint import load_checkpoint
+from ganlab.targets import instantiate_node
 from ganlab.train import train
 from tests.conftest import compose_cfg, options
 

@@ -255,6 +255,6 @@ def test_a_checkpoint_whose_config_names_foreign_code_is_refused(
         assert "_target_=os.system is not a ganlab or torch.optim class" in capsys.readouterr().err
     assert not MARKER.exists()
     monkeypatch.setenv("GANLAB_TRUSTED_TARGETS", "os.")  # what trusting your own module looks like
-    from ganlab.build import check_targets
+    from ganlab.targets import check_targets
 
     check_targets({"_target_": "os.system"})

@@ -13,9 +13,10 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
 from ganlab.losses.wgan_gp import gradient_penalty
-from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
-from ganlab.step import StatsMeter, TrainStep, check_compile, check_precision, uses_channels_last
 from ganlab.run_state import load_optimizer_state
+from ganlab.speed import check_compile, check_precision, uses_channels_last
+from ganlab.stabilizers.penalties import gradient_sq_norm, input_gradient
+from ganlab.step import StatsMeter, TrainStep
 from ganlab.train import train
 from tests.conftest import compose_cfg, exits_2, read_events
 
@@ -220,7 +221,7 @@ def test_the_float16_path_with_its_scalers_trains_and_resumes_on_the_cpu(
     """precision=16 is refused on a CPU for users (slow, and what GPUs need it for), but its code — autocast to
     float16, a GradScaler per network, the gradient penalty and R1 under the scale, the scalers' state in the
     checkpoint — runs here too with torch's CPU GradScaler: checked without a GPU."""
-    monkeypatch.setattr("ganlab.step.check_precision", lambda precision, device: torch.float16)
+    monkeypatch.setattr("ganlab.speed.check_precision", lambda precision, device: torch.float16)
     common = [f"loss={loss}", "data.image_size=16", "trainer.log_every=1"]
     if loss == "gan":  # R1 differentiates D twice, which BatchNorm cannot do in float16 (refused: next test)
         common += ["loss.r1=1.0", "model.discriminator.norm=none"]
@@ -241,7 +242,7 @@ def test_the_float16_path_with_its_scalers_trains_and_resumes_on_the_cpu(
 def test_float16_refuses_a_penalty_through_batchnorm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Measured on torch's float16 kernels: NativeBatchNormBackwardBackward gives NaN, so every D step would be
     # skipped by the GradScaler and D would never train.
-    monkeypatch.setattr("ganlab.step.check_precision", lambda precision, device: torch.float16)
+    monkeypatch.setattr("ganlab.speed.check_precision", lambda precision, device: torch.float16)
     with pytest.raises(ConfigError, match="BatchNorm's second derivative.* overflows in float16"):
         train(compose_cfg("loss=gan", "loss.r1=1.0", "data.image_size=16"), tmp_path / "run")
     assert not (tmp_path / "run").exists()

@@ -103,8 +103,8 @@ def classifier_training_set(name: str, data_cfg: Any) -> tuple[Tensor, Tensor]:
     """The training split of `name` at the classifier's resolution, as uint8 or float images and labels.
 
     The run's own data node is used when it is that dataset (its root); otherwise ganlab's default config."""
-    from ganlab.build import instantiate_node
     from ganlab.config import CONF_DIR
+    from ganlab.targets import instantiate_node
 
     node = data_cfg if data_name(data_cfg) == name else OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")
     node = OmegaConf.merge(node, {"image_size": CLASSIFIERS[name][0]})

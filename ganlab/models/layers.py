@@ -8,6 +8,10 @@ from ganlab.models.conditional import ConditionalBatchNorm2d
 NORMS = ("batch", "layer", "none")
 
 
+def has_batchnorm(net: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+
 def check_norm(norm: str, where: str) -> None:
     if norm not in NORMS:
         raise ConfigError(f"{where}={norm!r} is not a normalisation ganlab knows; choose one of {', '.join(NORMS)}.")
