@@ -24,7 +24,7 @@ from ganlab.config import check_run_knobs
 from ganlab.data.base import DataSource
 from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError
-from ganlab.losses.base import GANLoss
+from ganlab.losses.base import AdversarialLoss
 from ganlab.models.layers import has_batchnorm
 from ganlab.speed import Execution, prepare_execution
 from ganlab.stabilizers.augment import AugmentedDiscriminator
@@ -42,7 +42,7 @@ class Components:
     data: DataSource
     G: nn.Module
     D: nn.Module
-    loss: GANLoss
+    loss: AdversarialLoss
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
     device: torch.device
@@ -176,7 +176,7 @@ def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(net)
 
 
-def d_takes_sync_batchnorm(loss: GANLoss, D: nn.Module) -> bool:
+def d_takes_sync_batchnorm(loss: AdversarialLoss, D: nn.Module) -> bool:
     """Whether trainer.sync_bn can convert D's BatchNorm. R1, R2 and the gradient penalty differentiate D twice,
     and SyncBatchNorm's backward has no derivative (pytorch/pytorch#61222: "derivative for
     batch_norm_backward_elemt is not implemented"): D then keeps per-process BatchNorm, which can."""
@@ -195,7 +195,7 @@ def build(cfg: DictConfig) -> Components:
     device = resolve_device(cfg.trainer.device)  # indexed; under torchrun, cuda is this rank's GPU
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    loss: GANLoss = instantiate_node(cfg.loss)
+    loss: AdversarialLoss = instantiate_node(cfg.loss)
     n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic  # both checked >= 1
     d_norm = cfg.model.discriminator.get("norm")
     if d_norm == "batch" and not loss.allows_batchnorm_in_d:

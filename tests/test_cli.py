@@ -49,7 +49,7 @@ def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path, monkeypatch:
         state = load_checkpoint(sweep / job / "checkpoints" / "last.pt")
         targets.append(state["config"]["loss"]["_target_"])
         assert read_events(sweep / job)[0]["loss/D"][-1][0] == 4
-    assert targets == ["ganlab.losses.gan.GANLoss", "ganlab.losses.hinge.HingeLoss"]
+    assert targets == ["ganlab.losses.gan.NonSaturatingLoss", "ganlab.losses.hinge.HingeLoss"]
     assert (sweep / "multirun.yaml").is_file()
 
 

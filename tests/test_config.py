@@ -24,7 +24,7 @@ def test_every_group_has_options() -> None:
 def test_default_composition() -> None:
     cfg = compose_cfg(fast=False)
     assert cfg.model.generator._target_.endswith("DCGANGenerator")
-    assert cfg.loss._target_.endswith("gan.GANLoss")
+    assert cfg.loss._target_.endswith("gan.NonSaturatingLoss")
     assert cfg.optimizer.generator._target_ == "torch.optim.Adam"
     assert cfg.data._target_.endswith("DigitsData")
     assert cfg.trainer.n_critic is None and cfg.trainer.device == "auto"

@@ -21,6 +21,8 @@ from tests.conftest import compose_cfg
 
 GOLDEN = Path(__file__).parent / "golden"
 NETS = ("G", "D", "G_ema")
+# Classes renamed since the files were written (the same code under a clearer name), as the configs name them.
+RENAMED_TARGETS = {"ganlab.losses.gan.GANLoss": "ganlab.losses.gan.NonSaturatingLoss"}
 # One case per family and per stabiliser path through the step; evaluation off (it draws no training random
 # numbers, but costs seconds).
 CASES: dict[str, list[str]] = {
@@ -70,11 +72,17 @@ def train_case(name: str, run_dir: Path) -> dict[str, object]:
     }
 
 
+def renamed(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: RENAMED_TARGETS.get(v, v) if k == "_target_" else renamed(v) for k, v in node.items()}
+    return [renamed(v) for v in node] if isinstance(node, list) else node
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_training_reproduces_the_golden_weights(name: str, tmp_path: Path) -> None:
     golden = torch.load(GOLDEN / f"{name}.pt", weights_only=True)
     now = train_case(name, tmp_path / name)
-    assert now["config"] == golden["config"], "the case composes another config than when its weights were written"
+    assert now["config"] == renamed(golden["config"]), "the case composes another config than when it was written"
     assert [net for net in NETS if net in now] == [net for net in NETS if net in golden]
     bitwise = golden["numerics"] == numerics()
     for net in NETS:

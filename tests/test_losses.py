@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganlab.losses.gan import GANLoss
+from ganlab.losses.gan import NonSaturatingLoss
 from ganlab.losses.hinge import HingeLoss
 from ganlab.losses.lsgan import LSGANLoss
 from ganlab.losses.minimax import MinimaxLoss
@@ -37,7 +37,7 @@ def mean(values: list[float]) -> float:
 BCE_D = mean([-math.log(sigmoid(r)) for r in REAL]) + mean([-math.log(1 - sigmoid(f)) for f in FAKE])
 EXPECTED = {
     # loss: (D loss, G loss)
-    GANLoss: (BCE_D, mean([-math.log(sigmoid(f)) for f in FAKE])),
+    NonSaturatingLoss: (BCE_D, mean([-math.log(sigmoid(f)) for f in FAKE])),
     MinimaxLoss: (BCE_D, mean([math.log(1 - sigmoid(f)) for f in FAKE])),
     LSGANLoss: (
         0.5 * mean([(r - 1) ** 2 for r in REAL]) + 0.5 * mean([f**2 for f in FAKE]),
@@ -68,11 +68,11 @@ def test_loss_matches_hand_computed_values(loss_cls: type) -> None:
 def test_large_logits_stay_finite() -> None:
     """softplus formulation: no log(0) when D is extremely confident."""
     real, fake = torch.tensor([200.0]), torch.tensor([-200.0])
-    for loss in (GANLoss(), MinimaxLoss()):
+    for loss in (NonSaturatingLoss(), MinimaxLoss()):
         d, _ = loss.d_loss(Identity(), real, fake)
         g, _ = loss.g_loss(Identity(), fake)
         assert torch.isfinite(d) and torch.isfinite(g)
-    assert GANLoss().g_loss(Identity(), fake)[0].item() == pytest.approx(200.0)
+    assert NonSaturatingLoss().g_loss(Identity(), fake)[0].item() == pytest.approx(200.0)
 
 
 def test_wasserstein_estimate_is_logged() -> None:
@@ -81,9 +81,9 @@ def test_wasserstein_estimate_is_logged() -> None:
 
 
 def test_default_n_critic_and_batchnorm_needs() -> None:
-    assert [cls().n_critic for cls in (GANLoss, MinimaxLoss, LSGANLoss, HingeLoss)] == [1, 1, 1, 1]
+    assert [cls().n_critic for cls in (NonSaturatingLoss, MinimaxLoss, LSGANLoss, HingeLoss)] == [1, 1, 1, 1]
     assert WGANLoss().n_critic == 5 and WGANGPLoss().n_critic == 5
-    assert WGANGPLoss.allows_batchnorm_in_d is False and GANLoss.allows_batchnorm_in_d is True
+    assert WGANGPLoss.allows_batchnorm_in_d is False and NonSaturatingLoss.allows_batchnorm_in_d is True
 
 
 def test_wgan_clips_critic_weights() -> None:

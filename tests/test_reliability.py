@@ -10,7 +10,7 @@ import torch
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import RunStopped
-from ganlab.losses.base import GANLoss
+from ganlab.losses.base import AdversarialLoss
 from ganlab.train import train
 from tests.conftest import compose_cfg, read_events
 
@@ -20,15 +20,15 @@ COMMON = ["trainer.steps=8", "trainer.checkpoint_every=2", "trainer.log_every=2"
 def inject_nan(monkeypatch: pytest.MonkeyPatch, at_g_steps: set[int]) -> None:
     """Make the generator loss NaN at the given G steps, counted over the whole process (a rollback repeats
     steps, but not their count): the NaN flows into G's gradients and weights, as a real blow-up does."""
-    original = GANLoss.g_loss
+    original = AdversarialLoss.g_loss
     calls = {"n": 0}
 
-    def g_loss(self: GANLoss, D: torch.nn.Module, fake: torch.Tensor) -> tuple:
+    def g_loss(self: AdversarialLoss, D: torch.nn.Module, fake: torch.Tensor) -> tuple:
         calls["n"] += 1
         loss, stats = original(self, D, fake)
         return (loss * float("nan"), stats) if calls["n"] in at_g_steps else (loss, stats)
 
-    monkeypatch.setattr(GANLoss, "g_loss", g_loss)
+    monkeypatch.setattr(AdversarialLoss, "g_loss", g_loss)
 
 
 def test_on_nan_stop_names_the_step_and_keeps_the_last_good_checkpoint(

@@ -13,7 +13,7 @@ from torch import nn
 from ganlab.build import build, seed_everything
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import ConfigError
-from ganlab.losses.gan import GANLoss
+from ganlab.losses.gan import NonSaturatingLoss
 from ganlab.losses.hinge import HingeLoss
 from ganlab.losses.lsgan import LSGANLoss
 from ganlab.models.minibatch_std import MinibatchStd
@@ -125,9 +125,9 @@ def test_lazy_r1_runs_every_reg_every_d_steps(tmp_path: Path) -> None:
 
 def test_penalty_weights_are_checked() -> None:
     with pytest.raises(ConfigError, match="loss.r1"):
-        GANLoss(r1=-1.0)
+        NonSaturatingLoss(r1=-1.0)
     with pytest.raises(ConfigError, match="reg_every"):
-        GANLoss(reg_every=0)
+        NonSaturatingLoss(reg_every=0)
 
 
 # --- label smoothing ------------------------------------------------------------------------------------------
@@ -135,16 +135,16 @@ def test_penalty_weights_are_checked() -> None:
 
 def test_one_sided_label_smoothing_is_bce_with_a_real_target_of_one_minus_s() -> None:
     real_out, fake_out = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([0.3, -2.0, 1.0])
-    smoothed = GANLoss(label_smoothing=0.1).d_objective(real_out, fake_out)
+    smoothed = NonSaturatingLoss(label_smoothing=0.1).d_objective(real_out, fake_out)
     reference = F.binary_cross_entropy_with_logits(
         real_out, torch.full_like(real_out, 0.9)
     ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))  # fakes keep target 0
     assert float(smoothed) == pytest.approx(float(reference), rel=1e-6)
-    assert float(GANLoss().d_objective(torch.zeros(1), torch.zeros(1))) == pytest.approx(2 * math.log(2))
+    assert float(NonSaturatingLoss().d_objective(torch.zeros(1), torch.zeros(1))) == pytest.approx(2 * math.log(2))
     ls = LSGANLoss(label_smoothing=0.2).d_objective(torch.tensor([1.0]), torch.tensor([0.5]))
     assert float(ls) == pytest.approx(0.5 * 0.2**2 + 0.5 * 0.25)
     with pytest.raises(ConfigError, match="label_smoothing"):
-        GANLoss(label_smoothing=1.0)
+        NonSaturatingLoss(label_smoothing=1.0)
 
 
 # --- EMA ------------------------------------------------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Adversarial losses: `loss=<name>` lives in `ganlab/losses/<name>.py`, a subclass of `base.GANLoss`."""
+"""Adversarial losses: `loss=<name>` lives in `ganlab/losses/<name>.py`, a subclass of `base.AdversarialLoss`."""

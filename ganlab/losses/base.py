@@ -12,14 +12,14 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_positive
-from ganlab.models.layers import check_norm
+from ganlab.normalization import check_norm
 from ganlab.stabilizers.penalties import gradient_sq_norm
 
 Stats = dict[str, Tensor]
 Critic = Callable[[Tensor], Tensor]  # D itself, or D behind the augmentations (stabilizers/augment.py)
 
 
-class GANLoss:
+class AdversarialLoss:
     """Base class. Subclasses implement `d_objective` and `g_objective` on D's outputs (logits)."""
 
     #: Whether D may use BatchNorm. Per-sample penalties (WGAN-GP) need samples that do not mix.

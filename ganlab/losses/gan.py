@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
-from ganlab.losses.base import GANLoss as _Base
+from ganlab.losses.base import AdversarialLoss
 
 
 def check_label_smoothing(s: float) -> float:
@@ -20,7 +20,7 @@ def check_label_smoothing(s: float) -> float:
     return float(s)
 
 
-class GANLoss(_Base):
+class NonSaturatingLoss(AdversarialLoss):
     def __init__(self, label_smoothing: float = 0.0, **kwargs: float) -> None:
         super().__init__(**kwargs)
         self.label_smoothing = check_label_smoothing(label_smoothing)

@@ -6,10 +6,10 @@ D: E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))];  G: -E[D(G(z))].
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganlab.losses.base import GANLoss
+from ganlab.losses.base import AdversarialLoss
 
 
-class HingeLoss(GANLoss):
+class HingeLoss(AdversarialLoss):
     def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return F.relu(1.0 - real_out).mean() + F.relu(1.0 + fake_out).mean()
 

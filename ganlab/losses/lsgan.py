@@ -6,11 +6,11 @@ D: 1/2 E[(D(x) - b)^2] + 1/2 E[D(G(z))^2];  G: 1/2 E[(D(G(z)) - 1)^2].
 
 from torch import Tensor
 
-from ganlab.losses.base import GANLoss
+from ganlab.losses.base import AdversarialLoss
 from ganlab.losses.gan import check_label_smoothing
 
 
-class LSGANLoss(GANLoss):
+class LSGANLoss(AdversarialLoss):
     def __init__(self, label_smoothing: float = 0.0, **kwargs: float) -> None:
         super().__init__(**kwargs)
         self.label_smoothing = check_label_smoothing(label_smoothing)

@@ -7,9 +7,9 @@ confidently rejects G's samples. Kept for comparison with the non-saturating `ga
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganlab.losses.gan import GANLoss
+from ganlab.losses.gan import NonSaturatingLoss
 
 
-class MinimaxLoss(GANLoss):
+class MinimaxLoss(NonSaturatingLoss):
     def g_objective(self, fake_out: Tensor) -> Tensor:
         return -F.softplus(fake_out).mean()

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.losses.base import GANLoss
+from ganlab.losses.base import AdversarialLoss
 
 
-class CriticLoss(GANLoss):
+class CriticLoss(AdversarialLoss):
     """The Wasserstein critic objectives, shared by `wgan` and `wgan_gp`; they differ in how D is kept
     Lipschitz."""
 

@@ -4,17 +4,13 @@ from torch import nn
 
 from ganlab.errors import ConfigError
 from ganlab.models.conditional import ConditionalBatchNorm2d
+from ganlab.normalization import NORMS, check_norm
 
-NORMS = ("batch", "layer", "none")
+__all__ = ["NORMS", "check_norm"]
 
 
 def has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
-
-
-def check_norm(norm: str, where: str) -> None:
-    if norm not in NORMS:
-        raise ConfigError(f"{where}={norm!r} is not a normalisation ganlab knows; choose one of {', '.join(NORMS)}.")
 
 
 def check_image_shape(
