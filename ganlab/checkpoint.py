@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganlab.atomic_write import atomic_write
 from ganlab.errors import ConfigError, first_line
 
 FORMAT = "ganlab-checkpoint-v1"
@@ -39,22 +40,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename: a kill never leaves a truncated file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    """torch.save through `atomic_write`: a kill never leaves a truncated file, and a full disk is an
+    OSError(ENOSPC) that names the folder (torch's own error for it is a RuntimeError about zip positions)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def resolve_checkpoint(resume: str | os.PathLike, option: str = "resume") -> Path:

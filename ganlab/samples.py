@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+
+from ganlab.atomic_write import atomic_write
 
 # Drawn without torchvision: importing it costs about two seconds of start-up for every run.
 REAL_COLOUR = torch.tensor([0.6, 0.6, 0.6])
@@ -31,9 +34,16 @@ def image_grid(images: Tensor, padding: int = 2, ncol: int | None = None) -> Ten
 
 
 def save_png(picture: Tensor, path: Path) -> None:
-    """(3, H, W) in [0, 1] -> 8-bit RGB PNG."""
+    """(3, H, W) in [0, 1] -> 8-bit RGB picture file, whole or not at all (a full disk: OSError(ENOSPC)). The
+    format follows the suffix: .png, or .jpg as `ganlab sample out=` allows."""
+    atomic_write(path, lambda f: write_picture(picture, f, Path(path).suffix))
+
+
+def write_picture(picture: Tensor, f: BinaryIO, suffix: str = ".png") -> None:
+    """(3, H, W) in [0, 1] -> 8-bit RGB, encoded as `suffix` says into the open file `f`."""
     pixels = picture.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(path)
+    image_format = Image.registered_extensions().get(suffix.lower(), "PNG")  # f has no name to guess it from
+    Image.fromarray(np.ascontiguousarray(pixels)).save(f, format=image_format)
 
 
 def scatter(fake: Tensor, real: Tensor, size: int = 320, extent: float | None = None) -> Tensor:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from ganlab.atomic_write import atomic_write
 from ganlab.errors import RunInterrupted, first_line
 
 log = logging.getLogger("ganlab")
@@ -88,12 +89,8 @@ class RunStatus:
 
     def _write(self) -> None:
         self.record["updated"] = time.time()
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps(self.record, indent=2) + "\n")
-            os.replace(tmp, self.path)  # a reader never sees half a file
-        finally:
-            tmp.unlink(missing_ok=True)
+        text = json.dumps(self.record, indent=2) + "\n"
+        atomic_write(self.path, lambda f: f.write(text.encode()))  # a reader never sees half a file
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -140,3 +142,80 @@ def assert_same_networks(a: dict, b: dict, nets: tuple[str, ...] = ("G", "D", "G
     for net in nets:
         for key, value in a[net].items():
             assert torch.equal(value, b[net][key]), f"{net}.{key}"
+
+
+SMALL_DISK_BYTES = 4 * 2**20  # room for a few debug=fast checkpoints (about 120 kB each) and a filler
+
+
+def _mount_tmpfs(mount_point: Path, scratch: Path) -> None:
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK_BYTES}", "tmpfs", str(mount_point)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _mount_loop_image(mount_point: Path, scratch: Path) -> None:
+    """An ext4 image on a loop device: for machines where tmpfs cannot be mounted but loop devices work.
+    No blocks reserved for root (-m 0): the tests run as root wherever mounting works at all."""
+    image = scratch / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(2 * SMALL_DISK_BYTES)  # ext4's own metadata takes part of it
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-m", "0", str(image)], check=True, capture_output=True, text=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], check=True, capture_output=True, text=True)
+
+
+SMALL_DISK_MOUNTS = (_mount_tmpfs, _mount_loop_image)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> object:
+    """A real filesystem of a few MB, mounted for the test and unmounted after it: a tmpfs, else a loop-mounted
+    ext4 image, else the test is skipped (mounting needs root, or CAP_SYS_ADMIN in a container)."""
+    import logging
+
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    reasons = []
+    for mount in SMALL_DISK_MOUNTS:
+        try:
+            mount(mount_point, tmp_path)
+            break
+        except (OSError, subprocess.CalledProcessError) as err:
+            detail = err.stderr.strip() if isinstance(err, subprocess.CalledProcessError) else err
+            reasons.append(f"{mount.__name__[1:]}: {detail or err}")
+    else:
+        pytest.skip("needs a small real filesystem, and none could be mounted here (" + "; ".join(reasons) + ")")
+    try:
+        yield mount_point
+    finally:
+        try:
+            # In-process runs leave Hydra's log file (<run dir>/train.log) open: a busy filesystem does not
+            # unmount. Closing flushes what the full disk refused: make room first, and let a refusal pass.
+            (mount_point / "filler").unlink(missing_ok=True)
+            for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+                for handler in list(getattr(logger, "handlers", [])):
+                    if isinstance(handler, logging.FileHandler) and handler.baseFilename.startswith(str(mount_point)):
+                        with contextlib.suppress(OSError):
+                            handler.close()
+        finally:
+            if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+                subprocess.run(["umount", "--lazy", str(mount_point)], check=True)  # gone once its files close
+
+
+def fill_disk(mount_point: Path, leave: int = 0) -> None:
+    """Write a filler file until at most `leave` bytes are free on the filesystem of `mount_point` (leave=0: until
+    a write of one small block fails: ext4 refuses a large write whole while it still has room for less)."""
+    fd = os.open(mount_point / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)  # unbuffered: nothing at close
+    chunk = 2**20
+    try:
+        while (free := shutil.disk_usage(mount_point).free) > leave or not leave:
+            try:
+                os.write(fd, b"\0" * min(max(free - leave, 1024), chunk))
+            except OSError:  # full, or full for this much
+                if chunk == 1024:
+                    break
+                chunk = 1024
+    finally:
+        os.close(fd)

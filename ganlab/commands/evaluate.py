@@ -51,7 +51,7 @@ def main(args: list[str]) -> None:
     )
     result = evaluator(snap.G, snap.z_dim, seed=opts.seed)
     report = metrics_report(result, snap, opts.seed)
-    write_atomically(out, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    write_atomically(out, lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
     print_table(result, snap)
     print(f"wrote {out}")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+from ganlab.atomic_write import atomic_write
 from ganlab.errors import ConfigError
 
 
@@ -19,15 +21,10 @@ def check_writable(path: Path, option: str = "out") -> None:
         raise ConfigError(f"{option}={path}: cannot write there (a directory, or a folder not writable).")
 
 
-def write_atomically(path: Path, write: Callable[[Path], None], option: str = "out") -> None:
-    """`write(tmp)` into a temp file beside `path`, then rename: a failure leaves any old file as it was."""
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], option: str = "out") -> None:
+    """`write(f)` through `atomic_write`: a failure leaves any old file as it was, and becomes a ConfigError
+    that names the option (a full disk: the folder and the space the file needs)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # keep the suffix: writers read it
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, write)
     except OSError as err:
         raise ConfigError(f"{option}={path}: cannot write there ({err.strerror or err}).") from err

@@ -56,7 +56,7 @@ def main(args: list[str]) -> None:
         "report.png": picture(report),
     }
     for name, data in contents.items():
-        write_atomically(out / name, lambda tmp, data=data: tmp.write_bytes(data))
+        write_atomically(out / name, lambda f, data=data: f.write(data))
     print_table(report)
     print(f"wrote {', '.join(str(out / name) for name in FILES)}")
 

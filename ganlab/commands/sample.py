@@ -64,10 +64,11 @@ def main(args: list[str]) -> None:
     fake = torch.cat([generate(snap.G, zb.to(device), yb if yb is None else yb.to(device)).cpu() for zb, yb in batches])
     if out.suffix.lower() == ".npz":
         arrays = {"samples": fake.float().numpy()} | ({} if labels is None else {"labels": labels.numpy()})
-        write_atomically(out, lambda tmp: _save_npz(tmp, **arrays))
+        # np.savez into a file object: given a name such as "x.NPZ" it would append ".npz"
+        write_atomically(out, lambda f: np.savez(f, **arrays))
     else:
         picture = picture_of(fake, snap, ncol, opts.seed)
-        write_atomically(out, lambda tmp: samples.save_png(picture, tmp))
+        write_atomically(out, lambda f: samples.write_picture(picture, f, out.suffix))
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}) to {out}")
 
 
@@ -88,11 +89,6 @@ def requested_labels(n: int, ncol: int | None, requested: int | None, num_classe
     if requested is not None:
         return torch.full((n,), requested, dtype=torch.long)
     return grid_labels(n, ncol or n, num_classes)
-
-
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a name like "x.NPZ"
-        np.savez(f, **arrays)
 
 
 def interpolation_latents(opts: SampleOptions, z_dim: int) -> tuple[Tensor, int]:
