@@ -25,6 +25,7 @@ from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.config import CONF_DIR, CONFIG_NAME, GROUPS, register_schema
 from ganlab.errors import ConfigError, RunInterrupted, RunStopped
 from ganlab.launchers import (
@@ -69,9 +70,11 @@ _job_failures: list[tuple[int, str]] = []  # (exit code, message)
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def _train_job(cfg: DictConfig) -> float | None:
+    from ganlab.logging import quiet_full_disk_in_log_files
     from ganlab.train import train  # torch loads only once composition succeeded
 
     register_resolvers()  # this may be a launcher's job process (joblib, submitit), not the one main() ran in
+    quiet_full_disk_in_log_files()  # the handlers Hydra has just set up for this job
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
@@ -103,6 +106,11 @@ def _train_job(cfg: DictConfig) -> float | None:
         _job_failed(2, f"error: {_hydra_message(err)}", in_process)
     except RunStopped as err:
         _job_failed(err.exit_code, str(err), in_process)
+    except OSError as err:
+        if err.errno not in SPACE_ERRNOS:
+            raise
+        # A full disk, from a writer other than the checkpoint's (which raises RunStopped): the same exit code.
+        _job_failed(1, full_disk_message(err, run_dir), in_process)
     except Exception as err:
         if not _out_of_memory(err):
             raise
@@ -113,6 +121,20 @@ def _train_job(cfg: DictConfig) -> float | None:
     finally:
         release_cuda_cache()
     return None
+
+
+def full_disk_message(err: OSError, run_dir: Path) -> str:
+    """What to say when a run stops on a full disk: the file, the folder's free space, and how to go on."""
+    from ganlab.checkpoint import CHECKPOINT_DIR, LAST
+
+    if err.filename is None:  # a writer that does not go through ganlab's (Hydra's logs, config.yaml)
+        err = full_disk_error(err, run_dir / "config.yaml") or err
+        what = f"in {run_dir}"
+    else:
+        what = str(err.filename)
+    has_checkpoint = (run_dir / CHECKPOINT_DIR / LAST).is_file()
+    then = f"continue with: ganlab train resume={run_dir}" if has_checkpoint else "run it again"
+    return f"could not write {what} ({err.strerror}). Free some space, then {then}."
 
 
 def _job_failed(exit_code: int, message: str, in_process: bool) -> None:
@@ -271,6 +293,10 @@ def _run_command(command: str, args: list[str]) -> None:
         command_main(args)
     except ConfigError as err:
         _fail(str(err))
+    except OSError as err:
+        if err.errno not in SPACE_ERRNOS:
+            raise
+        _fail(f"could not write {err.filename or 'a file'} ({err.strerror}).")  # a cache, e.g. the classifier's
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,6 +333,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ConfigError, HydraException) as err:
         _fail(_hydra_message(err))
     except OSError as err:
+        if err.errno in SPACE_ERRNOS:  # Hydra's own files, written before the job starts
+            where = err.filename or "the run directory"
+            print(f"{_prefix()}: could not write {where} ({err.strerror}). Free some space.", file=sys.stderr)
+            sys.exit(1)
         if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
             raise
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")

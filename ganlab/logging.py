@@ -3,10 +3,14 @@ plain periodic lines when stdout is a file or pipe, as under CI or SLURM)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,8 @@ from rich.tree import Tree
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 
 log = logging.getLogger("ganlab")
 
@@ -106,15 +112,58 @@ def wait_to_sort_last(run_dir: Path) -> None:
         time.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
+def quiet_full_disk_in_log_files() -> None:
+    """Hydra's log file (<run dir>/train.log) on a full disk: logging would print `--- Logging error ---` and a
+    traceback on stderr for every line after. The run's own writers stop it with one message about the disk;
+    the log file's handlers drop their lines quietly from then on (a line lost from a full disk's log)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler) and not isinstance(handler.handleError, _QuietOnFullDisk):
+            handler.handleError = _QuietOnFullDisk(handler.handleError)  # type: ignore[method-assign]
+
+
+class _QuietOnFullDisk:
+    def __init__(self, handle_error: Any) -> None:
+        self.handle_error = handle_error
+
+    def __call__(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]  # handleError runs inside the handler's `except`
+        if isinstance(error, OSError) and error.errno in SPACE_ERRNOS:
+            return
+        self.handle_error(record)
+
+
+def _quiet_event_thread_errors() -> None:
+    """TensorBoard writes event files from a thread of its own, which keeps a failed write's error for the next
+    call from the loop (RunLogger reports it there) and also lets Python print the thread's traceback on stderr.
+    Drop that print, for OSErrors of TensorBoard's threads only, so that a full disk reads as one message."""
+    previous = threading.excepthook
+    if getattr(previous, "ganlab_quiets_tensorboard", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if issubclass(args.exc_type, OSError) and type(args.thread).__module__.startswith("tensorboard."):
+            return
+        previous(args)
+
+    hook.ganlab_quiets_tensorboard = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class RunLogger:
     """TensorBoard writer plus console progress. `purge_step` drops events a crashed run logged after its
-    last checkpoint, so a resumed run's log has every step once."""
+    last checkpoint, so a resumed run's log has every step once.
+
+    An event file that cannot be written (a full disk) raises an OSError naming the file, its folder and the free
+    space (ENOSPC), from the call after TensorBoard's thread failed: the run stops rather than lose its log."""
 
     def __init__(self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None) -> None:
         self.run_dir = run_dir
+        self.failed = False
+        _quiet_event_thread_errors()
         if purge_step is not None:
             wait_to_sort_last(run_dir)
-        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        with self._writing():
+            self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = Console()
         self.total_steps = total_steps
         self.start_step = start_step
@@ -135,19 +184,43 @@ class RunLogger:
 
     def rewind(self, step: int) -> None:
         """Go back to `step` (a rollback): events logged after it are purged when logging resumes."""
-        self.writer.close()
+        with self._writing():
+            self.writer.close()
         wait_to_sort_last(self.run_dir)
-        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=step + 1)
+        with self._writing():
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=step + 1)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Around every call that may write events: TensorBoard's OSError (raised again from its thread, with no
+        file name) becomes one that says which file, where, and how much space is left."""
+        try:
+            yield
+        except OSError as err:
+            self.failed = True
+            path = self._event_file()
+            raise full_disk_error(err, path) or OSError(
+                err.errno, f"{err.strerror or err} (TensorBoard's event file)", str(path)
+            ) from err
+
+    def _event_file(self) -> Path:
+        """This process's newest event file (TensorBoard names it `...<host>.<pid>.<counter>`, with no public
+        way to ask), else the pattern of one: the folder is what a message needs most."""
+        pattern = f"events.out.tfevents.*.{socket.gethostname()}.{os.getpid()}.*"
+        mine = sorted(self.run_dir.glob(pattern), key=lambda p: p.stat().st_mtime_ns)
+        return mine[-1] if mine else self.run_dir / pattern
 
     def print_config(self, cfg: DictConfig) -> None:
         self.console.print(config_tree(cfg))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, step)
+        with self._writing():
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
 
     def image(self, step: int, tag: str, image: Tensor) -> None:
-        self.writer.add_image(tag, image, step)
+        with self._writing():
+            self.writer.add_image(tag, image, step)
 
     def hparams(self, values: dict[str, str | int | float | bool]) -> None:
         """Record the run's hyperparameters for TensorBoard's HParams tab, in this run's own log. Unlike
@@ -156,8 +229,9 @@ class RunLogger:
         sweep is one row. No experiment summary is written: the tab then builds its columns from every run's
         hyperparameters (a sweep's jobs may differ in their keys) instead of picking one run's list."""
         _, session_start, session_end = hparams_summaries(values, {})
-        self.writer.file_writer.add_summary(session_start)
-        self.writer.file_writer.add_summary(session_end)
+        with self._writing():
+            self.writer.file_writer.add_summary(session_start)
+            self.writer.file_writer.add_summary(session_end)
 
     def report(self, step: int, values: dict[str, float]) -> None:
         """Show progress at a log step: update the bar, or print one plain line."""
@@ -192,10 +266,18 @@ class RunLogger:
     def __enter__(self) -> RunLogger:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        try:
+            self.close()
+        except OSError:
+            if exc is None:
+                raise
+            # Already failing (maybe for this very disk): the error in flight says more.
 
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
-        self.writer.close()
+        if self.failed:  # its thread is gone and its error reported: closing would only raise it again
+            return
+        with self._writing():
+            self.writer.close()
