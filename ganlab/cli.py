@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.config import CONF_DIR, CONFIG_NAME, GROUPS, register_schema
-from ganlab.errors import ConfigError, RunInterrupted, RunStopped
+from ganlab.errors import ConfigError, RunDirInUse, RunInterrupted, RunStopped
 from ganlab.launchers import (
     JobFailed,
     SubmititRequeue,
@@ -40,6 +40,7 @@ from ganlab.launchers import (
     runs_under_submitit,
     workers_that_catch_stops,
 )
+from ganlab.run_lock import LOCK_FILE, hold_run_dir
 from ganlab.signals import SweepStops, note_stop, pending_stop
 
 USAGE = """usage: ganlab <command> [options]
@@ -70,6 +71,7 @@ _job_failures: list[tuple[int, str]] = []  # (exit code, message)
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def _train_job(cfg: DictConfig) -> float | None:
+    from ganlab.distributed import current
     from ganlab.logging import quiet_full_disk_in_log_files
     from ganlab.train import train  # torch loads only once composition succeeded
 
@@ -80,10 +82,14 @@ def _train_job(cfg: DictConfig) -> float | None:
     overrides = list(hydra_cfg.overrides.task)
     in_process = runs_in_process(hydra_cfg)
     requeue = SubmititRequeue() if runs_under_submitit(hydra_cfg) else None
+    lock = contextlib.ExitStack()  # released in `finally`: held while a refused run's directory is removed
     try:
         stopped_by = pending_stop()
         if stopped_by:  # the sweep was stopped: later jobs do not start (a re-run with resume=auto starts them)
             raise RunInterrupted(f"not started: the sweep was stopped by {signal.Signals(stopped_by).name}", stopped_by)
+        if current().is_main:  # under torchrun rank 0 alone writes, so it alone holds the directory
+            resume = cfg.resume if cfg.resume not in (None, "auto") else None
+            lock.enter_context(hold_run_dir(run_dir, resume=resume))
         with requeue or contextlib.nullcontext():
             if cfg.resume == "auto" and hydra_cfg.mode == RunMode.MULTIRUN:
                 check_same_job(run_dir, overrides)
@@ -101,6 +107,8 @@ def _train_job(cfg: DictConfig) -> float | None:
         note_stop(err.signum)
         _remove_if_untouched(run_dir)
         raise JobFailed(str(err), err.exit_code) from None
+    except RunDirInUse as err:  # the directory is the other run's: leave it as it is
+        _job_failed(2, f"error: {err}", in_process)
     except (ConfigError, HydraException) as err:
         _remove_if_untouched(run_dir)
         _job_failed(2, f"error: {_hydra_message(err)}", in_process)
@@ -119,6 +127,7 @@ def _train_job(cfg: DictConfig) -> float | None:
         message = out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)
         _job_failed(2, f"error: {message}", in_process)
     finally:
+        lock.close()
         release_cuda_cache()
     return None
 
@@ -164,7 +173,7 @@ def _hydra_message(err: Exception) -> str:
 
 def _remove_if_untouched(run_dir: Path) -> None:
     """A run refused before its first step leaves no directory behind, only Hydra's own files were there."""
-    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+    if run_dir.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -192,6 +201,24 @@ def _resume_overrides(args: list[str]) -> list[str]:
         # Continue in place; leave the run's .hydra/ as the record of how it was first launched.
         new += [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
     return new
+
+
+def _hold_named_run_dir(args: list[str], resume: str | None) -> contextlib.AbstractContextManager[None]:
+    """Hold an existing run directory named by hydra.run.dir (given, or set by resume=) before Hydra writes its
+    .hydra/ files there: a refused run must not overwrite the record of the run that holds it. The job takes the
+    lock of any other directory itself, once Hydra has named it. `resume`: the user's resume= value, if any."""
+    given = [a for a in args if _override_key(a) == "hydra.run.dir"]
+    if not given or int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 alone holds it
+        return contextlib.nullcontext()
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        value = OverridesParser.create().parse_overrides([given[-1]])[0].value()  # unquoted
+    except HydraException:
+        return contextlib.nullcontext()  # Hydra says what is wrong with it
+    if not isinstance(value, str) or "${" in value or not Path(value).is_dir():
+        return contextlib.nullcontext()  # interpolated, or new: no other run is in it yet
+    return hold_run_dir(Path(value), resume=resume)
 
 
 def _distributed_overrides(args: list[str]) -> list[str]:
@@ -319,6 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         _check_group_choices(rest)
         check_plugins(rest)
         check_slurm_is_here(rest)
+        resume = next((a.split("=", 1)[1] for a in reversed(rest) if _override_key(a) == "resume"), None)
         rest = _resume_overrides(rest)
         rest = _distributed_overrides(rest)
         sys.argv = [f"ganlab {command}", *rest]
@@ -329,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
             if sweep_stops.signum:
                 raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
         else:
-            _train_job()
+            with _hold_named_run_dir(rest, None if resume == "auto" else resume):
+                _train_job()
     except (ConfigError, HydraException) as err:
         _fail(_hydra_message(err))
     except OSError as err:

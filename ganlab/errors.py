@@ -5,6 +5,11 @@ class ConfigError(ValueError):
     """A user mistake (bad option, bad value, missing data, bad checkpoint), not a bug. Exit code 2."""
 
 
+class RunDirInUse(ConfigError):
+    """The run directory is held by another live run (ganlab/run_lock.py). Exit code 2, and the directory is
+    left as it is: it is the other run's."""
+
+
 MAX_SIZE = 2**16  # widths, depths, latent sizes: a larger one is a typo that would exhaust memory
 
 

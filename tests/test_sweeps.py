@@ -24,6 +24,7 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import _is_multirun, main
 from ganlab.config import CONF_DIR, CONFIG_NAME
 from ganlab.errors import RunInterrupted
+from ganlab.run_lock import LOCK_FILE
 from ganlab.signals import SweepStops
 from ganlab.status import FINISHED, STATUS_FILE, read_status
 from tests.conftest import exits_2, ganlab_cli, options, read_events
@@ -221,11 +222,11 @@ def _loky_workers(pid: int) -> list[int]:
 
 def _snapshot(run: Path) -> dict[str, tuple[int, int]]:
     """Size and modification time of every file a job wrote itself (Hydra rewrites .hydra/ and appends to
-    train.log for each launch)."""
+    train.log for each launch, and each launch writes its pid into the directory's lock file)."""
     return {
         str(p.relative_to(run)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in run.rglob("*")
-        if p.is_file() and ".hydra" not in p.parts and p.name != "train.log"
+        if p.is_file() and ".hydra" not in p.parts and p.name not in ("train.log", LOCK_FILE)
     }
 
 
