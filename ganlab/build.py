@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from ganlab.condition import Conditioning, conditioning_for
 from ganlab.config import check_run_knobs
 from ganlab.data.base import DataSource
 from ganlab.distributed import current, local_device
@@ -49,6 +50,7 @@ class Components:
     z_dim: int
     n_critic: int  # the constant D steps per G step (critic_schedule may raise it at times)
     num_classes: int | None  # the classes G and D are conditioned on (model.conditional=true), else None
+    conditioning: Conditioning  # what G and D are given besides noise and samples (ganlab/condition.py)
     critic_schedule: CriticSchedule
     lr_g: LRSchedule
     lr_d: LRSchedule
@@ -242,6 +244,7 @@ def build(cfg: DictConfig) -> Components:
         z_dim=int(cfg.model.z_dim),
         n_critic=int(n_critic),
         num_classes=num_classes,
+        conditioning=conditioning_for(data, num_classes),
         critic_schedule=CriticSchedule(
             t.n_critic_schedule, int(n_critic), t.critic_burst, t.critic_burst_first, t.critic_burst_every
         ),

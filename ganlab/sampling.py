@@ -9,8 +9,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.models.conditional import grid_labels
-
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
 
 
@@ -66,24 +64,25 @@ class FixedInputs:
     row per class, as many columns as trainer.num_samples allows), beside fixed real points for 2-D data."""
 
     noise: Tensor
-    labels: Tensor | None
+    labels: Tensor | None  # the conditions (class labels, or tensors for paired data); None: unconditional
     real_points: Tensor | None
     columns: int | None
 
     @classmethod
     def draw(
-        cls, data: Any, z_dim: int, num_classes: int | None, num_samples: int, seed: int, device: torch.device
+        cls, data: Any, z_dim: int, conditioning: Any, num_samples: int, seed: int, device: torch.device
     ) -> FixedInputs:
         """From a generator of their own, seeded by the run's seed: the global RNG, which the training batches
-        use, does not move."""
+        use, does not move. `conditioning` (ganlab/condition.py) gives the conditions G is drawn for."""
         is_points = len(data.shape) == 1
         n = num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
         columns = None
+        num_classes = getattr(conditioning, "num_classes", None)
         if num_classes:
             columns = max(1, num_samples // num_classes)
             n = num_classes * columns
         noise = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-        labels = grid_labels(n, columns, num_classes, device) if num_classes else None
+        labels = conditioning.picture_conditions(data, n, columns, device)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 
     def generate(self, G: nn.Module) -> Tensor:

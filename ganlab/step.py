@@ -13,7 +13,6 @@ whether the gradients were finite.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from ganlab.build import Components
+from ganlab.condition import call, given
 from ganlab.cuda_graphs import step_runner
 from ganlab.divergence import NanWatch
 
@@ -112,16 +112,6 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(self.parts.device.type, dtype=self.dtype)
 
-    def real_batch(self) -> tuple[Tensor, Tensor | None]:
-        data = self.parts.data
-        if self.parts.num_classes:
-            real, labels = data.sample_labeled(self.batch_size)
-        else:
-            real, labels = data.sample(self.batch_size), None
-        if self.channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
-        return real, labels
-
     def __call__(self, step: int) -> None:
         p = self.parts
         # Host-side settings of this step, written into device tensors that the parts read (captured graphs too).
@@ -141,15 +131,13 @@ class TrainStep:
     def d_update(self, regularize: bool) -> None:
         """One D update on a fresh real batch and a detached fake one; `regularize`: this one carries R1/R2."""
         p = self.parts
-        K, batch, device = p.num_classes, self.batch_size, p.device
-        real, labels = self.real_batch()  # conditional: G draws the real batch's classes
+        batch = p.conditioning.real_batch(p.data, self.batch_size)  # G's fakes get the real batch's conditions
+        real = batch.real.contiguous(memory_format=torch.channels_last) if self.channels_last else batch.real
         with torch.no_grad(), self.autocast():
-            z = torch.randn(batch, p.z_dim, device=device)
-            fake = self.G_train(z, labels) if K else self.G_train(z)
+            z = torch.randn(self.batch_size, p.z_dim, device=p.device)
+            fake = call(self.G_train, z, batch.condition)
         eager = self.compiled and p.loss.needs_input_gradients(regularize)
-        critic = self.critic_d_eager if eager else self.critic_d
-        if K:
-            critic = functools.partial(critic, y=labels)
+        critic = given(self.critic_d_eager if eager else self.critic_d, batch.condition)
         grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
         with self.autocast():
             d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
@@ -160,13 +148,12 @@ class TrainStep:
     def g_update(self) -> None:
         """One G update through the frozen D, then the EMA of G and the end of the step for the NaN watch."""
         p = self.parts
-        K, batch, device = p.num_classes, self.batch_size, p.device
         p.D.requires_grad_(False)
-        labels = torch.randint(K, (batch,), device=device) if K else None  # classes drawn uniformly
+        batch = p.conditioning.g_batch(p.data, self.batch_size, p.device)  # e.g. classes drawn uniformly
         with self.autocast():
-            z = torch.randn(batch, p.z_dim, device=device)
-            fake = self.G_train(z, labels) if K else self.G_train(z)
-            g_loss, g_stats = p.loss.g_loss(functools.partial(self.critic_g, y=labels) if K else self.critic_g, fake)
+            z = torch.randn(self.batch_size, p.z_dim, device=p.device)
+            fake = call(self.G_train, z, batch.condition)
+            g_loss, g_stats = p.loss.g_loss(given(self.critic_g, batch.condition), fake, batch)
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
         p.D.requires_grad_(True)
         if p.ema is not None:

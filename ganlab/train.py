@@ -57,7 +57,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     try:
         watch = NanWatch(parts.device, 0)
         stepper = TrainStep(parts, t, rank_batch, watch)
-        pictures = FixedInputs.draw(parts.data, parts.z_dim, parts.num_classes, t.num_samples, cfg.seed, parts.device)
+        pictures = FixedInputs.draw(parts.data, parts.z_dim, parts.conditioning, t.num_samples, cfg.seed, parts.device)
         evaluates = t.eval_every is not None or t.monitor is not None  # every rank knows the evaluation steps
         monitor = make_monitor(cfg, parts) if dist.is_main else None  # rank 0 evaluates
         run = RunState()

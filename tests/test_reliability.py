@@ -23,9 +23,9 @@ def inject_nan(monkeypatch: pytest.MonkeyPatch, at_g_steps: set[int]) -> None:
     original = AdversarialLoss.g_loss
     calls = {"n": 0}
 
-    def g_loss(self: AdversarialLoss, D: torch.nn.Module, fake: torch.Tensor) -> tuple:
+    def g_loss(self: AdversarialLoss, D: torch.nn.Module, fake: torch.Tensor, batch: object = None) -> tuple:
         calls["n"] += 1
-        loss, stats = original(self, D, fake)
+        loss, stats = original(self, D, fake, batch)
         return (loss * float("nan"), stats) if calls["n"] in at_g_steps else (loss, stats)
 
     monkeypatch.setattr(AdversarialLoss, "g_loss", g_loss)

@@ -16,8 +16,8 @@ from ganlab import samples
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
+from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.models.conditional import grid_labels
 from ganlab.sampling import generate, latents, slerp
 from ganlab.snapshot import Snapshot, load_snapshot
 

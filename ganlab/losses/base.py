@@ -11,12 +11,13 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from ganlab.condition import Batch
 from ganlab.errors import ConfigError, check_positive
 from ganlab.normalization import check_norm
 from ganlab.stabilizers.penalties import gradient_sq_norm
 
 Stats = dict[str, Tensor]
-Critic = Callable[[Tensor], Tensor]  # D itself, or D behind the augmentations (stabilizers/augment.py)
+Critic = Callable[[Tensor], Tensor]  # D (its condition bound), or D behind the augmentations (stabilizers/augment.py)
 
 
 class AdversarialLoss:
@@ -79,7 +80,10 @@ class AdversarialLoss:
         stats["loss/D"] = loss.detach()
         return loss, stats
 
-    def g_loss(self, D: Critic, fake: Tensor) -> tuple[Tensor, Stats]:
+    def g_loss(self, D: Critic, fake: Tensor, batch: Batch | None = None) -> tuple[Tensor, Stats]:
+        """G's loss on its samples `fake`; `batch` is what G's update was given (ganlab/condition.py): a loss
+        with a content or reconstruction term compares `fake` with `batch.real`, the real samples paired to the
+        conditions. The adversarial losses need D's scores only."""
         loss = self.g_objective(D(fake))
         return loss, {"loss/G": loss.detach()}
 

@@ -86,8 +86,3 @@ def check_labels(y: Tensor | None, num_classes: int | None, who: str) -> None:
 def balanced_labels(n: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
     """0, 1, ..., K-1, 0, 1, ...: every class equally often (up to one), in a fixed order."""
     return torch.arange(n, device=device) % num_classes
-
-
-def grid_labels(n: int, columns: int, num_classes: int, device: torch.device | str = "cpu") -> Tensor:
-    """Labels for a picture of `columns` images a row: row r shows class r mod K."""
-    return (torch.arange(n, device=device) // columns) % num_classes
