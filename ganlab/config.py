@@ -1,7 +1,8 @@
 """Typed schema for the top-level knobs, registered in Hydra's ConfigStore.
 
 The groups (model, loss, optimizer, data) stay free-form `_target_` nodes: each option carries its own
-hyperparameters. The run knobs below are typed so that `trainer.steps=abc` fails at composition.
+hyperparameters. The run knobs below are typed so that `trainer.steps=abc` fails at composition, and their
+defaults live here only (conf/train.yaml takes them from this schema; a test holds the README's table to them).
 """
 
 from dataclasses import dataclass, field

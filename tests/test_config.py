@@ -125,3 +125,30 @@ def test_bad_values_are_config_errors(overrides: list[str], message: str) -> Non
 def test_run_knobs_checked_before_anything_is_built() -> None:
     with pytest.raises(ConfigError, match="trainer.log_every"):
         check_run_knobs(compose_cfg("trainer.log_every=0"))
+
+
+def test_the_readme_table_gives_the_schema_defaults() -> None:
+    """The run knobs' defaults live in the schema alone; the README's table of them must say the same."""
+    import dataclasses
+    import re
+
+    from ganlab.config import AugmentSchema, TrainerSchema, TrainSchema
+
+    def shown(value: object) -> str:  # as YAML writes it (0 is not false here: `is`, not a dict lookup)
+        for constant, text in ((None, "null"), (True, "true"), (False, "false")):
+            if value is constant:
+                return text
+        return str(value)
+
+    defaults = {f"trainer.{f.name}": f for f in dataclasses.fields(TrainerSchema)}
+    defaults |= {f"augment.{f.name}": f for f in dataclasses.fields(AugmentSchema)}
+    defaults |= {f.name: f for f in dataclasses.fields(TrainSchema) if f.name in ("seed", "resume")}
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    documented = {}
+    for keys, default in re.findall(r"^\| ((?:`[\w.]+`(?:, )?)+) \| ([^|]*) \|", readme, flags=re.M):
+        for key in re.findall(r"`([\w.]+)`", keys):
+            documented[key] = default.strip()
+    for key, field in defaults.items():
+        value = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
+        assert key in documented, f"{key} is missing from the README's table of run knobs"
+        assert documented[key] == shown(value), f"{key}: README says {documented[key]}, the schema {shown(value)}"
