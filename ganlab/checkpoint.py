@@ -25,14 +25,6 @@ BEST = "best.pt"  # the checkpoint with the best value of trainer.monitor so far
 CHECKPOINT_DIR = "checkpoints"
 # Keys that may differ on resume: where the data lives, not what it is.
 RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers", "cache"}
-# Options added after checkpoints were already being written, with the value that means what those checkpoints
-# did: a checkpoint without the key matches a config that has it at this value.
-LATER_KEYS = {
-    "model.generator.widths": None,
-    "model.generator.norm": "none",
-    "model.generator.activation": "relu",
-    "model.discriminator.widths": None,
-}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
@@ -129,8 +121,6 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
             if group == "data" and key.split(".")[1] in RELOCATABLE_DATA_KEYS:
                 continue
             if group == "optimizer" and not key.endswith("._target_"):
-                continue
-            if key not in a and key in LATER_KEYS and b.get(key) == LATER_KEYS[key]:
                 continue
             if a.get(key, "<missing>") != b.get(key, "<missing>"):
                 diffs.append(f"{key} (checkpoint: {a.get(key, '<missing>')}, requested: {b.get(key, '<missing>')})")

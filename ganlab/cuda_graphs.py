@@ -219,7 +219,7 @@ def prepare_for_capture(opt: torch.optim.Optimizer, device: torch.device) -> Non
 
 def step_counts_to_device(opt: torch.optim.Optimizer) -> None:
     """Put the step counts of fused or capturable groups beside their parameters, as float32, where those
-    kernels read them. A state saved by the plain update (an older checkpoint, fused=false) keeps them on the
+    kernels read them. A state saved by the plain update (a run with optimizer.*.fused=false) keeps them on the
     CPU, where torch's loader leaves them."""
     for group in opt.param_groups:
         if not (group.get("fused") or group.get("capturable")):

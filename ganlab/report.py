@@ -13,12 +13,12 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from ganlab.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
+from ganlab.checkpoint import CHECKPOINT_DIR
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
-from ganlab.status import FINISHED, STATUS_FILE, current_state, read_status
+from ganlab.status import STATUS_FILE, current_state, read_status
 
-UNKNOWN = "unknown"  # no status.json: written by an older ganlab, or the run stopped before its first step
+UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
 
 
@@ -109,16 +109,14 @@ def read_run(path: Path, name: str) -> Run:
     else:
         run = _read_run_without_status(path, name)
     run.curves = metric_curves(path)
-    if run.monitor is None:  # an older run: the metric its evaluator would have monitored
-        run.monitor = next((m for m in ("fid", "kl") if m in run.curves), None)
     grids = sorted((path / "samples").glob("step_*.png"))
     run.samples = grids[-1] if grids else None
     return run
 
 
 def _read_run_without_status(path: Path, name: str) -> Run:
-    """A run without status.json: finished if its checkpoint reached trainer.steps, else unknown (it may have
-    crashed, or be running under an older ganlab)."""
+    """A run directory without status.json: the run stopped before its first step. Its config still says what
+    it was asked to do."""
     config: Any = {}
     for candidate in (path / "config.yaml", path / ".hydra" / "config.yaml"):
         if candidate.is_file():
@@ -128,15 +126,8 @@ def _read_run_without_status(path: Path, name: str) -> Run:
     overrides = [str(o) for o in OmegaConf.load(overrides_file)] if overrides_file.is_file() else []
     steps = OmegaConf.select(config, "trainer.steps", default=None) if config else None
     monitor = OmegaConf.select(config, "trainer.monitor", default=None) if config else None
-    saved = None
-    if (path / CHECKPOINT_DIR / LAST).is_file():
-        try:
-            saved = int(load_checkpoint(path / CHECKPOINT_DIR / LAST, mmap=True, option="run")["step"])
-        except (ConfigError, KeyError, TypeError, ValueError):
-            saved = None  # unreadable: say nothing about progress rather than guess
-    finished = saved is not None and steps is not None and saved >= steps
-    note = None if finished else "no status.json: an older ganlab, or it stopped before its first step"
-    return Run(path, name, FINISHED if finished else UNKNOWN, note, saved, steps, saved, overrides, monitor)
+    note = "no status.json: it stopped before its first step"
+    return Run(path, name, UNKNOWN, note, None, steps, None, overrides, monitor)
 
 
 def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:

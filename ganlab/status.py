@@ -94,7 +94,7 @@ class RunStatus:
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:
-    """The run's status record, or None if it has none (an older ganlab, or it stopped before its first step)
+    """The run's status record, or None if it has none (it stopped before its first step)
     or the file is unreadable."""
     try:
         record = json.loads((Path(run_dir) / STATUS_FILE).read_text())

@@ -84,17 +84,6 @@ def test_incompatible_config_names_the_keys() -> None:
     assert "root" not in str(err.value)
 
 
-def test_a_checkpoint_from_before_an_option_existed_matches_its_default() -> None:
-    saved = {"model": {"generator": {"width": 64}}, "data": {"image_size": 32}}  # written before widths/norm/cache
-    later = {
-        "model": {"generator": {"width": 64, "widths": None, "norm": "none"}},
-        "data": {"image_size": 32, "cache": True},
-    }
-    check_compatible(saved, later, Path("x.pt"))
-    with pytest.raises(ConfigError, match="model.generator.norm .checkpoint: <missing>, requested: batch"):
-        check_compatible(saved, {**later, "model": {"generator": {"width": 64, "norm": "batch"}}}, Path("x.pt"))
-
-
 def test_resume_with_a_different_model_is_refused(tmp_path: Path) -> None:
     train(compose_cfg(), tmp_path)
     with pytest.raises(ConfigError, match="model.generator.width"):

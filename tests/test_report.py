@@ -163,10 +163,11 @@ def test_status_json_follows_a_run_to_its_end(tmp_path: Path) -> None:
     (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING}))  # this process: alive
     assert current_state(read_status(run)) == (RUNNING, None)
 
-    # A run from before status.json: judged by its checkpoint.
+    # A run directory without status.json stopped before its first step: it says so, whatever else is there.
     (run / STATUS_FILE).unlink()
-    legacy = read_run(run, "run")
-    assert (legacy.state, legacy.step, legacy.steps) == ("finished", 2, 2)
+    unstarted = read_run(run, "run")
+    assert (unstarted.state, unstarted.step, unstarted.steps) == ("unknown", None, 2)
+    assert unstarted.note == "no status.json: it stopped before its first step"
 
 
 def test_a_sigterm_leaves_an_interrupted_status(tmp_path: Path) -> None:
