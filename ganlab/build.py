@@ -22,11 +22,11 @@ from torch import nn
 
 from ganlab.condition import Conditioning, conditioning_for
 from ganlab.config import check_run_knobs
-from ganlab.data.base import DataSource
 from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError
 from ganlab.losses.base import AdversarialLoss
 from ganlab.models.layers import has_batchnorm
+from ganlab.protocols import DataSource
 from ganlab.speed import Execution, prepare_execution
 from ganlab.stabilizers.augment import AugmentedDiscriminator
 from ganlab.stabilizers.critic_schedule import CriticSchedule

@@ -17,6 +17,7 @@ from ganlab.errors import ConfigError
 from ganlab.metrics.fidelity import IS_SPLITS, PRC_NEIGHBOURHOOD, fid, inception_score, kid, precision_recall
 from ganlab.metrics.modes import covered, mode_metrics, reverse_kl
 from ganlab.models.conditional import balanced_labels
+from ganlab.protocols import ImageSource, PointMixture
 from ganlab.sampling import sample_batches
 
 DEFAULT_N = {"images": 10_000, "points": 2_500}
@@ -77,7 +78,13 @@ class Evaluator:
             self._setup(data, data_cfg, features, n, device, batch_size)
 
     def _setup(
-        self, data: Any, data_cfg: Any, features: str, n: int | None, device: torch.device | str, batch_size: int
+        self,
+        data: ImageSource | PointMixture,
+        data_cfg: Any,
+        features: str,
+        n: int | None,
+        device: torch.device | str,
+        batch_size: int,
     ) -> None:
         from ganlab.metrics.extractors import default_features, get_extractor
         from ganlab.metrics.reference import reference_features
@@ -97,7 +104,7 @@ class Evaluator:
                     f"{features_option}={features}: 2-D data is judged by mode metrics, which use no features; "
                     f"leave {features_option}=auto."
                 )
-            if not hasattr(data, "centres") or not hasattr(data, "std"):
+            if not isinstance(data, PointMixture):
                 raise ConfigError(f"{type(data).__name__} has no mode centres: ganlab's 2-D metrics need them.")
             self.centres, self.std = data.centres.cpu(), float(data.std)
             self.features = None

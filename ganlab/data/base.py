@@ -1,4 +1,4 @@
-"""The data-source protocol and the in-memory implementation most sources share.
+"""The in-memory implementation most data sources share (the contract itself is ganlab/protocols.py).
 
 A source knows its sample shape ((C, H, W) or (2,)) and number of classes (None when unlabelled) and hands
 out batches already on the training device. Images are scaled to [-1, 1]. A set that fits in memory is one
@@ -10,30 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import Protocol
 
 import torch
 from torch import Tensor
-
-
-class DataSource(Protocol):
-    """What the loop draws real samples from (see the module's docstring).
-
-    Optional: `close()`. A source that holds resources beyond memory (the worker processes of a streaming
-    image folder) releases them there, idempotently; the training loop calls it once the run ends, whether it
-    finished or failed (`close_source`), instead of leaving them to the garbage collector or the interpreter's
-    exit. Sources without one need nothing done."""
-
-    shape: tuple[int, ...]
-    num_classes: int | None
-
-    def sample(self, batch_size: int) -> Tensor:
-        """A batch of real samples on the device, images in [-1, 1]."""
-        ...
-
-    def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
-        """A batch with its class labels (int64, on the device): only for sources with `num_classes`."""
-        ...
 
 
 class InMemoryImages:
@@ -70,7 +49,7 @@ class InMemoryImages:
             yield to_unit_range(self.images[idx.to(self.images.device)])
 
     def close(self) -> None:
-        """Nothing to release: the images are one tensor (the DataSource protocol's optional close())."""
+        """Nothing to release: the images are one tensor (DataSource's optional close(), ganlab/protocols.py)."""
 
     def fingerprint(self) -> str:
         """A hash of the pixels and labels: cached statistics are reused only for exactly this data."""
@@ -81,7 +60,7 @@ class InMemoryImages:
 
 
 def close_source(data: object) -> None:
-    """Call the source's optional `close()`, if it has one (see DataSource)."""
+    """Call the source's optional `close()`, if it has one (DataSource in ganlab/protocols.py)."""
     close = getattr(data, "close", None)
     if callable(close):
         close()

@@ -378,7 +378,7 @@ class ImageFolderData:
             len(workers), self.shutdown_s, self.wait_s, self.batches,
         )  # fmt: skip
 
-    # --- the DataSource protocol ------------------------------------------------------------------------------
+    # --- the ImageSource protocol (ganlab/protocols.py) ---------------------------------------------------------------
 
     def sample(self, batch_size: int) -> Tensor:
         if self.memory is not None:

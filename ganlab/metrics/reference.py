@@ -14,6 +14,7 @@ from torch import Tensor
 from ganlab.cache import cache_dir, digest
 from ganlab.checkpoint import atomic_torch_save
 from ganlab.metrics.extractors import Extractor, data_name
+from ganlab.protocols import ImageSource
 
 log = logging.getLogger("ganlab")
 FORMAT = "ganlab-reference-v1"
@@ -28,7 +29,7 @@ class Reference:
     class_share: Tensor | None  # the real class distribution over the whole split (K,), when labelled
 
 
-def reference_features(data: Any, data_cfg: Any, extractor: Extractor, n: int, batch_size: int) -> Reference:
+def reference_features(data: ImageSource, data_cfg: Any, extractor: Extractor, n: int, batch_size: int) -> Reference:
     n_real = min(n, len(data))
     options = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
     key = {
@@ -59,7 +60,7 @@ def reference_features(data: Any, data_cfg: Any, extractor: Extractor, n: int, b
         f, lg = extractor(batch)
         features.append(f.cpu())
         logits.append(lg.cpu())
-    labels = getattr(data, "labels", None)
+    labels = getattr(data, "labels", None)  # optional (ImageSource): the real class histogram
     class_share = None
     if labels is not None and extractor.dataset_classes:
         counts = torch.bincount(labels.cpu(), minlength=logits[0].shape[1]).double()

@@ -1,0 +1,55 @@
+"""Every built-in data option keeps the contracts of ganlab/protocols.py that the loop, evaluation and the
+classifier features read, so a change to a source cannot drop a member one of them needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ganlab.data.base import close_source
+from ganlab.protocols import DataSource, ImageSource, InMemoryImageSource, LabelledSource, PointMixture
+from ganlab.targets import instantiate_node
+from tests.conftest import compose_cfg, options, write_png_folder
+
+EXPECTED = {  # the contracts each option must keep (cifar10 has no offline files here: its loader is mnist's)
+    "digits": (LabelledSource, InMemoryImageSource),
+    "gaussians": (PointMixture,),
+    "mnist": (LabelledSource, InMemoryImageSource),
+    "fashion_mnist": (LabelledSource, InMemoryImageSource),
+    "image_folder": (LabelledSource, ImageSource),
+}
+
+
+def test_every_data_option_is_listed() -> None:
+    assert set(options("data")) - {"cifar10"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+@pytest.mark.parametrize("cache", ["true", "false"])
+def test_a_data_option_keeps_its_contracts(name: str, cache: str, mnist_root: Path, tmp_path: Path) -> None:
+    if cache == "false" and name != "image_folder":
+        pytest.skip("only an image folder streams")
+    extra = {
+        "mnist": [f"data.root={mnist_root}"],
+        "fashion_mnist": [f"data.root={mnist_root}"],
+        "image_folder": [
+            f"data.root={tmp_path / 'imgs'}",
+            "data.image_size=16",
+            f"data.cache={cache}",
+            "data.num_workers=0",
+        ],
+    }.get(name, [])
+    if name == "image_folder":
+        write_png_folder(tmp_path / "imgs", n=8)
+    data = instantiate_node(compose_cfg(f"data={name}", *extra).data, device="cpu")
+    try:
+        assert isinstance(data, DataSource)
+        for contract in EXPECTED[name]:
+            assert isinstance(data, contract), f"data={name} is no longer a {contract.__name__}"
+        batch = data.sample(4)
+        assert tuple(batch.shape) == (4, *data.shape)
+        if isinstance(data, ImageSource):
+            assert batch.min() >= -1 and batch.max() <= 1
+    finally:
+        close_source(data)
