@@ -27,6 +27,7 @@ from ganlab.checkpoint import (
     newest_good_checkpoint,
     resolve_checkpoint,
     restore_rng,
+    run_dir_of,
     save_checkpoint,
 )
 from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
@@ -166,9 +167,11 @@ def save_or_stop(state: dict[str, Any], path: Path) -> None:
     try:
         save_checkpoint(state, path)
     except OSError as err:
+        kept = "the previous checkpoint there is intact" if path.is_file() else "none had been written there yet"
+        run_dir = run_dir_of(path) or path
         message = (
-            f"could not write the checkpoint {path} at step {state['step']} ({err.strerror or err}); the previous "
-            "checkpoint there is intact. Free some space, then continue with resume=."
+            f"could not write the checkpoint {path} at step {state['step']} ({err.strerror or err}); {kept}. "
+            f"Free some space, then continue with: ganlab train resume={run_dir}"
         )
         log_to_files(message)
         raise RunStopped(message) from err
