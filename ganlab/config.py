@@ -80,7 +80,7 @@ class TrainSchema:
 
 
 def register_schema() -> None:
-    from ganlab.launchers import register_resolvers
+    from ganlab.jobs.launchers import register_resolvers
 
     ConfigStore.instance().store(name="train_schema", node=TrainSchema)
     register_resolvers()  # ${job_gpu:N} in trainer.device

@@ -1,4 +1,6 @@
-"""Errors the CLI reports as a message instead of a traceback."""
+"""Errors the CLI reports as a message instead of a traceback, and how such a message begins."""
+
+import os
 
 
 class ConfigError(ValueError):
@@ -6,7 +8,7 @@ class ConfigError(ValueError):
 
 
 class RunDirInUse(ConfigError):
-    """The run directory is held by another live run (ganlab/run_lock.py). Exit code 2, and the directory is
+    """The run directory is held by another live run (ganlab/jobs/run_lock.py). Exit code 2, and the directory is
     left as it is: it is the other run's."""
 
 
@@ -50,3 +52,9 @@ class RunInterrupted(BaseException):
 
     def __str__(self) -> str:
         return self.message
+
+
+def message_prefix() -> str:
+    """`ganlab`, or `ganlab[rank N]` on the other processes of a torchrun: every rank may have its say."""
+    rank = int(os.environ.get("RANK", "0"))
+    return f"ganlab[rank {rank}]" if rank and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "ganlab"

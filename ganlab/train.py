@@ -31,11 +31,11 @@ from ganlab.data.base import close_source
 from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import RunInterrupted, first_line
+from ganlab.jobs.signals import StopRequests
 from ganlab.logging import RunLogger, log_to_files, run_hparams
 from ganlab.monitor import Monitor, make_monitor
 from ganlab.run_state import Checkpoints, RunState, find_checkpoint, stop_diverged
 from ganlab.sampling import FixedInputs
-from ganlab.signals import StopRequests
 from ganlab.status import DIVERGED, RunStatus
 from ganlab.step import TrainStep
 

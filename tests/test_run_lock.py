@@ -1,4 +1,4 @@
-"""One run per run directory (ganlab/run_lock.py), against real processes: a holder in another process, a
+"""One run per run directory (ganlab/jobs/run_lock.py), against real processes: a holder in another process, a
 second run refused with exit code 2 and the holder's pid, resume= of a run still going refused, and a SIGKILLed
 holder that leaves no lock behind."""
 
@@ -15,13 +15,13 @@ import pytest
 import torch
 
 from ganlab.cli import main
-from ganlab.run_lock import LOCK_FILE
+from ganlab.jobs.run_lock import LOCK_FILE
 from tests.conftest import REPO
 
 HOLD = """
 import sys
 from pathlib import Path
-from ganlab.run_lock import hold_run_dir
+from ganlab.jobs.run_lock import hold_run_dir
 
 with hold_run_dir(Path(sys.argv[1])):
     print("held", flush=True)

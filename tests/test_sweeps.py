@@ -21,11 +21,12 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.cli import _is_multirun, main
+from ganlab.cli import main
 from ganlab.config import CONF_DIR, CONFIG_NAME
 from ganlab.errors import RunInterrupted
-from ganlab.run_lock import LOCK_FILE
-from ganlab.signals import SweepStops
+from ganlab.jobs.run_lock import LOCK_FILE
+from ganlab.jobs.signals import SweepStops
+from ganlab.overrides import is_multirun
 from ganlab.status import FINISHED, STATUS_FILE, read_status
 from tests.conftest import exits_2, ganlab_cli, options, read_events
 
@@ -377,7 +378,7 @@ def test_sweep_stops_keeps_an_ignored_ctrl_c_ignored_and_knows_a_multirun_by_hyd
         assert stops.signum is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert _is_multirun(["hydra.mode=MULTIRUN"]) and _is_multirun(["-m"]) and not _is_multirun(["seed=1"])
+    assert is_multirun(["hydra.mode=MULTIRUN"]) and is_multirun(["-m"]) and not is_multirun(["seed=1"])
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@
   with a checkpoint, and only then lets submitit requeue the job; submitit alone would exit mid-step.
 - A sweep re-run with `resume=auto` continues job N only from a checkpoint that job N wrote.
 - Jobs that run in another process (joblib, submitit) hand their failure back to the main process as JobFailed.
-- joblib's worker processes survive a Ctrl-C or SIGTERM and stop their jobs with a checkpoint (ganlab/signals.py).
+- joblib's worker processes survive a Ctrl-C or SIGTERM and stop their jobs with a checkpoint (ganlab/jobs/signals.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import functools
 import importlib.util
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -23,9 +24,12 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from ganlab.errors import ConfigError
+from ganlab.jobs.signals import catch_stops_in_worker, inside_training_loop
 
 log = logging.getLogger("ganlab")
 
@@ -57,8 +61,6 @@ def check_plugins(args: list[str]) -> None:
 def check_slurm_is_here(args: list[str]) -> None:
     """hydra/launcher=slurm on a machine without SLURM: submitit would fail with a traceback ("Could not detect
     srun") after Hydra has set the sweep up. Printing the config (--cfg, --info) needs no SLURM."""
-    import shutil
-
     wants_slurm = any(a.lstrip("+~") in ("hydra/launcher=slurm", "hydra/launcher=submitit_slurm") for a in args)
     if wants_slurm and not {"--cfg", "-c", "--info"} & set(args) and shutil.which("srun") is None:
         raise ConfigError(
@@ -78,10 +80,8 @@ def job_gpu(count: int | None = None) -> str:
     """`${job_gpu:N}` -> `cuda:<this job's number mod N>` (N: the visible GPUs when left out). The jobs of a batch
     of N consecutive numbers get a GPU each: joblib's n_jobs=N with hydra.sweeper.max_batch_size=N, or Optuna's
     n_jobs=N (it launches its trials in batches of n_jobs)."""
-    from hydra.core.hydra_config import HydraConfig
-
     if count is None:
-        import torch
+        import torch  # only where a config asks for ${job_gpu}
 
         count = torch.cuda.device_count()
     if not count:
@@ -110,8 +110,6 @@ class JobFailed(Exception):
 
 def runs_in_process(hydra_cfg: Any) -> bool:
     """A single run, or a sweep whose jobs Hydra's basic launcher runs one after another in this process."""
-    from hydra.types import RunMode
-
     return hydra_cfg.mode != RunMode.MULTIRUN or str(hydra_cfg.launcher._target_).endswith(".BasicLauncher")
 
 
@@ -119,7 +117,7 @@ def check_same_job(run_dir: Path, overrides: list[str]) -> None:
     """A sweep re-run with resume=auto continues job N from `<sweep dir>/N/checkpoints`. That checkpoint must
     come from the same job: a changed sweep command, or an Optuna study that drew other values for trial N,
     must not pick up another job's weights and train them on as if they were its own."""
-    from ganlab.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
+    from ganlab.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint  # torch: only once a job runs
 
     last = Path(run_dir) / CHECKPOINT_DIR / LAST
     if not last.is_file():
@@ -165,8 +163,6 @@ class SubmititRequeue:
             signal.signal(signal.SIGUSR2, self.submitit_handler)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        from ganlab.signals import inside_training_loop
-
         if inside_training_loop(signal.SIGTERM):
             self.requested = True
             signal.getsignal(signal.SIGTERM)(signum, frame)  # type: ignore[operator]  # stop at the next step, by SIGUSR2
@@ -193,8 +189,6 @@ def workers_that_catch_stops(sweep: str) -> Iterator[None]:
     except ImportError:  # no joblib launcher installed: nothing to prepare
         yield
         return
-    from ganlab.signals import catch_stops_in_worker
-
     original = parallel.BACKENDS["loky"]
     parallel.BACKENDS["loky"] = functools.partial(LokyBackend, initializer=catch_stops_in_worker, initargs=(sweep,))
     try:

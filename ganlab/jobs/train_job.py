@@ -1,0 +1,213 @@
+"""The Hydra job around `train()`, and launching it: one run, or a sweep of them (see ganlab/jobs/__init__.py).
+
+Every way a job can end becomes an exit code and one message: a user's mistake (ConfigError, a composition
+error) 2, a diverged run or a full disk 1, a stop by a signal 128 + signal; anything else is a bug and keeps its
+traceback. The failures of jobs run in this process are collected in `FAILURES` and reported by `launch` after
+Hydra returns: raising them through Hydra would make it print its own "Error executing job" banner first, and
+would end a sweep whose other jobs may be fine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sys
+from concurrent.futures import BrokenExecutor
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
+from ganlab.config import CONF_DIR, CONFIG_NAME
+from ganlab.errors import ConfigError, RunDirInUse, RunInterrupted, RunStopped, message_prefix
+from ganlab.jobs.launchers import (
+    JobFailed,
+    SubmititRequeue,
+    check_same_job,
+    register_resolvers,
+    release_cuda_cache,
+    runs_in_process,
+    runs_under_submitit,
+    workers_that_catch_stops,
+)
+from ganlab.jobs.run_lock import LOCK_FILE, hold_run_dir
+from ganlab.jobs.signals import SweepStops, note_stop, pending_stop
+from ganlab.overrides import is_multirun, last_value
+
+# torch (and so ganlab.checkpoint, ganlab.distributed, ganlab.train) is imported only once composition succeeded:
+# a mistyped override is answered in a second, not after torch's start-up.
+
+SWEEP_STOPPED = (
+    "each running job saved a checkpoint. Re-run the same command with resume=auto and the same "
+    "hydra.sweep.dir: stopped jobs continue, finished ones are skipped, unstarted ones start."
+)
+FAILURES: list[tuple[int, str]] = []  # (exit code, message) of the jobs of this process that failed
+
+
+def launch(args: list[str], resume: str | None) -> int:
+    """Run `ganlab train <args>` (already rewritten for resume= and torchrun) and return its exit code, having
+    printed what failed. `resume`: the user's own resume= value. Mistakes found before a job starts (ConfigError,
+    HydraException) and unwritable run directories (OSError) are raised for the CLI to report."""
+    sys.argv = ["ganlab train", *args]
+    FAILURES.clear()
+    sweep_stops = SweepStops()
+    try:
+        if is_multirun(args):
+            with sweep_stops, workers_that_catch_stops(sweep_stops.token):
+                train_job()
+            if sweep_stops.signum:
+                raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
+        else:
+            with hold_named_run_dir(args, None if resume == "auto" else resume):
+                train_job()
+    except (RunInterrupted, JobFailed, BrokenExecutor) as err:
+        # A stopped sweep: the jobs' own messages say where each stopped; this says how to go on. (BrokenExecutor:
+        # a signal in the moment after joblib started its workers, before their handlers were set, killed them
+        # and joblib gave up the pool; no job had begun training yet.)
+        if sweep_stops.signum:
+            print(f"{message_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
+            return 128 + sweep_stops.signum
+        if isinstance(err, BrokenExecutor):
+            raise
+        print(f"{message_prefix()}: {err}", file=sys.stderr)
+        return err.exit_code
+    if FAILURES:
+        messages = dict.fromkeys(message for _, message in FAILURES)  # a sweep may repeat one mistake
+        print("\n".join(f"{message_prefix()}: {m}" for m in messages), file=sys.stderr)
+        return max(code for code, _ in FAILURES)
+    return 0
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
+def train_job(cfg: DictConfig) -> float | None:
+    from ganlab.logging import quiet_full_disk_in_log_files
+    from ganlab.train import train  # torch loads only once composition succeeded
+
+    register_resolvers()  # this may be a launcher's job process (joblib, submitit), not the one main() ran in
+    quiet_full_disk_in_log_files()  # the handlers Hydra has just set up for this job
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    in_process = runs_in_process(hydra_cfg)
+    requeue = SubmititRequeue() if runs_under_submitit(hydra_cfg) else None
+    lock = contextlib.ExitStack()  # released in `finally`: held while a refused run's directory is removed
+    try:
+        stopped_by = pending_stop()
+        if stopped_by:  # the sweep was stopped: later jobs do not start (a re-run with resume=auto starts them)
+            raise RunInterrupted(f"not started: the sweep was stopped by {signal.Signals(stopped_by).name}", stopped_by)
+        if is_rank_zero():  # under torchrun rank 0 alone writes, so it alone holds the directory
+            resume = cfg.resume if cfg.resume not in (None, "auto") else None
+            lock.enter_context(hold_run_dir(run_dir, resume=resume))
+        with requeue or contextlib.nullcontext():
+            if cfg.resume == "auto" and hydra_cfg.mode == RunMode.MULTIRUN:
+                check_same_job(run_dir, overrides)
+            try:
+                return train(cfg, run_dir, overrides=overrides)
+            except RunInterrupted:
+                if requeue is not None and requeue.requested:
+                    requeue.requeue(cfg.resume)  # submitit requeues the job and exits; returns without resume=auto
+                raise
+    except RunInterrupted as err:
+        if in_process:
+            raise  # not an Exception: it ends the sweep at once, as Ctrl-C would
+        # In a worker: handed back as an Exception, which joblib collects like a result. A BaseException would
+        # make joblib abort the pool and kill the other workers in the middle of their own checkpoints.
+        note_stop(err.signum)
+        remove_if_untouched(run_dir)
+        raise JobFailed(str(err), err.exit_code) from None
+    except RunDirInUse as err:  # the directory is the other run's: leave it as it is
+        job_failed(2, f"error: {err}", in_process)
+    except (ConfigError, HydraException) as err:
+        remove_if_untouched(run_dir)
+        job_failed(2, f"error: {hydra_message(err)}", in_process)
+    except RunStopped as err:
+        job_failed(err.exit_code, str(err), in_process)
+    except OSError as err:
+        if err.errno not in SPACE_ERRNOS:
+            raise
+        # A full disk, from a writer other than the checkpoint's (which raises RunStopped): the same exit code.
+        job_failed(1, full_disk_message(err, run_dir), in_process)
+    except Exception as err:
+        if not out_of_memory(err):
+            raise
+        from ganlab.train import out_of_memory_message
+
+        message = out_of_memory_message(err, cfg.trainer.batch_size, cfg.trainer.device)
+        job_failed(2, f"error: {message}", in_process)
+    finally:
+        lock.close()
+        release_cuda_cache()
+    return None
+
+
+def full_disk_message(err: OSError, run_dir: Path) -> str:
+    """What to say when a run stops on a full disk: the file, the folder's free space, and how to go on."""
+    from ganlab.checkpoint import CHECKPOINT_DIR, LAST
+
+    if err.filename is None:  # a writer that does not go through ganlab's (Hydra's logs, config.yaml)
+        err = full_disk_error(err, run_dir / "config.yaml") or err
+        what = f"in {run_dir}"
+    else:
+        what = str(err.filename)
+    has_checkpoint = (run_dir / CHECKPOINT_DIR / LAST).is_file()
+    then = f"continue with: ganlab train resume={run_dir}" if has_checkpoint else "run it again"
+    return f"could not write {what} ({err.strerror}). Free some space, then {then}."
+
+
+def job_failed(exit_code: int, message: str, in_process: bool) -> None:
+    """Remember a failed job for main(), which reports it after Hydra returns. A job in another process (joblib,
+    submitit) raises instead: its exception is what Hydra hands back to this process."""
+    if not in_process:
+        raise JobFailed(message, exit_code)
+    FAILURES.append((exit_code, message))
+
+
+def out_of_memory(err: Exception) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError for a tensor larger than RAM."""
+    import torch  # loaded already by train
+
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+
+
+def hydra_message(err: Exception) -> str:
+    message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
+    if isinstance(err, HydraException) and err.__cause__ is not None:
+        message += f"\n{err.__cause__}"
+    return message
+
+
+def remove_if_untouched(run_dir: Path) -> None:
+    """A run refused before its first step leaves no directory behind, only Hydra's own files were there."""
+    if run_dir.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def hold_named_run_dir(args: list[str], resume: str | None) -> contextlib.AbstractContextManager[None]:
+    """Hold an existing run directory named by hydra.run.dir (given, or set by resume=) before Hydra writes its
+    .hydra/ files there: a refused run must not overwrite the record of the run that holds it. The job takes the
+    lock of any other directory itself, once Hydra has named it. `resume`: the user's resume= value, if any."""
+    given = last_value(args, "hydra.run.dir")
+    if given is None or not is_rank_zero():  # under torchrun rank 0 alone holds it
+        return contextlib.nullcontext()
+    try:
+        value = OverridesParser.create().parse_overrides([f"hydra.run.dir={given}"])[0].value()  # unquoted
+    except HydraException:
+        return contextlib.nullcontext()  # Hydra says what is wrong with it
+    if not isinstance(value, str) or "${" in value or not Path(value).is_dir():
+        return contextlib.nullcontext()  # interpolated, or new: no other run is in it yet
+    return hold_run_dir(Path(value), resume=resume)
+
+
+def is_rank_zero() -> bool:
+    """Rank 0 of a torchrun (its RANK), or a plain process."""
+    return int(os.environ.get("RANK", "0")) == 0
