@@ -36,7 +36,6 @@ class DataSource(Protocol):
         ...
 
 
-
 @runtime_checkable
 class LabelledSource(DataSource, Protocol):
     """A data source whose samples have classes (`num_classes` set): a conditional model trains on it."""
