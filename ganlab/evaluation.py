@@ -14,11 +14,11 @@ import torch
 from torch import nn
 
 from ganlab.errors import ConfigError
+from ganlab.generation import sample_batches
 from ganlab.metrics.fidelity import IS_SPLITS, PRC_NEIGHBOURHOOD, fid, inception_score, kid, precision_recall
 from ganlab.metrics.modes import covered, mode_metrics, reverse_kl
 from ganlab.models.conditional import balanced_labels
 from ganlab.protocols import ImageSource, PointMixture
-from ganlab.sampling import sample_batches
 
 DEFAULT_N = {"images": 10_000, "points": 2_500}
 MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN

@@ -32,8 +32,8 @@ from ganlab.checkpoint import (
 )
 from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
 from ganlab.errors import RunStopped
-from ganlab.logging import log_to_files
-from ganlab.sampling import FixedInputs
+from ganlab.generation import FixedInputs
+from ganlab.run_log import log_to_files
 from ganlab.speed import match_state_layout
 from ganlab.step import TrainStep
 

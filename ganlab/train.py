@@ -5,7 +5,7 @@ Each step is the recipe of Goodfellow et al. (2014), Algorithm 1: `n_critic` dis
 real and generated batches (G's output detached), then one generator update through a frozen D. The step
 itself lives in ganlab/step.py; building the networks, optimizers and data (with precision, torch.compile,
 channels_last and DDP) in ganlab/build.py; what a checkpoint holds in ganlab/run_state.py; evaluations and the
-best value in ganlab/monitor.py. This loop around them logs, draws pictures, checkpoints, evaluates, and
+best value in ganlab/monitor.py. This loop around them logs, draws fixed, checkpoints, evaluates, and
 handles signals and divergence. The stabilisers (ganlab/stabilizers/) act inside the step. Under torchrun every
 rank runs this loop; rank 0 alone writes.
 """
@@ -24,18 +24,18 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ganlab import samples
+from ganlab import pictures
 from ganlab.build import Components, build, seed_everything
 from ganlab.checkpoint import BEST, CHECKPOINT_DIR, LAST
 from ganlab.data.base import close_source
 from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
 from ganlab.errors import RunInterrupted, first_line
+from ganlab.generation import FixedInputs
 from ganlab.jobs.signals import StopRequests
-from ganlab.logging import RunLogger, log_to_files, run_hparams
 from ganlab.monitor import Monitor, make_monitor
+from ganlab.run_log import RunLogger, log_to_files, run_hparams
 from ganlab.run_state import Checkpoints, RunState, find_checkpoint, stop_diverged
-from ganlab.sampling import FixedInputs
 from ganlab.status import DIVERGED, RunStatus
 from ganlab.step import TrainStep
 
@@ -49,7 +49,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     that `resume=` recomposes the same config. Returns the monitored metric of the final evaluation (for
     sweepers), or None when the run does not evaluate.
     """
-    # --- Set-up: components, the step, the pictures' fixed inputs, the evaluator. Nothing is written yet. ---
+    # --- Set-up: components, the step, the fixed' fixed inputs, the evaluator. Nothing is written yet. ---
     run_dir, t, dist = Path(run_dir), cfg.trainer, current()
     rank_batch = per_rank_batch(t.batch_size)  # the global batch: refused before building (caches are slow)
     seed_everything(cfg.seed)  # the same on every rank: the networks start identical
@@ -57,12 +57,12 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     try:
         watch = NanWatch(parts.device, 0)
         stepper = TrainStep(parts, t, rank_batch, watch)
-        pictures = FixedInputs.draw(parts.data, parts.z_dim, parts.conditioning, t.num_samples, cfg.seed, parts.device)
+        fixed = FixedInputs.draw(parts.data, parts.z_dim, parts.conditioning, t.num_samples, cfg.seed, parts.device)
         evaluates = t.eval_every is not None or t.monitor is not None  # every rank knows the evaluation steps
         monitor = make_monitor(cfg, parts) if dist.is_main else None  # rank 0 evaluates
         run = RunState()
         config = OmegaConf.to_container(cfg, resolve=True)
-        store = Checkpoints(run_dir / CHECKPOINT_DIR, parts, stepper, pictures, config, list(overrides))
+        store = Checkpoints(run_dir / CHECKPOINT_DIR, parts, stepper, fixed, config, list(overrides))
 
         # --- Resume: weights, optimizers, RunState and RNG from a checkpoint ---
         found = find_checkpoint(cfg.resume, store.folder) if cfg.resume else None
@@ -107,7 +107,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                 stopping = any_rank(stop.signum is not None)
                 due = Due.at(run.step, t, stopping, evaluates)
                 values = stepper.meter.means() if due.reads else {}  # reading syncs with the device: only then
-                fixed_samples = pictures.generate(parts.G_eval) if due.draws else None
+                fixed_samples = fixed.generate(parts.G_eval) if due.draws else None
                 problems, first_bad = find_problems(due, values, watch, parts, fixed_samples)
                 if problems:
                     if t.on_nan == "rollback" and run.rollbacks < t.max_rollbacks and (store.folder / LAST).is_file():
@@ -124,9 +124,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                     logger.report(run.step, values)
                     status.update(run.step)  # the heartbeat, and how far a run that dies later got
                 if due.sample and dist.is_main:
-                    picture = samples.render(fixed_samples, pictures.real_points, ncol=pictures.columns)
+                    picture = pictures.render(fixed_samples, fixed.real_points, ncol=fixed.columns)
                     logger.image(run.step, "samples", picture)
-                    samples.save_png(picture, run_dir / "samples" / f"step_{run.step:07d}.png")
+                    pictures.save_png(picture, run_dir / "samples" / f"step_{run.step:07d}.png")
                 if due.save and dist.is_main:  # before evaluating: a failed evaluation must not cost the checkpoint
                     store.save_periodic(run, due.keep, t.checkpoint_every, t.keep_last, t.keep_every)
                     status.update(run.step, saved_step=run.step)

@@ -88,10 +88,10 @@ def test_status_json_on_a_full_disk(
 def test_a_sample_picture_on_a_full_disk(
     small_disk: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ganlab import samples
+    from ganlab import pictures
 
     run = first_run(small_disk, capsys)
-    fill_before(monkeypatch, samples, "save_png", small_disk)  # at step 6
+    fill_before(monkeypatch, pictures, "save_png", small_disk)  # at step 6
     code, err = ganlab(resume(run), capsys)
     assert_stopped_cleanly(code, err, 1, small_disk, run)
     assert f"could not write {run / 'samples' / 'step_0000006.png'} (No space left in {run / 'samples'}: " in err
@@ -104,7 +104,7 @@ def test_the_tensorboard_event_file_on_a_full_disk(
     """TensorBoard appends to its event file from a thread of its own. On a full disk that thread dies with the
     error (Python would print its traceback) and the next call from the loop raises it again without a file
     name; the run must stop there with one message instead."""
-    from ganlab.logging import RunLogger
+    from ganlab.run_log import RunLogger
 
     run = first_run(small_disk, capsys)
     fill_before(monkeypatch, RunLogger, "scalars", small_disk)

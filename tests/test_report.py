@@ -19,7 +19,7 @@ from PIL import Image
 
 from ganlab.cli import main
 from ganlab.errors import RunInterrupted
-from ganlab.report import read_run
+from ganlab.runs import read_run
 from ganlab.status import CRASHED, INTERRUPTED, RUNNING, STATUS_FILE, current_state, read_status
 from ganlab.train import train
 from tests.conftest import compose_cfg, exits_2, read_events

@@ -15,7 +15,7 @@ from PIL import Image
 import ganlab
 from ganlab.checkpoint import load_checkpoint, save_checkpoint
 from ganlab.cli import main
-from ganlab.sampling import slerp
+from ganlab.generation import slerp
 from tests.conftest import exits_2
 
 FAST = ["debug=fast", "trainer.device=cpu"]

@@ -187,7 +187,7 @@ def test_ema_generator_is_checkpointed_pictured_and_sampled(tmp_path: Path) -> N
     assert state["G_ema"].keys() == state["G"].keys()
     differs = [k for k in state["G"] if not torch.equal(state["G"][k], state["G_ema"][k])]
     assert differs  # an average, not a copy
-    from ganlab.snapshot import load_snapshot
+    from ganlab.trained_generator import load_snapshot
 
     assert load_snapshot(str(tmp_path), torch.device("cpu")).generator == "G_ema"
 

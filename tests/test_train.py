@@ -119,7 +119,7 @@ def test_resume_after_a_crash_drops_events_logged_past_the_checkpoint(tmp_path: 
 def test_a_resumed_log_purges_even_when_its_file_name_would_sort_first(tmp_path: Path) -> None:
     """Event files are read in name order: <seconds>.<host>.<pid>.<counter>. Within one second the unpadded
     counter decides and "10" < "9", which once let a resume's purge miss the events it had to drop."""
-    from ganlab.logging import RunLogger
+    from ganlab.run_log import RunLogger
 
     with RunLogger(tmp_path, start_step=0, total_steps=6) as first:
         for step in range(1, 7):

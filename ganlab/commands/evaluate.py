@@ -14,7 +14,7 @@ from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.evaluation import DESCRIPTIONS, Evaluation, Evaluator, lower_is_better
-from ganlab.snapshot import Snapshot, load_snapshot
+from ganlab.trained_generator import Snapshot, load_snapshot
 
 METRICS_FILE = "metrics.json"
 

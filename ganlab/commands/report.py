@@ -13,7 +13,7 @@ from ganlab.commands.options import parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
-from ganlab.report import Run, find_runs, rank, read_runs, sort_metric, split_overrides
+from ganlab.runs import Run, find_runs, rank, read_runs, sort_metric, split_overrides
 
 FILES = ("report.md", "report.csv", "report.png")
 

@@ -12,14 +12,14 @@ import torch
 from omegaconf import MISSING
 from torch import Tensor
 
-from ganlab import samples
+from ganlab import pictures
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.sampling import generate, latents, slerp
-from ganlab.snapshot import Snapshot, load_snapshot
+from ganlab.generation import generate, latents, slerp
+from ganlab.trained_generator import Snapshot, load_snapshot
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 REAL_POINTS = 2_500  # the backdrop of a 2-D scatter
@@ -68,7 +68,7 @@ def main(args: list[str]) -> None:
         write_atomically(out, lambda f: np.savez(f, **arrays))
     else:
         picture = picture_of(fake, snap, ncol, opts.seed)
-        write_atomically(out, lambda f: samples.write_picture(picture, f, out.suffix))
+        write_atomically(out, lambda f: pictures.write_picture(picture, f, out.suffix))
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}) to {out}")
 
 
@@ -100,8 +100,8 @@ def interpolation_latents(opts: SampleOptions, z_dim: int) -> tuple[Tensor, int]
 
 def picture_of(fake: Tensor, snap: Snapshot, ncol: int | None, seed: int) -> Tensor:
     if fake.dim() == 4:
-        return samples.image_grid(fake, ncol=ncol)
+        return pictures.image_grid(fake, ncol=ncol)
     with torch.random.fork_rng(devices=[]):  # the real backdrop: reproducible for a seed
         torch.manual_seed(seed)
         real = snap.data(torch.device("cpu")).sample(REAL_POINTS)
-    return samples.scatter(fake, real)
+    return pictures.scatter(fake, real)

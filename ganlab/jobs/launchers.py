@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 from ganlab.errors import ConfigError
 from ganlab.jobs.signals import catch_stops_in_worker, inside_training_loop
+from ganlab.overrides import override_key, split_override
 
 log = logging.getLogger("ganlab")
 
@@ -50,8 +51,8 @@ def check_plugins(args: list[str]) -> None:
     """Refuse, with the install command, a launcher or sweeper whose Hydra plugin is missing (Hydra itself would
     only say that the config option does not exist)."""
     for arg in args:
-        key, _, value = arg.partition("=")
-        key = key.lstrip("+~")
+        key, value = split_override(arg)
+        value = value or ""
         for (group, prefix), (extra, module) in PLUGINS.items():
             missing = key == group and value.startswith(prefix) and value != "null" and not _installed(module)
             if missing:
@@ -136,7 +137,7 @@ def check_same_job(run_dir: Path, overrides: list[str]) -> None:
 
 
 def _job_identity(overrides: list[str]) -> set[str]:
-    keys = {o.split("=", 1)[0].lstrip("+~"): o for o in overrides}
+    keys = {override_key(o): o for o in overrides}
     return {o for k, o in keys.items() if k not in RERUN_KEYS and not k.startswith("hydra")}
 
 

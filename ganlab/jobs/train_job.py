@@ -87,7 +87,7 @@ def launch(args: list[str], resume: str | None) -> int:
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
 def train_job(cfg: DictConfig) -> float | None:
-    from ganlab.logging import quiet_full_disk_in_log_files
+    from ganlab.run_log import quiet_full_disk_in_log_files
     from ganlab.train import train  # torch loads only once composition succeeded
 
     register_resolvers()  # this may be a launcher's job process (joblib, submitit), not the one main() ran in

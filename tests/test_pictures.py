@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
-from ganlab.samples import image_grid, save_png, scatter
+from ganlab.pictures import image_grid, save_png, scatter
 
 
 @pytest.mark.parametrize(("n", "channels"), [(2, 1), (7, 3), (16, 1), (10, 3)])  # make_grid returns n=1 unpadded

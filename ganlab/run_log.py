@@ -23,6 +23,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
+from ganlab.overrides import split_override
 
 log = logging.getLogger("ganlab")
 
@@ -57,8 +58,8 @@ def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str | in
     }
     values |= {key: OmegaConf.select(cfg, key, default=None) for key in KEY_SETTINGS}
     for override in overrides:
-        key, _, text = override.partition("=")
-        key = key.lstrip("+~")
+        key, text = split_override(override)
+        text = text or ""  # `~key` deletes: no text
         if key.startswith(("hydra.", "hydra/")) or key == "resume":  # how it ran, not what it trained
             continue
         node = OmegaConf.select(cfg, key, default=None)  # a group choice (loss=hinge) selects a dict
