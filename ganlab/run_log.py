@@ -155,11 +155,20 @@ class RunLogger:
     last checkpoint, so a resumed run's log has every step once.
 
     An event file that cannot be written (a full disk) raises an OSError naming the file, its folder and the free
-    space (ENOSPC), from the call after TensorBoard's thread failed: the run stops rather than lose its log."""
+    space (ENOSPC), from the call after TensorBoard's thread failed: the run stops rather than lose its log.
 
-    def __init__(self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None) -> None:
+    `writes=False` (the processes of a torchrun other than rank 0, which writes for all) makes every call do
+    nothing: the same object and methods on every rank, so that a mistake fails on every rank alike."""
+
+    def __init__(
+        self, run_dir: Path, start_step: int, total_steps: int, purge_step: int | None = None, writes: bool = True
+    ) -> None:
         self.run_dir = run_dir
+        self.writes = writes
         self.failed = False
+        self.progress: Progress | None = None
+        if not writes:
+            return
         _quiet_event_thread_errors()
         if purge_step is not None:
             wait_to_sort_last(run_dir)
@@ -170,7 +179,6 @@ class RunLogger:
         self.start_step = start_step
         self.started = time.perf_counter()
         self.interactive = sys.stdout.isatty()
-        self.progress: Progress | None = None
         if self.interactive:
             self.progress = Progress(
                 TextColumn("[bold]step"),
@@ -185,6 +193,8 @@ class RunLogger:
 
     def rewind(self, step: int) -> None:
         """Go back to `step` (a rollback): events logged after it are purged when logging resumes."""
+        if not self.writes:
+            return
         with self._writing():
             self.writer.close()
         wait_to_sort_last(self.run_dir)
@@ -212,14 +222,19 @@ class RunLogger:
         return mine[-1] if mine else self.run_dir / pattern
 
     def print_config(self, cfg: DictConfig) -> None:
-        self.console.print(config_tree(cfg))
+        if self.writes:
+            self.console.print(config_tree(cfg))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not self.writes:
+            return
         with self._writing():
             for tag, value in values.items():
                 self.writer.add_scalar(tag, value, step)
 
     def image(self, step: int, tag: str, image: Tensor) -> None:
+        if not self.writes:
+            return
         with self._writing():
             self.writer.add_image(tag, image, step)
 
@@ -229,6 +244,8 @@ class RunLogger:
         leaves the tab to read the metrics from the run's own scalars (metrics/*, loss/*), so every job of a
         sweep is one row. No experiment summary is written: the tab then builds its columns from every run's
         hyperparameters (a sweep's jobs may differ in their keys) instead of picking one run's list."""
+        if not self.writes:
+            return
         _, session_start, session_end = hparams_summaries(values, {})
         with self._writing():
             self.writer.file_writer.add_summary(session_start)
@@ -236,6 +253,8 @@ class RunLogger:
 
     def report(self, step: int, values: dict[str, float]) -> None:
         """Show progress at a log step: update the bar, or print one plain line."""
+        if not self.writes:
+            return
         summary = " ".join(
             f"{tag.split('/')[-1] if tag.startswith('loss/') else tag} {values[tag]:.4g}"
             for tag in ("loss/D", "loss/G")
@@ -256,6 +275,8 @@ class RunLogger:
 
     def note(self, line: str) -> None:
         """One line for the user: above the bar on a terminal, else a log line (and the run's log file)."""
+        if not self.writes:
+            return
         if self.progress is not None:
             self.progress.console.print(line)
             log_to_files(line)
@@ -278,7 +299,9 @@ class RunLogger:
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
-        if self.failed:  # its thread is gone and its error reported: closing would only raise it again
+        if (
+            self.failed or not self.writes
+        ):  # its thread is gone and its error reported: closing would only raise it again
             return
         with self._writing():
             self.writer.close()

@@ -34,10 +34,20 @@ class RunStatus:
     """Context manager around the training loop: `running` on entry, the outcome on exit.
 
     `update(step, saved_step)` is the heartbeat. `expect(DIVERGED)` before raising tells the exit what the
-    exception means: RunStopped is also raised for a checkpoint that cannot be written, which is a crash."""
+    exception means: RunStopped is also raised for a checkpoint that cannot be written, which is a crash.
+    `writes=False` (ranks of a torchrun other than 0) keeps the record without writing it."""
 
-    def __init__(self, run_dir: Path, steps: int, monitor: str | None, overrides: list[str], step: int = 0) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        steps: int,
+        monitor: str | None,
+        overrides: list[str],
+        step: int = 0,
+        writes: bool = True,
+    ) -> None:
         self.path = Path(run_dir) / STATUS_FILE
+        self.writes = writes
         self.record: dict[str, Any] = {
             "state": RUNNING,
             "step": step,  # the last step done (logged), maybe past the last checkpoint
@@ -54,6 +64,8 @@ class RunStatus:
         self._expected: str | None = None
 
     def __enter__(self) -> RunStatus:
+        if not self.writes:
+            return self
         for stale in self.path.parent.glob(f".{STATUS_FILE}.tmp-*"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         self._write()
@@ -88,6 +100,8 @@ class RunStatus:
             # Already failing (maybe this very disk is full): the original error matters more.
 
     def _write(self) -> None:
+        if not self.writes:
+            return
         self.record["updated"] = time.time()
         text = json.dumps(self.record, indent=2) + "\n"
         atomic_write(self.path, lambda f: f.write(text.encode()))  # a reader never sees half a file

@@ -49,7 +49,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     that `resume=` recomposes the same config. Returns the monitored metric of the final evaluation (for
     sweepers), or None when the run does not evaluate.
     """
-    # --- Set-up: components, the step, the fixed' fixed inputs, the evaluator. Nothing is written yet. ---
+    # --- Set-up: components, the step, the pictures' fixed inputs, the evaluator. Nothing is written yet. ---
     run_dir, t, dist = Path(run_dir), cfg.trainer, current()
     rank_batch = per_rank_batch(t.batch_size)  # the global batch: refused before building (caches are slow)
     seed_everything(cfg.seed)  # the same on every rank: the networks start identical
@@ -82,15 +82,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         if dist.is_main:
             prepare_run_dir(run_dir, cfg, store.folder)
             run.best = monitor.saved_best(store.folder / BEST) if monitor else None
-        logger: Any = (
-            RunLogger(run_dir, run.step, t.steps, run.step + 1 if run.step else None) if dist.is_main else Silent()
-        )
+        logger = RunLogger(run_dir, run.step, t.steps, run.step + 1 if run.step else None, writes=dist.is_main)
         logger.print_config(cfg)
-        status: Any = (
-            RunStatus(run_dir, t.steps, monitor and monitor.metric, list(overrides), run.step)
-            if dist.is_main
-            else Silent()
-        )
+        metric = monitor.metric if monitor else None
+        status = RunStatus(run_dir, t.steps, metric, list(overrides), run.step, writes=dist.is_main)
         speed = Throughput(t.batch_size, stepper.d_updates)
 
         # --- Steps, each followed by its periodic work ---
@@ -116,9 +111,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                     status.expect(DIVERGED)  # the RunStopped raised next means divergence, not a failed write
                     stop_diverged(problems, first_bad or run.step, store.folder, run.rollbacks)
                 if due.log:
-                    values["lr/G"] = parts.lr_g.current[0]  # host copies: a captured optimizer's rate is a tensor
-                    values["lr/D"] = parts.lr_d.current[0]
-                    values["perf/images_per_s"] = speed.images_per_s(stepper.d_updates)
+                    values |= rates(parts, speed, stepper.d_updates)
                     stepper.meter.reset()
                     logger.scalars(run.step, values)
                     logger.report(run.step, values)
@@ -181,6 +174,15 @@ def is_eval_step(step: int, t: DictConfig, evaluates: bool) -> bool:
     return evaluates and (step == t.steps or (t.eval_every is not None and step % t.eval_every == 0))
 
 
+def rates(parts: Components, speed: Throughput, d_updates: int) -> dict[str, float]:
+    """The learning rates (host copies: a captured optimizer's rate is a tensor) and the data rate."""
+    return {
+        "lr/G": parts.lr_g.current[0],
+        "lr/D": parts.lr_d.current[0],
+        "perf/images_per_s": speed.images_per_s(d_updates),
+    }
+
+
 class Throughput:
     """Real images through D per second since the last log: the data rate, comparable across n_critic."""
 
@@ -230,7 +232,7 @@ def roll_back(
     run: RunState,
     store: Checkpoints,
     stepper: TrainStep,
-    logger: Any,
+    logger: RunLogger,
     speed: Throughput,
     cfg: DictConfig,
 ) -> None:
@@ -251,7 +253,7 @@ def roll_back(
     )
 
 
-def evaluate(monitor: Monitor, run: RunState, parts: Components, logger: Any, store: Checkpoints) -> None:
+def evaluate(monitor: Monitor, run: RunState, parts: Components, logger: RunLogger, store: Checkpoints) -> None:
     """Measure G (its EMA when there is one) at this step; a new best is saved as best.pt."""
     improved = monitor.evaluate(parts.G_eval, parts.z_dim, run, run.step)
     logger.scalars(run.step, {f"metrics/{name}": value for name, value in run.metrics.items()})
@@ -267,19 +269,6 @@ def interrupted(stop: StopRequests, step: int, steps: int, run_dir: Path) -> Run
     )
     log_to_files(message)  # the CLI prints it on stderr
     return RunInterrupted(message, signum=stop.signum or signal.SIGTERM)  # or another rank's signal
-
-
-class Silent:
-    """The logger and the status file of ranks other than 0: every call does nothing."""
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
-
-    def __enter__(self) -> Silent:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def out_of_memory_message(err: Exception, batch_size: int, device: Any) -> str:
