@@ -164,10 +164,9 @@ def test_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2 and "unknown command 'trian'" in capsys.readouterr().err
 
 
-def test_console_script_exit_code_for_a_bad_option(tmp_path: Path) -> None:
-    result = ganlab_cli("train", "loss=nope", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "Available options in 'loss'" in result.stderr and "Traceback" not in result.stderr
+def test_a_bad_option_exits_2_with_hydras_list_of_options(capsys: pytest.CaptureFixture[str]) -> None:
+    # In-process: the console script is this same main() (test_train_end_to_end and the SIGTERM test run it).
+    assert "Available options in 'loss'" in exits_2(["train", "loss=nope"], capsys)
 
 
 def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run(tmp_path: Path) -> None:
@@ -176,7 +175,7 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run
     run = tmp_path / "run"
     args = [
         "debug=fast",
-        "trainer.steps=150",
+        "trainer.steps=60",
         "resume=auto",
         "trainer.log_every=5",
         "trainer.checkpoint_every=100000",
@@ -200,10 +199,10 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run
     assert "stopped by SIGTERM at step" in err and f"resume={run}" in err
     stopped_at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
     assert f"stopped by SIGTERM at step {stopped_at}" in (run / "train.log").read_text()
-    assert 10 <= stopped_at < 150
+    assert 10 <= stopped_at < 60
 
     main(["train", *args])  # the same command again (in this process: the console script ran above)
     assert f"resumed {run / 'checkpoints' / 'last.pt'} at step {stopped_at}" in (run / "train.log").read_text()
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 150
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 60
     steps = [s for s, _ in read_events(run)[0]["loss/D"]]
-    assert steps == sorted(set(steps)) and steps[-1] == 150 and stopped_at in steps
+    assert steps == sorted(set(steps)) and steps[-1] == 60 and stopped_at in steps

@@ -120,6 +120,7 @@ def test_bf16_and_channels_last_train_close_to_float32(tmp_path: Path) -> None:
             assert torch.allclose(finals["bf16"][key], value, atol=5e-2), key  # rounded to bfloat16 in places
 
 
+@pytest.mark.slow  # Inductor compiles C++ kernels: 20 s with a fresh cache, as in a fresh clone
 def test_compiled_steps_compute_what_eager_ones_do(tmp_path: Path) -> None:
     # On 2-D points with the MLP: compiling is quick there. WGAN-GP's D steps stay eager (double backward).
     finals = {}

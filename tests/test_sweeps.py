@@ -166,7 +166,9 @@ def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_ot
 @pytest.mark.parametrize(
     ("target", "signum"),
     [
-        ("the main process", signal.SIGTERM),  # `kill <pid>`
+        # 10 s each (worker processes that start torch): test_sweep_stops_hands_a_signal_on_to_the_workers checks
+        # the hand-over in seconds
+        pytest.param("the main process", signal.SIGTERM, marks=pytest.mark.slow),  # `kill <pid>`
         pytest.param("the process group", signal.SIGINT, marks=pytest.mark.slow),  # Ctrl-C in a terminal
     ],
 )
@@ -379,6 +381,41 @@ def test_sweep_stops_keeps_an_ignored_ctrl_c_ignored_and_knows_a_multirun_by_hyd
     finally:
         signal.signal(signal.SIGINT, previous)
     assert is_multirun(["hydra.mode=MULTIRUN"]) and is_multirun(["-m"]) and not is_multirun(["seed=1"])
+
+
+def _wait_for_sigterm(ready: object) -> None:
+    """A stand-in for a sweep's worker process: it reports SIGTERM by its exit code."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(100 + signum))
+    ready.set()  # type: ignore[attr-defined]
+    time.sleep(60)
+    os._exit(1)
+
+
+def test_sweep_stops_hands_a_signal_on_to_the_workers() -> None:
+    """A SIGTERM to the sweep's main process (`kill <pid>`) reaches its worker processes as SIGTERM, and the main
+    process only remembers it: it goes on to wait for its workers' checkpoints."""
+    import multiprocessing
+
+    from ganlab.jobs.signals import pending_stop
+
+    context = multiprocessing.get_context("fork")
+    ready = [context.Event() for _ in range(2)]
+    workers = [context.Process(target=_wait_for_sigterm, args=(event,)) for event in ready]
+    for worker in workers:
+        worker.start()
+    try:
+        assert all(event.wait(30) for event in ready)
+        with SweepStops() as stops:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled here: the process is still alive after this line
+            for worker in workers:
+                worker.join(30)
+            assert pending_stop() == signal.SIGTERM  # no later job of this sweep starts
+        assert [worker.exitcode for worker in workers] == [100 + signal.SIGTERM] * 2
+        assert stops.signum == signal.SIGTERM and stops.name == "SIGTERM" and pending_stop() is None
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
 
 
 @pytest.mark.slow
