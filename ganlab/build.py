@@ -29,6 +29,7 @@ from ganlab.models.layers import has_batchnorm
 from ganlab.protocols import DataSource
 from ganlab.speed import Execution, prepare_execution
 from ganlab.stabilizers.augment import AugmentedDiscriminator
+from ganlab.stabilizers.base import Stabilizer
 from ganlab.stabilizers.critic_schedule import CriticSchedule
 from ganlab.stabilizers.ema import EMA, ema_beta
 from ganlab.stabilizers.lr_schedule import LRSchedule
@@ -57,6 +58,7 @@ class Components:
     ema: EMA | None  # the averaged G, used for samples and evaluation when set
     D_view: AugmentedDiscriminator  # D as the losses see it: behind DiffAugment / instance noise, if any
     execution: Execution  # the networks as the step calls them: DDP, torch.compile, precision, channels_last
+    stabilizers: dict[str, Stabilizer]  # the hook-based ones of cfg.stabilizers (ganlab/stabilizers/base.py)
 
     @property
     def G_eval(self) -> nn.Module:
@@ -255,4 +257,18 @@ def build(cfg: DictConfig) -> Components:
             D, cfg.augment.diffaugment, cfg.augment.instance_noise, cfg.augment.instance_noise_steps, data.shape
         ),
         execution=execution,
+        stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device),
     )
+
+
+def build_stabilizers(nodes: Any, data_shape: tuple[int, ...], device: torch.device) -> dict[str, Stabilizer]:
+    """Every node under `stabilizers` (stabilizers=[name, ...] composes conf/stabilizers/<name>.yaml), checked
+    against the data."""
+    built: dict[str, Stabilizer] = {}
+    for name, node in nodes.items():
+        stabilizer = instantiate_node(node)
+        if not isinstance(stabilizer, Stabilizer):
+            raise ConfigError(f"stabilizers.{name}: {node.get('_target_')} is not a ganlab Stabilizer.")
+        stabilizer.bind(tuple(data_shape), device)
+        built[str(name)] = stabilizer
+    return built

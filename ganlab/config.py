@@ -75,6 +75,7 @@ class TrainSchema:
     data: Any = MISSING
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     augment: AugmentSchema = field(default_factory=AugmentSchema)
+    stabilizers: Any = field(default_factory=dict)  # name -> node of conf/stabilizers/ (stabilizers=[a,b])
     seed: int = 0
     resume: str | None = None
 

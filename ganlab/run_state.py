@@ -95,6 +95,7 @@ class Checkpoints:
             **dataclasses.asdict(run),
             "d_updates": self.stepper.d_updates,
             "scalers": self.stepper.scaler_state(),
+            "stabilizers": {name: s.state_dict() for name, s in parts.stabilizers.items()},
             "fixed_noise": self.pictures.noise.cpu(),
             "rng": capture_rng(),
             "config": self.config,
@@ -146,6 +147,9 @@ class Checkpoints:
         load_optimizer_state(parts.opt_d, state["opt_D"])
         self.stepper.d_updates = int(state.get("d_updates", 0))
         self.stepper.load_scaler_state(state.get("scalers"))
+        saved = state.get("stabilizers") or {}
+        for name, stabilizer in parts.stabilizers.items():  # one turned on at resume starts afresh
+            stabilizer.load_state_dict(saved.get(name, {}))
         run.load(state)
 
 

@@ -120,6 +120,8 @@ class TrainStep:
         p.D_view.set_step(step)
         if p.ema is not None:
             p.ema.set_step(step)
+        for stabilizer in p.stabilizers.values():
+            stabilizer.at_step_start(step)
         # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
         for _ in range(p.critic_schedule(step)):
             regularize = self.d_updates % p.loss.reg_every == 0
@@ -141,8 +143,14 @@ class TrainStep:
         grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
         with self.autocast():
             d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
+            for stabilizer in p.stabilizers.values():
+                term, stats = stabilizer.d_term(critic, real, fake)
+                d_loss = d_loss if term is None else d_loss + term
+                d_stats |= stats
         kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
         p.loss.after_d_step(p.D)
+        for stabilizer in p.stabilizers.values():
+            stabilizer.after_d_update(p.D)
         self.observe(d_loss, d_stats, kept)
 
     def g_update(self) -> None:
@@ -153,9 +161,16 @@ class TrainStep:
         with self.autocast():
             z = torch.randn(self.batch_size, p.z_dim, device=p.device)
             fake = call(self.G_train, z, batch.condition)
-            g_loss, g_stats = p.loss.g_loss(given(self.critic_g, batch.condition), fake, batch)
+            critic = given(self.critic_g, batch.condition)
+            g_loss, g_stats = p.loss.g_loss(critic, fake, batch)
+            for stabilizer in p.stabilizers.values():
+                term, stats = stabilizer.g_term(critic, fake)
+                g_loss = g_loss if term is None else g_loss + term
+                g_stats |= stats
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
         p.D.requires_grad_(True)
+        for stabilizer in p.stabilizers.values():
+            stabilizer.after_g_update(p.G)
         if p.ema is not None:
             p.ema.update(p.G)  # with the weight that __call__ set for this step
         self.observe(g_loss, g_stats, kept)

@@ -1,0 +1,49 @@
+"""The hook interface of a stabiliser that plugs in by config alone: `stabilizers=[consistency]` composes
+`conf/stabilizers/consistency.yaml`, whose `_target_` names a subclass of `Stabilizer`; its knobs are
+`stabilizers.<name>.*`. Such a stabiliser is two files, its module and its YAML: build.py instantiates every
+node under `stabilizers`, the step calls the hooks, and the checkpoint holds `state_dict()`.
+
+The hooks run inside the step's parts, which ganlab/cuda_graphs.py captures on CUDA: what they do there must
+stay on the device (no `.item()`, no Python branch on a tensor's value). Host-side settings belong in
+`at_step_start`, written into device tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+Stats = dict[str, Tensor]
+
+
+class Stabilizer:
+    """Override the hooks you need; each default does nothing."""
+
+    def bind(self, data_shape: tuple[int, ...], device: Any) -> None:
+        """Once, at build: check the data fits (raise ganlab.ConfigError), make device tensors."""
+
+    def at_step_start(self, step: int) -> None:
+        """Host side, before G step `step` runs (1-based)."""
+
+    def d_term(self, D: Any, real: Tensor, fake: Tensor) -> tuple[Tensor | None, Stats]:
+        """A term added to D's loss in every D update: D (its condition bound, behind any augmentation), the real
+        batch and G's detached samples."""
+        return None, {}
+
+    def g_term(self, D: Any, fake: Tensor) -> tuple[Tensor | None, Stats]:
+        """A term added to G's loss: D (frozen, its condition bound) and G's samples."""
+        return None, {}
+
+    def after_d_update(self, D: nn.Module) -> None:
+        """After each optimizer step of D."""
+
+    def after_g_update(self, G: nn.Module) -> None:
+        """After each optimizer step of G."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must hold for an exact resume (tensors and plain data only)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()`'s output; `{}` for a checkpoint written before this stabiliser was on."""
