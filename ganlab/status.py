@@ -126,12 +126,13 @@ def current_state(record: dict[str, Any]) -> tuple[str, str | None]:
     age = time.time() - float(record.get("updated", 0))
     if record.get("host") != socket.gethostname():
         return RUNNING, f"on {record.get('host')}, last heartbeat {age:.0f} s ago"
-    if not _alive(int(record.get("pid", 0))):
+    if not process_alive(int(record.get("pid", 0))):
         return CRASHED, f"process {record.get('pid')} is gone without a word (killed?); last heartbeat {age:.0f} s ago"
     return RUNNING, None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host has that pid (a pid of another host means nothing here)."""
     if pid <= 0:
         return False
     try:

@@ -41,6 +41,19 @@ def ganlab_cli(*args: str, cwd: Path, timeout: int = 240) -> subprocess.Complete
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def cli_exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`ganlab <argv>` in-process: (exit code, stderr)."""
+    from ganlab.cli import main
+
+    capsys.readouterr()
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exit_info:
+        code = int(exit_info.code or 0)
+    return code, capsys.readouterr().err
+
+
 def exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     """Run `ganlab <argv>` in-process; it must exit 2 with a one-paragraph message (no traceback), returned."""
     from ganlab.cli import main

@@ -14,26 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.cli import main
-from tests.conftest import fill_disk
+from tests.conftest import cli_exit, fill_disk
 
 FIRST = ["debug=fast"]  # 4 steps: checkpoints/last.pt at step 4
 
 
-def ganlab(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """`ganlab <argv>` in-process: (exit code, stderr)."""
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    return code, capsys.readouterr().err
-
-
 def first_run(disk: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     run = disk / "run"
-    code, err = ganlab(["train", *FIRST, f"hydra.run.dir={run}"], capsys)
+    code, err = cli_exit(["train", *FIRST, f"hydra.run.dir={run}"], capsys)
     assert code == 0, err
     return run
 
@@ -66,7 +54,7 @@ def resume(run: Path, *overrides: str) -> list[str]:
 def test_a_checkpoint_on_a_full_disk(small_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = first_run(small_disk, capsys)
     fill_disk(small_disk, leave=40_000)  # room for the small files, not for a checkpoint (about 120 kB)
-    code, err = ganlab(resume(run), capsys)
+    code, err = cli_exit(resume(run), capsys)
     assert_stopped_cleanly(code, err, 1, small_disk, run)
     assert f"could not write the checkpoint {run / 'checkpoints' / 'last.pt'} at step 6" in err
     assert f"(No space left in {run / 'checkpoints'}: the file needs about 11" in err and " kB free)" in err
@@ -79,7 +67,7 @@ def test_status_json_on_a_full_disk(
 
     run = first_run(small_disk, capsys)
     fill_before(monkeypatch, RunStatus, "__enter__", small_disk)  # its first write, before step 5
-    code, err = ganlab(resume(run), capsys)
+    code, err = cli_exit(resume(run), capsys)
     assert_stopped_cleanly(code, err, 1, small_disk, run)
     assert f"could not write {run / 'status.json'} (No space left in {run}: the file needs about " in err
     assert f"0 bytes free). Free some space, then continue with: ganlab train resume={run}." in err
@@ -92,7 +80,7 @@ def test_a_sample_picture_on_a_full_disk(
 
     run = first_run(small_disk, capsys)
     fill_before(monkeypatch, pictures, "save_png", small_disk)  # at step 6
-    code, err = ganlab(resume(run), capsys)
+    code, err = cli_exit(resume(run), capsys)
     assert_stopped_cleanly(code, err, 1, small_disk, run)
     assert f"could not write {run / 'samples' / 'step_0000006.png'} (No space left in {run / 'samples'}: " in err
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
@@ -110,18 +98,18 @@ def test_the_tensorboard_event_file_on_a_full_disk(
     fill_before(monkeypatch, RunLogger, "scalars", small_disk)
     # A scalar a step and no other writes until the end: the event file outgrows its last block within steps.
     every_step = ["trainer.steps=200", "trainer.log_every=1", "trainer.sample_every=1000"]
-    code, err = ganlab(resume(run, *every_step, "trainer.checkpoint_every=1000"), capsys)
+    code, err = cli_exit(resume(run, *every_step, "trainer.checkpoint_every=1000"), capsys)
     assert_stopped_cleanly(code, err, 1, small_disk, run)
     assert f"could not write {run}/events.out.tfevents." in err and f"(No space left in {run}: 0 bytes free)" in err
 
 
 def test_eval_metrics_json_on_a_full_disk(small_disk: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = first_run(small_disk, capsys)
-    code, err = ganlab(["eval", f"run={run}", "n=100"], capsys)
+    code, err = cli_exit(["eval", f"run={run}", "n=100"], capsys)
     assert code == 0, err
     before = (run / "metrics.json").read_bytes()
     fill_disk(small_disk)
-    code, err = ganlab(["eval", f"run={run}", "n=100", "seed=1"], capsys)
+    code, err = cli_exit(["eval", f"run={run}", "n=100", "seed=1"], capsys)
     assert code == 2 and "Traceback" not in err
     assert f"out={run / 'metrics.json'}: cannot write there (No space left in {run}: the file needs about " in err
     assert (run / "metrics.json").read_bytes() == before

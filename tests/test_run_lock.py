@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.cli import main
 from ganlab.jobs.run_lock import LOCK_FILE
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_exit
 
 HOLD = """
 import sys
@@ -48,16 +47,6 @@ def holder() -> Iterator[Callable[[Path], subprocess.Popen]]:
         proc.wait()
 
 
-def ganlab(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    capsys.readouterr()
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_info:
-        code = int(exit_info.code or 0)
-    return code, capsys.readouterr().err
-
-
 def step_of(run: Path) -> int:
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
 
@@ -66,25 +55,25 @@ def test_a_second_run_into_a_held_directory_exits_2_and_a_sigkill_frees_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], holder: Callable[[Path], subprocess.Popen]
 ) -> None:
     run = tmp_path / "run"
-    assert ganlab(["train", "debug=fast", f"hydra.run.dir={run}"], capsys)[0] == 0
+    assert cli_exit(["train", "debug=fast", f"hydra.run.dir={run}"], capsys)[0] == 0
     assert (run / LOCK_FILE).is_file()  # left behind, but not locked: the next run gets in
     overrides_before = (run / ".hydra" / "overrides.yaml").read_text()
     proc = holder(run)
     who = f"process {proc.pid} on {socket.gethostname()}, started "
 
-    code, err = ganlab(["train", "debug=fast", "trainer.steps=6", f"hydra.run.dir={run}"], capsys)
+    code, err = cli_exit(["train", "debug=fast", "trainer.steps=6", f"hydra.run.dir={run}"], capsys)
     assert code == 2 and "Traceback" not in err
     assert err.startswith(f"ganlab: error: {run} is in use by another run ({who}")
     assert "overwrite each other's checkpoints" in err
     assert step_of(run) == 4 and (run / ".hydra" / "overrides.yaml").read_text() == overrides_before
 
-    code, err = ganlab(["train", f"resume={run}", "trainer.steps=6"], capsys)
+    code, err = cli_exit(["train", f"resume={run}", "trainer.steps=6"], capsys)
     assert code == 2 and f"resume={run}: the run in {run} is still going ({who}" in err
     assert step_of(run) == 4
 
     proc.send_signal(signal.SIGKILL)  # no chance to let go: the kernel releases the lock
     proc.wait()
-    code, err = ganlab(["train", f"resume={run}", "trainer.steps=6"], capsys)
+    code, err = cli_exit(["train", f"resume={run}", "trainer.steps=6"], capsys)
     assert code == 0, err
     assert step_of(run) == 6
 
@@ -96,7 +85,7 @@ def test_each_job_of_a_sweep_holds_its_own_directory(
     though nothing of a run is in it yet), job 1 runs."""
     sweep = tmp_path / "sweep"
     proc = holder(sweep / "0")
-    code, err = ganlab(["train", "-m", "debug=fast", "seed=0,1", f"hydra.sweep.dir={sweep}"], capsys)
+    code, err = cli_exit(["train", "-m", "debug=fast", "seed=0,1", f"hydra.sweep.dir={sweep}"], capsys)
     assert code == 2
     assert f"{sweep / '0'} is in use by another run (process {proc.pid} on " in err
     assert (sweep / "0" / LOCK_FILE).is_file() and not (sweep / "0" / "checkpoints").exists()

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ganlab.errors import RunDirInUse
+from ganlab.status import process_alive
 
 log = logging.getLogger("ganlab")
 LOCK_FILE = ".ganlab.lock"
@@ -88,7 +89,7 @@ def _describe_holder(fd: int) -> str:
     text = f"process {record['pid']} on {record.get('host', '?')}"
     if isinstance(record.get("started"), int | float):
         text += f", started {datetime.datetime.fromtimestamp(record['started']):%Y-%m-%d %H:%M:%S}"
-    if record.get("host") == socket.gethostname() and not _alive(int(record["pid"])):
+    if record.get("host") == socket.gethostname() and not process_alive(int(record["pid"])):
         text += " (it has exited; a child of it still holds the lock and goes within seconds: try again)"
     return text
 
@@ -104,15 +105,3 @@ def _refusal(run_dir: Path, holder: str, resume: str | None) -> str:
         "TensorBoard logs and overwrite each other's checkpoints: wait for it to end, or choose another "
         "directory with hydra.run.dir=<folder>."
     )
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
