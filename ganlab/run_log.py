@@ -24,6 +24,7 @@ from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.overrides import split_override
+from ganlab.targets import option_name
 
 log = logging.getLogger("ganlab")
 
@@ -51,10 +52,13 @@ def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str | in
     its `_target_`, which is named like the option), a few key settings, and every command-line override, typed
     as in the config (`optimizer.lr_d: 0.0004`, a number the tab can plot)."""
     values: dict[str, Any] = {
-        "model": _option_name(OmegaConf.select(cfg, "model.generator._target_")),
-        "loss": _option_name(OmegaConf.select(cfg, "loss._target_")),
-        "optimizer": _option_name(OmegaConf.select(cfg, "optimizer.generator._target_")),
-        "data": _option_name(OmegaConf.select(cfg, "data._target_")),
+        group: option_name(str(target)) if (target := OmegaConf.select(cfg, node)) else None
+        for group, node in (
+            ("model", "model.generator._target_"),
+            ("loss", "loss._target_"),
+            ("optimizer", "optimizer.generator._target_"),
+            ("data", "data._target_"),
+        )
     }
     values |= {key: OmegaConf.select(cfg, key, default=None) for key in KEY_SETTINGS}
     for override in overrides:
@@ -70,14 +74,6 @@ def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str | in
         for key, value in values.items()
         if value is not None
     }
-
-
-def _option_name(target: str | None) -> str | None:
-    """`ganlab.losses.hinge.HingeLoss` -> `hinge`; `torch.optim.Adam` -> `adam`."""
-    if not target:
-        return None
-    module, _, name = target.rpartition(".")
-    return module.rpartition(".")[2] if module.startswith("ganlab.") else name.lower()
 
 
 def _eta(seconds: float) -> str:

@@ -55,3 +55,16 @@ def instantiate_node(node: Any, **kwargs: Any) -> Any:
         if isinstance(cause, TypeError):
             raise ConfigError(f"{node.get('_target_')}: {cause}. Check the overrides of its config node.") from err
         raise
+
+
+def option_name(target: str) -> str:
+    """The config option a `_target_` belongs to, by the naming rule that conf/<group>/<name>.yaml targets a class
+    of ganlab/<group>/<name>.py: `ganlab.losses.hinge.HingeLoss` -> `hinge`, `ganlab.data.mnist.MNISTData` ->
+    `mnist`; torch's optimizers by their class (`torch.optim.Adam` -> `adam`); a class from elsewhere by its full
+    path. tests/test_config.py holds every option of every group to the rule."""
+    module, _, name = target.rpartition(".")
+    if module.startswith("ganlab."):
+        return module.rpartition(".")[2]
+    if module.startswith("torch.optim"):
+        return name.lower()
+    return target

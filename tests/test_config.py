@@ -152,3 +152,18 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
         value = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
         assert key in documented, f"{key} is missing from the README's table of run knobs"
         assert documented[key] == shown(value), f"{key}: README says {documented[key]}, the schema {shown(value)}"
+
+
+@pytest.mark.parametrize("group", ["model", "loss", "optimizer", "data"])
+def test_every_option_follows_the_naming_rule(group: str) -> None:
+    """conf/<group>/<name>.yaml targets ganlab/<group>/<name>.py (or torch.optim.<Name>): the rule that lets a
+    newcomer find a loss from its config name, and that option_name() reads the option back by."""
+    from omegaconf import OmegaConf
+
+    from ganlab.config import CONF_DIR
+    from ganlab.targets import option_name
+
+    for name in options(group):
+        node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+        target = node.generator._target_ if group in ("model", "optimizer") else node._target_
+        assert option_name(target) == name, f"{group}={name} targets {target}"

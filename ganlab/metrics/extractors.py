@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ganlab.cache import cache_dir
 from ganlab.errors import ConfigError
 from ganlab.metrics.classifier import load_classifier, save_classifier, train_classifier
+from ganlab.targets import option_name
 
 log = logging.getLogger("ganlab")
 
@@ -45,10 +46,9 @@ class Extractor:
 
 
 def data_name(data_cfg: Any) -> str:
-    """`ganlab.data.mnist.MNISTData` -> `mnist`; a data source from elsewhere -> its class path."""
-    target = str(data_cfg["_target_"])
-    parts = target.split(".")
-    return parts[2] if target.startswith("ganlab.data.") and len(parts) == 4 else target
+    """`data=mnist` for a node whose `_target_` is `ganlab.data.mnist.MNISTData`; a source from elsewhere -> its
+    class path (targets.option_name)."""
+    return option_name(str(data_cfg["_target_"]))
 
 
 def default_features(data_cfg: Any, points: bool) -> str | None:
