@@ -20,6 +20,12 @@ from typing import BinaryIO
 SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
+def remove_stale_temps(folder: Path, name: str = "*") -> None:
+    """Delete the temp files of writes to `folder/<name>` that a kill interrupted (this module names them)."""
+    for stale in Path(folder).glob(f".{name}.tmp-*"):
+        stale.unlink(missing_ok=True)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> None:
     """`write(f)` into a temp file beside `path` (same folder: the rename cannot cross filesystems), fsync it,
     rename it over `path`, fsync the folder (the rename itself is durable).

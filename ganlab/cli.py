@@ -21,7 +21,7 @@ from ganlab.config import CONF_DIR, GROUPS, register_schema
 from ganlab.errors import ConfigError, message_prefix
 from ganlab.jobs.launchers import check_plugins, check_slurm_is_here
 from ganlab.jobs.train_job import hydra_message, launch
-from ganlab.overrides import is_multirun, last_value, override_key
+from ganlab.overrides import is_multirun, last_value, override_key, split_override
 
 USAGE = """usage: ganlab <command> [options]
 
@@ -45,20 +45,20 @@ COMMANDS = ("train", "sample", "eval", "report")
 def _resume_overrides(args: list[str]) -> list[str]:
     """`resume=X` recomposes the original run: its stored overrides first, the new ones after (they win),
     and Hydra's run directory pointed back at the original run."""
-    resume = [a for a in args if override_key(a) == "resume"]
-    if not resume or resume[-1].split("=", 1)[1] == "auto":
+    given = last_value(args, "resume")
+    if given is None or given == "auto":
         return args  # resume=auto: the same command again; train() finds the run's newest good checkpoint
     if is_multirun(args):
         raise ConfigError("resume= continues one run; resume the jobs of a sweep one at a time.")
     from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 
-    path = resolve_checkpoint(resume[-1].split("=", 1)[1])
-    keep = [a for a in args if a not in resume]
-    given = {override_key(a) for a in keep} | {"resume"}
+    path = resolve_checkpoint(given)
+    keep = [a for a in args if override_key(a) != "resume"]
+    overridden = {override_key(a) for a in keep} | {"resume"}
     stored = [
         a
         for a in load_checkpoint(path, mmap=True).get("overrides", [])
-        if override_key(a) not in given and not override_key(a).startswith("hydra.")
+        if override_key(a) not in overridden and not override_key(a).startswith("hydra.")
     ]
     new = [*stored, *keep, f"resume='{path}'"]
     run_dir = run_dir_of(path)
@@ -98,7 +98,8 @@ def _check_group_choices(args: list[str]) -> None:
     for arg in args:
         if "=" not in arg or arg.startswith("-"):
             continue
-        group, value = override_key(arg), arg.split("=", 1)[1]
+        group, value = split_override(arg)
+        value = value or ""
         if group not in (*GROUPS, "debug", "experiment", "hparams_search"):
             continue
         names = value.split(",") if multirun else [value]

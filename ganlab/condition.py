@@ -48,6 +48,9 @@ class Conditioning(Protocol):
         ...
 
 
+NO_CONDITION = Batch(None)  # what G's update of an unconditional model is given: made once, not every step
+
+
 class Unconditional:
     """G is given noise only."""
 
@@ -55,7 +58,7 @@ class Unconditional:
         return Batch(data.sample(batch_size))
 
     def g_batch(self, data: object, batch_size: int, device: torch.device) -> Batch:
-        return Batch(None)
+        return NO_CONDITION
 
     def picture_conditions(self, data: object, n: int, columns: int | None, device: torch.device) -> None:
         return None

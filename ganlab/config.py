@@ -50,7 +50,7 @@ class TrainerSchema:
     critic_burst_first: int = 25  # ... for each of the first this many G steps
     critic_burst_every: int = 500  # ... and for every this-many-th G step
     clip_grad_norm: float | None = None  # clip each network's gradient norm to this (None: no clipping)
-    # speed (ganlab/step.py): what a step computes stays the same
+    # speed (ganlab/speed.py, applied by build.py): what a step computes stays the same
     precision: str = "32"  # 32 | bf16 (autocast) | 16 (autocast + a GradScaler per network; CUDA)
     compile: bool = False  # torch.compile G and D
     channels_last: bool | None = None  # NHWC for the conv models; None: on CUDA only
@@ -99,6 +99,8 @@ def check_run_knobs(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.num_samples must be at most 4096 (images in one picture), got {t.num_samples}.")
     if t.eval_n is not None and not 1 <= t.eval_n <= 10_000_000:
         raise ConfigError(f"trainer.eval_n must be between 1 and 10,000,000, got {t.eval_n}.")
+    if t.eval_every is not None and t.eval_every < 1:
+        raise ConfigError(f"trainer.eval_every must be >= 1 or null, got {t.eval_every}.")
     if t.keep_every is not None and t.keep_every < 1:
         raise ConfigError(f"trainer.keep_every must be >= 1 or null, got {t.keep_every}.")
     if t.keep_last is not None and t.keep_last < 1:

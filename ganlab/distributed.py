@@ -3,7 +3,7 @@
 `torchrun --nproc_per_node=N -m ganlab train ...` starts N copies of the command with RANK, LOCAL_RANK,
 WORLD_SIZE and the rendezvous address in the environment. `init_from_env()` joins them into one process group
 (NCCL for CUDA tensors, gloo for CPU ones) before Hydra composes anything, so that every rank can agree on the run
-directory. The training loop wraps G and D in DistributedDataParallel (ganlab/step.py); the decisions that
+directory. build() wraps G and D in DistributedDataParallel (ganlab/speed.py); the decisions that
 must be the same on every rank (stop on a signal, roll back after NaNs) go through `any_rank`.
 """
 

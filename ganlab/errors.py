@@ -54,6 +54,11 @@ class RunInterrupted(BaseException):
         return self.message
 
 
+def is_rank_zero() -> bool:
+    """Rank 0 of a torchrun (its RANK), or a plain process: the one that writes and speaks for all."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def message_prefix() -> str:
     """`ganlab`, or `ganlab[rank N]` on the other processes of a torchrun: every rank may have its say."""
     rank = int(os.environ.get("RANK", "0"))

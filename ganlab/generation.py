@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab.condition import call
+
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
 
 
@@ -19,7 +21,7 @@ def generate(G: nn.Module, z: Tensor, labels: Tensor | None = None) -> Tensor:
     was_training = G.training
     G.eval()
     try:
-        return G(z) if labels is None else G(z, labels)
+        return call(G, z, labels)
     finally:
         G.train(was_training)
 
@@ -70,18 +72,25 @@ class FixedInputs:
 
     @classmethod
     def draw(
-        cls, data: Any, z_dim: int, conditioning: Any, num_samples: int, seed: int, device: torch.device
+        cls,
+        data: Any,
+        z_dim: int,
+        num_classes: int | None,
+        conditioning: Any,
+        num_samples: int,
+        seed: int,
+        device: torch.device,
     ) -> FixedInputs:
         """From a generator of their own, seeded by the run's seed: the global RNG, which the training batches
-        use, does not move. `conditioning` (ganlab/condition.py) gives the conditions G is drawn for."""
+        use, does not move. A conditional model's grid has a row per class; `conditioning` (ganlab/condition.py)
+        gives the conditions G is drawn for."""
         is_points = len(data.shape) == 1
         n = num_samples * (SCATTER_POINTS_PER_SAMPLE if is_points else 1)
         columns = None
-        num_classes = getattr(conditioning, "num_classes", None)
         if num_classes:
             columns = max(1, num_samples // num_classes)
             n = num_classes * columns
-        noise = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+        noise = latents(n, z_dim, seed).to(device)
         labels = conditioning.picture_conditions(data, n, columns, device)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 

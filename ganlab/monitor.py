@@ -19,8 +19,8 @@ log = logging.getLogger("ganlab")
 
 
 class Monitor:
-    """The run's evaluator and its monitored metric. `evaluate` measures G into the RunState-like `run` (its
-    `metrics`, `evaluated_step` and `best`) and says whether the value is the best so far."""
+    """The run's evaluator and its monitored metric. `evaluate` measures G at the RunState `run`'s step into its
+    `metrics`, `evaluated_step` and `best`, and says whether the value is the best so far."""
 
     def __init__(self, evaluator: Evaluator, metric: str, seed: int) -> None:
         self.evaluator = evaluator
@@ -29,14 +29,14 @@ class Monitor:
         # How best.pt's value is measured: a best measured with other settings (n, features) is not comparable.
         self.settings = {"metric": metric, "features": evaluator.features, "n": evaluator.n, "seed": seed}
 
-    def evaluate(self, G: nn.Module, z_dim: int, run: Any, step: int) -> bool:
+    def evaluate(self, G: nn.Module, z_dim: int, run: Any) -> bool:
         # The same latents every time (seeded by the run's seed): the curve shows G changing, not the noise.
         run.metrics = self.evaluator(G, z_dim, seed=self.seed).metrics
-        run.evaluated_step = step
+        run.evaluated_step = run.step
         value = run.metrics[self.metric]
         if run.best is not None and not is_better(self.metric, value, run.best["value"]):
             return False
-        run.best = {**self.settings, "value": value, "step": step}
+        run.best = {**self.settings, "value": value, "step": run.step}
         return True
 
     def saved_best(self, path: Path) -> dict[str, Any] | None:
@@ -55,10 +55,8 @@ def make_monitor(cfg: DictConfig, parts: Components) -> Monitor | None:
     """The run's Monitor when it evaluates (trainer.eval_every or trainer.monitor set), else None. Building it
     leaves the training RNG untouched."""
     t = cfg.trainer
-    if t.eval_every is None and t.monitor is None:
+    if not evaluates(t):
         return None
-    if t.eval_every is not None and t.eval_every < 1:
-        raise ConfigError(f"trainer.eval_every must be >= 1 or null, got {t.eval_every}.")
     evaluator = Evaluator(
         parts.data,
         cfg.data,
@@ -74,6 +72,11 @@ def make_monitor(cfg: DictConfig, parts: Components) -> Monitor | None:
             f"trainer.monitor={metric} is not computed for this data; choose one of {', '.join(evaluator.names())}."
         )
     return Monitor(evaluator, metric, cfg.seed)
+
+
+def evaluates(trainer: DictConfig) -> bool:
+    """Whether the run evaluates at all: trainer.eval_every or trainer.monitor set."""
+    return trainer.eval_every is not None or trainer.monitor is not None
 
 
 def is_better(metric: str, value: float, than: float) -> bool:

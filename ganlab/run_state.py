@@ -120,24 +120,28 @@ class Checkpoints:
         """Continue from `state` (read from `path`): the config's learning rates, lowered once for every rollback
         before; the RNG states last, so that nothing draws between here and the first step."""
         check_compatible(state["config"], self.config, path)
-        self._load(state, run)
+        self._load_networks(state)
+        self.stepper.load_scaler_state(state.get("scalers"))
+        run.load(state)
         self.pictures.noise = state["fixed_noise"].to(self.parts.device)
         scale_learning_rates(self.parts, lr_factor**run.rollbacks)
         restore_rng(state["rng"])
 
     def roll_back(self, run: RunState, lr_factor: float) -> None:
         """Back to last.pt after a divergence, with the current rates lowered once more; the RunState's count of
-        rollbacks and the best record survive the load. Captured CUDA graphs are dropped: the optimizers hold new
-        state tensors."""
-        best, rollbacks = run.best, run.rollbacks + 1  # best.pt may be newer than last.pt: its record stays
+        rollbacks, the best record (best.pt may be newer than last.pt) and float16's loss scales (backed off by the
+        divergence) stay as they are. Captured CUDA graphs are dropped: the optimizers hold new state tensors."""
         state = load_checkpoint(self.folder / LAST)
-        self._load(state, run)
-        run.best, run.rollbacks = best, rollbacks
+        self._load_networks(state)
+        run.step, run.metrics = int(state["step"]), dict(state.get("metrics") or {})
+        run.evaluated_step = int(state.get("evaluated_step", 0))
+        run.rollbacks += 1
         scale_learning_rates(self.parts, lr_factor)
         self.stepper.restart_graphs()
         restore_rng(state["rng"])
 
-    def _load(self, state: dict[str, Any], run: RunState) -> None:
+    def _load_networks(self, state: dict[str, Any]) -> None:
+        """The networks, the optimizers and what steps with them: the count of D updates and the stabilisers."""
         parts = self.parts
         parts.G.load_state_dict(state["G"])
         parts.D.load_state_dict(state["D"])
@@ -146,11 +150,9 @@ class Checkpoints:
         load_optimizer_state(parts.opt_g, state["opt_G"])
         load_optimizer_state(parts.opt_d, state["opt_D"])
         self.stepper.d_updates = int(state.get("d_updates", 0))
-        self.stepper.load_scaler_state(state.get("scalers"))
         saved = state.get("stabilizers") or {}
         for name, stabilizer in parts.stabilizers.items():  # one turned on at resume starts afresh
             stabilizer.load_state_dict(saved.get(name, {}))
-        run.load(state)
 
 
 def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:

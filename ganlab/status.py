@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ganlab.atomic_write import atomic_write
+from ganlab.atomic_write import atomic_write, remove_stale_temps
 from ganlab.errors import RunInterrupted, first_line
 
 log = logging.getLogger("ganlab")
@@ -66,8 +66,7 @@ class RunStatus:
     def __enter__(self) -> RunStatus:
         if not self.writes:
             return self
-        for stale in self.path.parent.glob(f".{STATUS_FILE}.tmp-*"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
+        remove_stale_temps(self.path.parent, STATUS_FILE)  # left by a process killed mid-write
         self._write()
         return self
 

@@ -24,6 +24,7 @@ from ganlab.build import Components
 from ganlab.condition import call, given
 from ganlab.cuda_graphs import step_runner
 from ganlab.divergence import NanWatch
+from ganlab.stabilizers.base import HOOKS, overriding
 
 
 class StatsMeter:
@@ -106,6 +107,8 @@ class TrainStep:
         # On CUDA each part of the step (D update, regularised D update, G update) is captured once as a CUDA
         # graph and replayed, where the configuration allows it (ganlab/cuda_graphs.py); else run as it is.
         self.graphs = step_runner(trainer.get("cuda_graphs", "auto"), parts, self)
+        # The hook-based stabilisers, per hook, only those that act there (ganlab/stabilizers/base.py).
+        self.hooks = {hook: overriding(parts.stabilizers.values(), hook) for hook in HOOKS}
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
@@ -120,7 +123,7 @@ class TrainStep:
         p.D_view.set_step(step)
         if p.ema is not None:
             p.ema.set_step(step)
-        for stabilizer in p.stabilizers.values():
+        for stabilizer in self.hooks["at_step_start"]:
             stabilizer.at_step_start(step)
         # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
         for _ in range(p.critic_schedule(step)):
@@ -143,13 +146,13 @@ class TrainStep:
         grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
         with self.autocast():
             d_loss, d_stats = p.loss.d_loss(critic, real, fake, regularize=regularize, grad_scale=grad_scale)
-            for stabilizer in p.stabilizers.values():
+            for stabilizer in self.hooks["d_term"]:
                 term, stats = stabilizer.d_term(critic, real, fake)
                 d_loss = d_loss if term is None else d_loss + term
                 d_stats |= stats
         kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
         p.loss.after_d_step(p.D)
-        for stabilizer in p.stabilizers.values():
+        for stabilizer in self.hooks["after_d_update"]:
             stabilizer.after_d_update(p.D)
         self.observe(d_loss, d_stats, kept)
 
@@ -163,13 +166,13 @@ class TrainStep:
             fake = call(self.G_train, z, batch.condition)
             critic = given(self.critic_g, batch.condition)
             g_loss, g_stats = p.loss.g_loss(critic, fake, batch)
-            for stabilizer in p.stabilizers.values():
+            for stabilizer in self.hooks["g_term"]:
                 term, stats = stabilizer.g_term(critic, fake)
                 g_loss = g_loss if term is None else g_loss + term
                 g_stats |= stats
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
         p.D.requires_grad_(True)
-        for stabilizer in p.stabilizers.values():
+        for stabilizer in self.hooks["after_g_update"]:
             stabilizer.after_g_update(p.G)
         if p.ema is not None:
             p.ema.update(p.G)  # with the weight that __call__ set for this step

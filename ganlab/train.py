@@ -5,7 +5,7 @@ Each step is the recipe of Goodfellow et al. (2014), Algorithm 1: `n_critic` dis
 real and generated batches (G's output detached), then one generator update through a frozen D. The step
 itself lives in ganlab/step.py; building the networks, optimizers and data (with precision, torch.compile,
 channels_last and DDP) in ganlab/build.py; what a checkpoint holds in ganlab/run_state.py; evaluations and the
-best value in ganlab/monitor.py. This loop around them logs, draws fixed, checkpoints, evaluates, and
+best value in ganlab/monitor.py. This loop around them logs, draws pictures, checkpoints, evaluates, and
 handles signals and divergence. The stabilisers (ganlab/stabilizers/) act inside the step. Under torchrun every
 rank runs this loop; rank 0 alone writes.
 """
@@ -25,6 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ganlab import pictures
+from ganlab.atomic_write import remove_stale_temps
 from ganlab.build import Components, build, seed_everything
 from ganlab.checkpoint import BEST, CHECKPOINT_DIR, LAST
 from ganlab.data.base import close_source
@@ -34,6 +35,7 @@ from ganlab.errors import RunInterrupted, first_line
 from ganlab.generation import FixedInputs
 from ganlab.jobs.signals import StopRequests
 from ganlab.monitor import Monitor, make_monitor
+from ganlab.monitor import evaluates as monitor_evaluates
 from ganlab.run_log import RunLogger, log_to_files, run_hparams
 from ganlab.run_state import Checkpoints, RunState, find_checkpoint, stop_diverged
 from ganlab.status import DIVERGED, RunStatus
@@ -57,9 +59,11 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     try:
         watch = NanWatch(parts.device, 0)
         stepper = TrainStep(parts, t, rank_batch, watch)
-        fixed = FixedInputs.draw(parts.data, parts.z_dim, parts.conditioning, t.num_samples, cfg.seed, parts.device)
-        evaluates = t.eval_every is not None or t.monitor is not None  # every rank knows the evaluation steps
-        monitor = make_monitor(cfg, parts) if dist.is_main else None  # rank 0 evaluates
+        fixed = FixedInputs.draw(
+            parts.data, parts.z_dim, parts.num_classes, parts.conditioning, t.num_samples, cfg.seed, parts.device
+        )
+        monitor = make_monitor(cfg, parts) if dist.is_main else None  # rank 0 evaluates; all know the steps:
+        evaluates = monitor_evaluates(t)
         run = RunState()
         config = OmegaConf.to_container(cfg, resolve=True)
         store = Checkpoints(run_dir / CHECKPOINT_DIR, parts, stepper, fixed, config, list(overrides))
@@ -205,8 +209,8 @@ def prepare_run_dir(run_dir: Path, cfg: DictConfig, ckpt_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     (run_dir / "samples").mkdir(exist_ok=True)
-    for stale in ckpt_dir.glob(".*.tmp-*"):
-        stale.unlink(missing_ok=True)
+    for folder in (ckpt_dir, run_dir / "samples"):
+        remove_stale_temps(folder)
 
 
 def find_problems(
@@ -215,13 +219,15 @@ def find_problems(
     """What is not finite, and the step where a loss first went bad (0: none); empty when all is well. Losses
     are checked whenever values are read; the weights and G's output before they are saved or judged. Under
     torchrun every rank learns of another's trouble, so that all of them roll back or stop together."""
+    if not due.reads:
+        return [], 0
     problems: list[str] = []
-    first_bad = watch.first_bad_step() if due.reads else 0
+    first_bad = watch.first_bad_step()
     if first_bad:
         problems = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)] or ["a loss"]
-    if (due.save or due.eval) and not problems and fixed_samples is not None:
+    if (due.save or due.eval) and not problems:  # then G's pictured output was drawn too (Due.draws)
         problems = nonfinite_state(parts.G, parts.D, fixed_samples, parts.ema.model if parts.ema else None)
-    if current().enabled and due.reads and any_rank(bool(problems)) and not problems:
+    if current().enabled and any_rank(bool(problems)) and not problems:
         problems = ["a loss of another process"]
     return problems, first_bad
 
@@ -255,7 +261,7 @@ def roll_back(
 
 def evaluate(monitor: Monitor, run: RunState, parts: Components, logger: RunLogger, store: Checkpoints) -> None:
     """Measure G (its EMA when there is one) at this step; a new best is saved as best.pt."""
-    improved = monitor.evaluate(parts.G_eval, parts.z_dim, run, run.step)
+    improved = monitor.evaluate(parts.G_eval, parts.z_dim, run)
     logger.scalars(run.step, {f"metrics/{name}": value for name, value in run.metrics.items()})
     logger.note(f"eval at step {run.step}: " + " ".join(f"{k} {v:.4g}" for k, v in run.metrics.items()))
     if improved:

@@ -62,7 +62,9 @@ def check_plugins(args: list[str]) -> None:
 def check_slurm_is_here(args: list[str]) -> None:
     """hydra/launcher=slurm on a machine without SLURM: submitit would fail with a traceback ("Could not detect
     srun") after Hydra has set the sweep up. Printing the config (--cfg, --info) needs no SLURM."""
-    wants_slurm = any(a.lstrip("+~") in ("hydra/launcher=slurm", "hydra/launcher=submitit_slurm") for a in args)
+    wants_slurm = any(
+        split_override(a) in (("hydra/launcher", "slurm"), ("hydra/launcher", "submitit_slurm")) for a in args
+    )
     if wants_slurm and not {"--cfg", "-c", "--info"} & set(args) and shutil.which("srun") is None:
         raise ConfigError(
             "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no srun on its PATH: run the "

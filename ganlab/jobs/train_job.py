@@ -10,7 +10,6 @@ would end a sweep whose other jobs may be fine.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import sys
@@ -26,7 +25,7 @@ from omegaconf import DictConfig
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.config import CONF_DIR, CONFIG_NAME
-from ganlab.errors import ConfigError, RunDirInUse, RunInterrupted, RunStopped, message_prefix
+from ganlab.errors import ConfigError, RunDirInUse, RunInterrupted, RunStopped, is_rank_zero, message_prefix
 from ganlab.jobs.launchers import (
     JobFailed,
     SubmititRequeue,
@@ -206,8 +205,3 @@ def hold_named_run_dir(args: list[str], resume: str | None) -> contextlib.Abstra
     if not isinstance(value, str) or "${" in value or not Path(value).is_dir():
         return contextlib.nullcontext()  # interpolated, or new: no other run is in it yet
     return hold_run_dir(Path(value), resume=resume)
-
-
-def is_rank_zero() -> bool:
-    """Rank 0 of a torchrun (its RANK), or a plain process."""
-    return int(os.environ.get("RANK", "0")) == 0

@@ -23,8 +23,9 @@ from ganlab.models.conditional import (
     class_embedding,
     run_layers,
 )
-from ganlab.models.layers import check_image_shape, check_norm, conv_norm, dcgan_init
+from ganlab.models.layers import check_image_shape, conv_norm, dcgan_init
 from ganlab.models.minibatch_std import MinibatchStd
+from ganlab.normalization import check_norm
 
 SIZES = (16, 32, 64, 128)
 

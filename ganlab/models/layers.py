@@ -4,9 +4,6 @@ from torch import nn
 
 from ganlab.errors import ConfigError
 from ganlab.models.conditional import ConditionalBatchNorm2d
-from ganlab.normalization import NORMS, check_norm
-
-__all__ = ["NORMS", "check_norm"]
 
 
 def has_batchnorm(net: nn.Module) -> bool:

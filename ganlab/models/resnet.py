@@ -39,8 +39,9 @@ from ganlab.models.conditional import (
     class_embedding,
     run_layers,
 )
-from ganlab.models.layers import check_image_shape, check_norm, conv_norm
+from ganlab.models.layers import check_image_shape, conv_norm
 from ganlab.models.minibatch_std import MinibatchStd
+from ganlab.normalization import check_norm
 
 SIZES = (32, 64)
 

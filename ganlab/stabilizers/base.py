@@ -10,11 +10,20 @@ stay on the device (no `.item()`, no Python branch on a tensor's value). Host-si
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from torch import Tensor, nn
 
 Stats = dict[str, Tensor]
+
+
+HOOKS = ("at_step_start", "d_term", "g_term", "after_d_update", "after_g_update")
+
+
+def overriding(stabilizers: Iterable[Stabilizer], hook: str) -> list[Stabilizer]:
+    """The stabilisers whose class overrides `hook`: the step calls no hook that would do nothing."""
+    return [s for s in stabilizers if getattr(type(s), hook) is not getattr(Stabilizer, hook)]
 
 
 class Stabilizer:
