@@ -94,6 +94,11 @@ class FixedInputs:
         labels = conditioning.picture_conditions(data, n, columns, device)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 
+    @classmethod
+    def for_run(cls, parts: Any, num_samples: int, seed: int) -> FixedInputs:
+        """`draw` for a run's built components (ganlab/build.py's Components)."""
+        return cls.draw(parts.data, parts.z_dim, parts.num_classes, parts.conditioning, num_samples, seed, parts.device)
+
     def generate(self, G: nn.Module) -> Tensor:
         return generate(G, self.noise, self.labels)
 

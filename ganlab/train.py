@@ -59,9 +59,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
     try:
         watch = NanWatch(parts.device, 0)
         stepper = TrainStep(parts, t, rank_batch, watch)
-        fixed = FixedInputs.draw(
-            parts.data, parts.z_dim, parts.num_classes, parts.conditioning, t.num_samples, cfg.seed, parts.device
-        )
+        fixed = FixedInputs.for_run(parts, t.num_samples, cfg.seed)
         monitor = make_monitor(cfg, parts) if dist.is_main else None  # rank 0 evaluates; all know the steps:
         evaluates = monitor_evaluates(t)
         run = RunState()
