@@ -1,4 +1,5 @@
-"""The training step's speed options (ganlab/speed.py, applied at build; the step in ganlab/step.py): they change how a step runs, not what it computes."""
+"""The training step's speed options (ganlab/speed.py, applied at build): they change how a step runs, not what it
+computes."""
 
 from __future__ import annotations
 
