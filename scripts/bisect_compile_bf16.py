@@ -77,7 +77,7 @@ def run(device: str, name: str, steps: int = 6) -> str:
                     for grad in (False, True)
                 ]
                 bad = [k for k, v in means.items() if not math.isfinite(v)] + nonfinite(tensors)
-                print(f"  {name} step {step}: {({k: round(v, 4) for k, v in means.items()})} bad={bad[:6]}")
+                print(f"  {name} step {step}: { ({k: round(v, 4) for k, v in means.items()}) } bad={bad[:6]}")
                 if bad:
                     return f"non-finite at step {step} ({time.time() - start:.0f} s)"
             return f"finite ({time.time() - start:.0f} s)"
