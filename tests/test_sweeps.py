@@ -43,6 +43,7 @@ def _run(argv: list[str]) -> int:
     return 0
 
 
+@pytest.mark.slow  # 10 s: two worker processes each start torch; the in-process sweeps cover the rest
 def test_joblib_runs_the_jobs_in_parallel_processes(tmp_path: Path) -> None:
     """Two jobs train in two worker processes; a third fails there, and its mistake travels back to the command
     (one message, exit code 2, not a silent 0). Its device, ${job_gpu:4}, resolves in the worker to cuda:<2 mod 4>,
