@@ -24,6 +24,7 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
 from ganlab.config import CONF_DIR, CONFIG_NAME
 from ganlab.errors import RunInterrupted
+from ganlab.jobs.launchers import JobFailed
 from ganlab.jobs.run_lock import LOCK_FILE
 from ganlab.jobs.signals import SweepStops
 from ganlab.overrides import is_multirun
@@ -361,6 +362,9 @@ def test_a_stop_travels_between_processes_with_its_message_and_exit_code() -> No
     # submitit hands a job's exception back to the main process pickled
     stop = pickle.loads(pickle.dumps(RunInterrupted("stopped by SIGTERM at step 7", signal.SIGTERM)))
     assert str(stop) == "stopped by SIGTERM at step 7" and stop.exit_code == 143
+    # joblib and submitit hand a failed job back the same way: its one message and its exit code
+    failed = pickle.loads(pickle.dumps(JobFailed("error: loss.r1 is a penalty weight", 2)))
+    assert str(failed) == "error: loss.r1 is a penalty weight" and failed.exit_code == 2
 
 
 def test_the_slurm_launcher_without_slurm_says_where_to_run_it(
