@@ -24,6 +24,7 @@ from ganlab.condition import Conditioning, conditioning_for
 from ganlab.config import check_run_knobs
 from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError
+from ganlab.growth import GrowthSchedule, growth_schedule
 from ganlab.losses.base import AdversarialLoss
 from ganlab.models.layers import has_batchnorm
 from ganlab.protocols import DataSource
@@ -59,6 +60,7 @@ class Components:
     D_view: AugmentedDiscriminator  # D as the losses see it: behind DiffAugment / instance noise, if any
     execution: Execution  # the networks as the step calls them: DDP, torch.compile, precision, channels_last
     stabilizers: dict[str, Stabilizer]  # the hook-based ones of cfg.stabilizers (ganlab/stabilizers/base.py)
+    growth: GrowthSchedule | None = None  # model=progan: the phases of progressive growing (trainer.grow)
 
     @property
     def G_eval(self) -> nn.Module:
@@ -258,6 +260,7 @@ def build(cfg: DictConfig) -> Components:
         ),
         execution=execution,
         stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device),
+        growth=growth_schedule(G, [D, ema.model if ema is not None else None], t.grow, t.batch_size),
     )
 
 

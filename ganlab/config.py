@@ -21,6 +21,14 @@ GROUPS = ("model", "loss", "optimizer", "data")
 
 
 @dataclass
+class GrowSchema:
+    """Progressive growing (model=progan; ganlab/growth.py): the phases' lengths in images shown."""
+
+    fade_images: int = 800_000  # a new resolution's block fades in over this many images (alpha 0 -> 1)
+    stable_images: int = 800_000  # then trains at alpha 1 for this many (the 4x4 phase: this alone)
+
+
+@dataclass
 class TrainerSchema:
     steps: int = 2000
     batch_size: int = 64
@@ -56,6 +64,7 @@ class TrainerSchema:
     channels_last: bool | None = None  # NHWC for the conv models; None: on CUDA only
     cuda_graphs: str = "auto"  # auto | true | false: capture the step's parts as CUDA graphs (ganlab/cuda_graphs.py)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
+    grow: GrowSchema = field(default_factory=GrowSchema)  # model=progan's schedule of resolutions
 
 
 @dataclass

@@ -96,6 +96,7 @@ class Checkpoints:
             "d_updates": self.stepper.d_updates,
             "scalers": self.stepper.scaler_state(),
             "stabilizers": {name: s.state_dict() for name, s in parts.stabilizers.items()},
+            "growth": parts.growth.record() if parts.growth is not None else None,  # also in G's and D's buffers
             "fixed_noise": self.pictures.noise.cpu(),
             "rng": capture_rng(),
             "config": self.config,

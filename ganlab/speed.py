@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ganlab.distributed import current
 from ganlab.errors import ConfigError
+from ganlab.growth import grows
 from ganlab.models.layers import has_batchnorm
 
 PRECISIONS = {"32": None, "bf16": torch.bfloat16, "16": torch.float16}
@@ -77,8 +78,10 @@ def prepare_execution(
     if current().enabled:
         # No buffer broadcast at each forward: D runs several (real, fake, penalty) before one backward, and
         # the broadcast would overwrite BatchNorm statistics in place that autograd still needs.
-        G_sync: nn.Module = DistributedDataParallel(G, **RANK_OWN_BUFFERS)
-        D_sync: nn.Module = DistributedDataParallel(D, **RANK_OWN_BUFFERS)
+        # A growing model (model=progan) leaves the blocks of later phases without gradients until they start.
+        unused = {"find_unused_parameters": True} if grows(G) else {}
+        G_sync: nn.Module = DistributedDataParallel(G, **RANK_OWN_BUFFERS, **unused)
+        D_sync: nn.Module = DistributedDataParallel(D, **RANK_OWN_BUFFERS, **unused)
     else:
         G_sync, D_sync = G, D
     compiled = bool(trainer.compile)

@@ -125,13 +125,17 @@ class TrainStep:
             p.ema.set_step(step)
         for stabilizer in self.hooks["at_step_start"]:
             stabilizer.at_step_start(step)
+        grown = ()  # a growing model (model=progan) runs other layers in each phase: a graph per phase
+        if p.growth is not None:
+            p.growth.apply(step)
+            grown = p.growth.key
         # --- discriminator: n_critic updates (or a burst of them), G's samples detached ---
         for _ in range(p.critic_schedule(step)):
             regularize = self.d_updates % p.loss.reg_every == 0
-            self.graphs.run(("D", regularize), self.d_update, regularize)
+            self.graphs.run(("D", regularize, *grown), self.d_update, regularize)
             self.d_updates += 1
         # --- generator: one update through D, whose parameters get no gradients ---
-        self.graphs.run(("G",), self.g_update)
+        self.graphs.run(("G", *grown), self.g_update)
 
     def d_update(self, regularize: bool) -> None:
         """One D update on a fresh real batch and a detached fake one; `regularize`: this one carries R1/R2."""

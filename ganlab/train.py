@@ -177,11 +177,13 @@ def is_eval_step(step: int, t: DictConfig, evaluates: bool) -> bool:
 
 
 def rates(parts: Components, speed: Throughput, d_updates: int) -> dict[str, float]:
-    """The learning rates (host copies: a captured optimizer's rate is a tensor) and the data rate."""
+    """The learning rates (host copies: a captured optimizer's rate is a tensor), the data rate, and a growing
+    model's resolution and fade-in alpha."""
     return {
         "lr/G": parts.lr_g.current[0],
         "lr/D": parts.lr_d.current[0],
         "perf/images_per_s": speed.images_per_s(d_updates),
+        **(parts.growth.scalars() if parts.growth is not None else {}),
     }
 
 

@@ -15,7 +15,7 @@ from tests.conftest import compose_cfg, options, write_png_folder
 
 
 def test_every_group_has_options() -> None:
-    assert options("model") == ["dcgan", "mlp", "resnet"]
+    assert {"dcgan", "mlp", "progan", "resnet"} <= set(options("model"))
     assert options("loss") == ["gan", "hinge", "lsgan", "minimax", "wgan", "wgan_gp"]
     assert options("optimizer") == ["adam", "rmsprop", "sgd"]
     assert set(options("data")) >= {"gaussians", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder"}
@@ -132,7 +132,7 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
     import dataclasses
     import re
 
-    from ganlab.config import AugmentSchema, TrainerSchema, TrainSchema
+    from ganlab.config import AugmentSchema, GrowSchema, TrainerSchema, TrainSchema
 
     def shown(value: object) -> str:  # as YAML writes it (0 is not false here: `is`, not a dict lookup)
         for constant, text in ((None, "null"), (True, "true"), (False, "false")):
@@ -140,7 +140,8 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
                 return text
         return str(value)
 
-    defaults = {f"trainer.{f.name}": f for f in dataclasses.fields(TrainerSchema)}
+    defaults = {f"trainer.{f.name}": f for f in dataclasses.fields(TrainerSchema) if f.name != "grow"}
+    defaults |= {f"trainer.grow.{f.name}": f for f in dataclasses.fields(GrowSchema)}
     defaults |= {f"augment.{f.name}": f for f in dataclasses.fields(AugmentSchema)}
     defaults |= {f.name: f for f in dataclasses.fields(TrainSchema) if f.name in ("seed", "resume")}
     readme = (Path(__file__).parents[1] / "README.md").read_text()
@@ -165,5 +166,6 @@ def test_every_option_follows_the_naming_rule(group: str) -> None:
 
     for name in options(group):
         node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+        node = node.get(group, node)  # a `# @package _global_` option (model=progan also picks its loss)
         target = node.generator._target_ if group in ("model", "optimizer") else node._target_
         assert option_name(target) == name, f"{group}={name} targets {target}"

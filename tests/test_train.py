@@ -19,6 +19,7 @@ DATA_FOR_MODEL = {
     "dcgan": ["data=digits", "data.image_size=16"],
     "mlp": ["data=gaussians"],
     "resnet": ["data=digits", "data.image_size=32"],
+    "progan": ["data=digits", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8"],
 }
 
 

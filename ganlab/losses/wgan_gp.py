@@ -3,6 +3,8 @@
 D: E[D(G(z))] - E[D(x)] + lambda E[(||grad D(x_hat)||_2 - 1)^2], with x_hat = eps x + (1 - eps) G(z)
 and one eps ~ U[0, 1] per sample (not per pixel). The penalty treats samples independently, so D must
 not use BatchNorm (the paper uses LayerNorm); build.py refuses that combination.
+`drift` adds ProGAN's drift term drift * E[D(x)^2] on the real batch (Karras et al. 2018, sec. A.1), which keeps
+D's scores from drifting far from zero (the Wasserstein objective fixes only their differences).
 """
 
 import torch
@@ -27,11 +29,19 @@ def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor |
 class WGANGPLoss(CriticLoss):
     allows_batchnorm_in_d = False
 
-    def __init__(self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer", **penalties: float) -> None:
+    def __init__(
+        self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer", drift: float = 0.0, **penalties: float
+    ) -> None:
         super().__init__(n_critic=n_critic, d_norm=d_norm, **penalties)
         if not gp_weight >= 0:
             raise ConfigError(f"loss.gp_weight must be >= 0, got {gp_weight}.")
-        self.gp_weight = gp_weight
+        if not drift >= 0:
+            raise ConfigError(f"loss.drift must be >= 0 (0: off), got {drift}.")
+        self.gp_weight, self.drift = gp_weight, float(drift)
+
+    def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        loss = super().d_objective(real_out, fake_out)
+        return loss + self.drift * real_out.float().pow(2).mean() if self.drift else loss
 
     def needs_input_gradients(self, regularize: bool) -> bool:
         return True  # the gradient penalty, at every D step

@@ -1,0 +1,101 @@
+"""trainer.grow: the schedule of progressive growing (ProGAN, Karras et al. 2018, sec. 3), in images shown.
+
+Phase 0 trains at 4x4 for `stable_images`. Each later phase first fades its new block in over `fade_images`
+(alpha rising linearly from 0), then trains it for `stable_images`; the last phase trains on at alpha = 1 until
+the run ends. The paper shows 800k images per fade and per stable period.
+
+The phase and alpha follow from the step alone (images shown = steps done x the global batch), so a resumed run
+picks up exactly where it stopped, in the middle of a fade or not; they are also saved with the networks (their
+buffers, ganlab/models/progan.py). The schedule sets them on G, D and G's EMA before each step, on the host:
+a change of phase changes which layers run, and ganlab/step.py captures one CUDA graph per (phase, fading).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ganlab.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class GrowthState:
+    phase: int
+    fading: bool
+    alpha: float
+
+
+class GrowthSchedule:
+    def __init__(self, networks: list[nn.Module], fade_images: int, stable_images: int, batch_size: int) -> None:
+        if not isinstance(fade_images, int) or fade_images < 0:
+            raise ConfigError(f"trainer.grow.fade_images must be an integer >= 0, got {fade_images!r}.")
+        if not isinstance(stable_images, int) or stable_images < 1:
+            raise ConfigError(f"trainer.grow.stable_images must be an integer >= 1, got {stable_images!r}.")
+        self.networks = networks
+        self.num_phases = networks[0].num_phases
+        self.resolutions = networks[0].resolutions
+        self.fade_images, self.stable_images, self.batch_size = fade_images, stable_images, batch_size
+        self.state: GrowthState | None = None
+
+    def at(self, step: int) -> GrowthState:
+        """The state during G step `step` (1-based): what the images shown before it reach."""
+        shown = (step - 1) * self.batch_size
+        last = self.num_phases - 1
+        if shown < self.stable_images:
+            return GrowthState(0, False, 1.0)
+        period = self.fade_images + self.stable_images
+        phase, into = 1 + (shown - self.stable_images) // period, (shown - self.stable_images) % period
+        if phase > last:
+            return GrowthState(last, False, 1.0)
+        if into < self.fade_images:
+            return GrowthState(phase, True, into / self.fade_images)
+        return GrowthState(phase, False, 1.0)
+
+    def apply(self, step: int) -> None:
+        """Before G step `step`: the networks at that step's phase and alpha (set only when they move)."""
+        state = self.at(step)
+        if state != self.state:
+            for net in self.networks:
+                net.set_growth(state.phase, state.fading, state.alpha)
+            self.state = state
+
+    @property
+    def key(self) -> tuple[int, bool]:
+        """What selects a captured CUDA graph: the layers that run (alpha is read from the device)."""
+        assert self.state is not None
+        return self.state.phase, self.state.fading
+
+    def scalars(self) -> dict[str, float]:
+        """For TensorBoard: the resolution G and D work at, and alpha (1 outside a fade)."""
+        if self.state is None:
+            return {}
+        return {"grow/resolution": float(self.resolutions[self.state.phase]), "grow/alpha": self.state.alpha}
+
+    def record(self) -> dict[str, Any]:
+        """For the checkpoint, beside the networks' own buffers: readable without building them."""
+        if self.state is None:
+            return {}
+        state = self.state
+        resolution = self.resolutions[state.phase]
+        return {"phase": state.phase, "resolution": resolution, "fading": state.fading, "alpha": state.alpha}
+
+
+def grows(net: nn.Module) -> bool:
+    """Whether a network grows progressively (ganlab/models/progan.py's Growing)."""
+    return callable(getattr(net, "set_growth", None))
+
+
+def growth_schedule(G: nn.Module, others: list[nn.Module], grow: Any, batch_size: int) -> GrowthSchedule | None:
+    """The schedule for a growing G (with D and the EMA in `others`), or None for a model that does not grow."""
+    if not grows(G):
+        return None
+    networks = [G, *(net for net in others if net is not None)]
+    for net in networks:
+        if not grows(net) or net.resolutions != G.resolutions:
+            raise ConfigError(
+                f"a progressively grown generator needs a discriminator that grows with it; {type(net).__name__} "
+                "does not (use model=progan for both)."
+            )
+    return GrowthSchedule(networks, grow.fade_images, grow.stable_images, batch_size)

@@ -1,0 +1,147 @@
+"""model=progan: the fade-in's endpoints, the schedule in images, the drift term, and a resume in the middle of a fade
+that is bitwise the run that never stopped (ganlab/models/progan.py, ganlab/growth.py)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganlab.build import build
+from ganlab.checkpoint import load_checkpoint
+from ganlab.errors import ConfigError
+from ganlab.growth import GrowthSchedule, GrowthState
+from ganlab.losses.wgan_gp import WGANGPLoss
+from ganlab.models.progan import ProGANDiscriminator, ProGANGenerator
+from ganlab.train import train
+from tests.conftest import assert_same_networks, compose_cfg, read_events, straight_and_resumed_from_step_4
+
+SMALL = {"channel_base": 128, "channel_max": 16}
+# batch 8: steps 1-3 at 4x4; steps 4-6 fade 8x8 in (alpha 0, 1/3, 2/3); 7-9 at 8x8; step 10 fades 16x16 in
+SCHEDULE = ["trainer.grow.stable_images=24", "trainer.grow.fade_images=24"]
+
+
+def grown(net: torch.nn.Module, phase: int, fading: bool = False, alpha: float = 1.0) -> torch.nn.Module:
+    net.set_growth(phase, fading, alpha)
+    return net
+
+
+def test_the_generators_fade_in_starts_at_the_previous_resolution_and_ends_at_the_new_block() -> None:
+    torch.manual_seed(0)
+    G = ProGANGenerator(8, (3, 32, 32), **SMALL).eval()
+    z = torch.randn(5, 8)
+    with torch.no_grad():
+        previous = grown(G, 1)(z)  # 8x8, nearest-upsampled to 32x32
+        start = grown(G, 2, True, 0.0)(z)
+        end = grown(G, 2, True, 1.0)(z)
+        new = grown(G, 2)(z)  # 16x16 without fading
+        middle = grown(G, 2, True, 0.25)(z)
+    assert previous.shape == new.shape == (5, 3, 32, 32)
+    assert torch.equal(start, previous)
+    assert torch.equal(end, new)
+    assert torch.allclose(middle, 0.75 * previous + 0.25 * new, atol=1e-6)
+    # the previous phase's output is blocky at 8x8: every 4x4 patch of the 32x32 picture is one value
+    assert torch.equal(previous, F.interpolate(previous[:, :, ::4, ::4], scale_factor=4, mode="nearest"))
+
+
+def test_the_discriminators_fade_in_starts_at_the_previous_resolution_and_ends_at_the_new_block() -> None:
+    torch.manual_seed(0)
+    D = ProGANDiscriminator((1, 16, 16), **SMALL).eval()
+    x = torch.randn(8, 1, 16, 16)
+    with torch.no_grad():
+        previous = grown(D, 1)(x)
+        start = grown(D, 2, True, 0.0)(x)
+        end = grown(D, 2, True, 1.0)(x)
+        new = grown(D, 2)(x)
+    assert torch.allclose(start, previous, atol=1e-5)  # average pooling in one go or in two: rounding apart
+    assert torch.equal(end, new)
+
+
+def test_a_phase_sees_the_data_at_its_own_resolution() -> None:
+    """At 4x4, D's verdict depends only on each 4x4 cell's mean: the real images are downsampled to the phase."""
+    torch.manual_seed(0)
+    D = grown(ProGANDiscriminator((1, 16, 16), **SMALL).eval(), 0)
+    x = torch.randn(4, 1, 16, 16)
+    detail = torch.randn(4, 1, 16, 16)
+    detail -= F.interpolate(F.avg_pool2d(detail, 4), scale_factor=4, mode="nearest")  # zero mean per 4x4 cell
+    with torch.no_grad():
+        assert torch.allclose(D(x), D(x + detail), atol=1e-5)
+        assert not torch.allclose(grown(D, 2)(x), D(x + detail), atol=1e-3)
+
+
+class _Net(torch.nn.Module):
+    num_phases, resolutions = 3, [4, 8, 16]
+
+    def set_growth(self, phase: int, fading: bool, alpha: float) -> None:
+        self.state = (phase, fading, alpha)
+
+
+def test_the_schedule_counts_images_shown() -> None:
+    schedule = GrowthSchedule([_Net()], fade_images=24, stable_images=24, batch_size=8)
+    states = [schedule.at(step) for step in range(1, 14)]
+    assert states[:3] == [GrowthState(0, False, 1.0)] * 3
+    assert states[3:6] == [GrowthState(1, True, 0.0), GrowthState(1, True, 1 / 3), GrowthState(1, True, 2 / 3)]
+    assert states[6:9] == [GrowthState(1, False, 1.0)] * 3
+    assert states[9] == GrowthState(2, True, 0.0)
+    assert states[12] == GrowthState(2, False, 1.0)  # the last phase: on at alpha 1 to the end
+    assert schedule.at(10_000) == GrowthState(2, False, 1.0)
+    no_fade = GrowthSchedule([_Net()], fade_images=0, stable_images=16, batch_size=8)
+    assert [no_fade.at(s).phase for s in range(1, 8)] == [0, 0, 1, 1, 2, 2, 2]
+    with pytest.raises(ConfigError, match="trainer.grow.stable_images"):
+        GrowthSchedule([_Net()], fade_images=0, stable_images=0, batch_size=8)
+
+
+def test_the_drift_term_adds_eps_times_the_mean_square_of_the_real_scores() -> None:
+    real, fake = torch.tensor([1.0, -3.0]), torch.tensor([0.5, 2.5])
+    plain = WGANGPLoss().d_objective(real, fake)
+    drifted = WGANGPLoss(drift=0.001).d_objective(real, fake)
+    assert plain.item() == pytest.approx((0.5 + 2.5) / 2 - (1.0 - 3.0) / 2)
+    assert drifted.item() == pytest.approx(plain.item() + 0.001 * (1.0 + 9.0) / 2)
+
+
+def test_model_progan_brings_wgan_gp_with_the_papers_drift_and_one_critic_step() -> None:
+    cfg = compose_cfg("model=progan")
+    assert cfg.loss._target_.endswith("WGANGPLoss") and cfg.loss.drift == 0.001 and cfg.loss.n_critic == 1
+    assert compose_cfg("model=progan", "loss=hinge").loss._target_.endswith("HingeLoss")
+    assert compose_cfg("model=dcgan", "loss=wgan_gp").loss.drift == 0.0
+
+
+def test_a_resume_in_the_middle_of_a_fade_and_across_phases_is_bitwise_the_straight_run(tmp_path: Path) -> None:
+    straight, resumed = straight_and_resumed_from_step_4(["model=progan", *SCHEDULE, "trainer.ema=0.9"], tmp_path)
+    assert_same_networks(straight, resumed)
+    assert straight["growth"] == resumed["growth"] == {"phase": 2, "resolution": 16, "fading": True, "alpha": 0.0}
+    middle = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_0000004.pt")
+    assert middle["growth"] == {"phase": 1, "resolution": 8, "fading": True, "alpha": 0.0}
+    assert int(middle["G"]["phase"]) == int(middle["D"]["phase"]) == 1 and bool(middle["G_ema"]["fading"])
+
+
+def test_tensorboard_shows_the_resolution_and_alpha_and_the_grid_is_at_the_final_size(tmp_path: Path) -> None:
+    train(compose_cfg("model=progan", *SCHEDULE, "trainer.steps=6", "trainer.log_every=1"), tmp_path)
+    scalars, _ = read_events(tmp_path)
+    assert [v for _, v in scalars["grow/resolution"]] == [4, 4, 4, 8, 8, 8]
+    assert [v for _, v in scalars["grow/alpha"]] == pytest.approx([1, 1, 1, 0, 1 / 3, 2 / 3])
+    from PIL import Image
+
+    with Image.open(tmp_path / "samples" / "step_0000002.png") as picture:
+        width = picture.size[0]
+    assert width >= 2 * 16  # 4x4 samples shown at 16x16 in a grid of at least two columns
+    assert all(math.isfinite(v) for _, v in scalars["loss/D"])
+
+
+def test_a_generator_loaded_from_a_checkpoint_draws_at_the_phase_it_was_saved_at(tmp_path: Path) -> None:
+    train(compose_cfg("model=progan", *SCHEDULE, "trainer.steps=4"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    G = ProGANGenerator(8, (1, 16, 16), **SMALL)
+    G.load_state_dict(state["G"])
+    assert (G._phase, G._fading, float(G.alpha)) == (1, True, 0.0)
+    assert G.resolution == 8
+
+
+def test_progan_refuses_a_discriminator_that_does_not_grow() -> None:
+    cfg = compose_cfg("model=progan", "model.discriminator._target_=ganlab.models.dcgan.DCGANDiscriminator")
+    cfg.model.discriminator = {"_target_": "ganlab.models.dcgan.DCGANDiscriminator", "width": 8, "norm": "layer"}
+    with pytest.raises(ConfigError, match="grows with it"):
+        build(cfg)
