@@ -10,9 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ganlab.build import build
 from ganlab.errors import ConfigError
 from ganlab.models.resample import blur, downsample2d, upsample2d
 from ganlab.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator, modulated_conv2d
+from tests.conftest import compose_cfg
 from tests.graph_emulator import RecordedGraph, Recorder
 
 TINY = {"channel_base": 256, "channel_max": 32}
@@ -332,3 +334,13 @@ def test_the_1024_channel_schedule_is_config_fs() -> None:
     assert G.synthesis_net.const.shape == (512, 4, 4)
     assert G.synthesis_net.blocks[-1].torgb.conv.weight.shape[:2] == (3, 32)
     assert G.num_ws == 18 and G.w_dim == 512 and G.z_dim == 512 and G.num_classes is None
+
+
+def test_the_config_sets_both_networks_channel_schedule() -> None:
+    cfg = compose_cfg("model=stylegan2", "model.channel_base=64", "model.channel_max=8", "model.generator.w_dim=8")
+    parts = build(cfg)  # digits at 16x16
+    assert parts.G.synthesis_net.widths == {4: 8, 8: 8, 16: 4}
+    assert parts.D.from_rgb.weight.shape[:2] == (4, 1)
+    assert parts.D.epilogue.fc.weight.shape == (8, 8 * 16)
+    fake = parts.G(torch.randn(3, parts.z_dim))
+    assert fake.shape == (3, 1, 16, 16) and parts.D(fake).shape == (3,)
