@@ -212,8 +212,8 @@ def test_a_training_step_needs_no_host_sync_and_redraws_the_mixing_at_each_repla
     """Recorded as a CUDA graph would be (tests/graph_emulator.py fails on .item(), bool(tensor), nonzero): G's
     styles and forward, D's forward and the backward through both."""
     torch.manual_seed(0)
-    G = StyleGAN2Generator(12, (3, 16, 16), num_classes, style_mixing=1.0, **TINY_G).train()
-    D = StyleGAN2Discriminator((3, 16, 16), num_classes, **TINY)
+    G = StyleGAN2Generator(12, (3, 8, 8), num_classes, style_mixing=1.0, **TINY_G).train()
+    D = StyleGAN2Discriminator((3, 8, 8), num_classes, **TINY)
     z = torch.randn(4, 12)
     y = None if num_classes is None else torch.arange(4)
     args = () if y is None else (y,)
@@ -222,10 +222,10 @@ def test_a_training_step_needs_no_host_sync_and_redraws_the_mixing_at_each_repla
         ws = G.styles(z, *args)
         D(G(z, *args), *args).mean().backward()
     cutoffs = set()
-    for _ in range(20):
+    for _ in range(10):
         graph.replay()  # the same z: layer 0 always holds its w; the cutoff and the second latent are new draws
         cutoffs.add(cutoff_of(ws, ws[:, 0]))
-    assert len(cutoffs) >= 3, cutoffs
+    assert len(cutoffs) >= 2, cutoffs  # of 1, 2, 3 (8x8: 4 ws)
     if y is None:
         assert torch.allclose(ws[:, 0], mapping_by_hand(G, z), atol=1e-5)
 
