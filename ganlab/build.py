@@ -259,19 +259,22 @@ def build(cfg: DictConfig) -> Components:
             D, cfg.augment.diffaugment, cfg.augment.instance_noise, cfg.augment.instance_noise_steps, data.shape
         ),
         execution=execution,
-        stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device),
+        stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device, G, D),
         growth=growth_schedule(G, [D, ema.model if ema is not None else None], t.grow, t.batch_size),
     )
 
 
-def build_stabilizers(nodes: Any, data_shape: tuple[int, ...], device: torch.device) -> dict[str, Stabilizer]:
+def build_stabilizers(
+    nodes: Any, data_shape: tuple[int, ...], device: torch.device, G: nn.Module, D: nn.Module
+) -> dict[str, Stabilizer]:
     """Every node under `stabilizers` (stabilizers=[name, ...] composes conf/stabilizers/<name>.yaml), checked
-    against the data."""
+    against the data and the networks."""
     built: dict[str, Stabilizer] = {}
     for name, node in nodes.items():
         stabilizer = instantiate_node(node)
         if not isinstance(stabilizer, Stabilizer):
             raise ConfigError(f"stabilizers.{name}: {node.get('_target_')} is not a ganlab Stabilizer.")
         stabilizer.bind(tuple(data_shape), device)
+        stabilizer.bind_networks(G, D)
         built[str(name)] = stabilizer
     return built

@@ -135,7 +135,9 @@ class TrainStep:
             self.graphs.run(("D", regularize, *grown), self.d_update, regularize)
             self.d_updates += 1
         # --- generator: one update through D, whose parameters get no gradients ---
-        self.graphs.run(("G", *grown), self.g_update)
+        regularizers = self.hooks["g_regularizer"]
+        due = tuple(i for i, s in enumerate(regularizers) if (step - 1) % s.g_reg_every == 0)  # one G update a step
+        self.graphs.run(("G", *grown, *(("reg", *due) if due else ())), self.g_update, due)
 
     def d_update(self, regularize: bool) -> None:
         """One D update on a fresh real batch and a detached fake one; `regularize`: this one carries R1/R2."""
@@ -160,8 +162,9 @@ class TrainStep:
             stabilizer.after_d_update(p.D)
         self.observe(d_loss, d_stats, kept)
 
-    def g_update(self) -> None:
-        """One G update through the frozen D, then the EMA of G and the end of the step for the NaN watch."""
+    def g_update(self, regularizers: tuple[int, ...] = ()) -> None:
+        """One G update through the frozen D, then the EMA of G and the end of the step for the NaN watch;
+        `regularizers`: which of the lazy G regularisers (path length) act in this update."""
         p = self.parts
         p.D.requires_grad_(False)
         batch = p.conditioning.g_batch(p.data, self.batch_size, p.device)  # e.g. classes drawn uniformly
@@ -172,6 +175,10 @@ class TrainStep:
             g_loss, g_stats = p.loss.g_loss(critic, fake, batch)
             for stabilizer in self.hooks["g_term"]:
                 term, stats = stabilizer.g_term(critic, fake)
+                g_loss = g_loss if term is None else g_loss + term
+                g_stats |= stats
+            for i in regularizers:
+                term, stats = self.hooks["g_regularizer"][i].g_regularizer(p.G, z, batch.condition)
                 g_loss = g_loss if term is None else g_loss + term
                 g_stats |= stats
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")

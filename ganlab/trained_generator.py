@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
-from ganlab.targets import instantiate_node
+from ganlab.targets import instantiate_node, option_name
 
 
 @dataclass
@@ -29,6 +29,11 @@ class Snapshot:
     z_dim: int
     shape: tuple[int, ...]
     num_classes: int | None  # a conditional generator's classes, else None
+
+    @property
+    def model(self) -> str:
+        """`model=<name>` as the run chose it, for messages."""
+        return f"model={option_name(self.config['model']['generator']['_target_'])}"
 
     def data(self, device: torch.device) -> Any:
         return make_data(self.config, device)

@@ -1,4 +1,5 @@
-"""`ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=...]`"""
+"""`ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=...]
+[truncation=0.7]`"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.evaluation import DESCRIPTIONS, Evaluation, Evaluator, lower_is_better
 from ganlab.trained_generator import Snapshot, load_snapshot
+from ganlab.truncation import truncated
 
 METRICS_FILE = "metrics.json"
 
@@ -28,6 +30,7 @@ class EvalOptions:
     batch_size: int = 250
     device: str = "auto"
     out: str | None = None  # default <run dir>/metrics.json
+    truncation: float = 1.0  # psi for a generator with a w space (model=stylegan2); recorded in metrics.json
 
 
 def main(args: list[str]) -> None:
@@ -49,20 +52,21 @@ def main(args: list[str]) -> None:
         opts.batch_size,
         num_classes=snap.num_classes,
     )
-    result = evaluator(snap.G, snap.z_dim, seed=opts.seed)
-    report = metrics_report(result, snap, opts.seed)
+    result = evaluator(truncated(snap.G, opts.truncation, snap.model), snap.z_dim, seed=opts.seed)
+    report = metrics_report(result, snap, opts.seed, opts.truncation)
     write_atomically(out, lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
-    print_table(result, snap)
+    print_table(result, snap, opts.truncation)
     print(f"wrote {out}")
 
 
-def metrics_report(result: Evaluation, snap: Snapshot, seed: int) -> dict[str, Any]:
+def metrics_report(result: Evaluation, snap: Snapshot, seed: int, truncation: float = 1.0) -> dict[str, Any]:
     return {
         "ganlab_version": ganlab.__version__,
         "checkpoint": str(snap.path),
         "step": snap.step,
         "generator": snap.generator,
         "seed": seed,
+        "truncation": truncation,
         "metrics": [
             {
                 "metric": name,
@@ -77,12 +81,14 @@ def metrics_report(result: Evaluation, snap: Snapshot, seed: int) -> dict[str, A
     }
 
 
-def print_table(result: Evaluation, snap: Snapshot) -> None:
+def print_table(result: Evaluation, snap: Snapshot, truncation: float = 1.0) -> None:
     from rich.console import Console
     from rich.table import Table
 
     source = f"features={result.features}, {result.n_real} real" if result.features else "2-D mode metrics"
-    table = Table(title=f"{snap.path} - step {snap.step}, {snap.generator}, {result.n_samples} samples, {source}")
+    psi = f", truncation {truncation:g}" if truncation != 1 else ""
+    title = f"{snap.path} - step {snap.step}, {snap.generator}{psi}, {result.n_samples} samples, {source}"
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("better", justify="center")

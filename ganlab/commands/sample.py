@@ -1,5 +1,6 @@
 """`ganlab sample run=<run dir or checkpoint> [n=64] [out=grid.png|samples.npz] [seed=0] [interpolate=true]
-[class=K]`. A conditional generator draws one row per class, or only class K."""
+[class=K] [truncation=0.7]`. A conditional generator draws one row per class, or only class K; a generator with a
+w space (model=stylegan2) can draw truncated (ganlab/truncation.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
 from ganlab.generation import generate, latents, slerp
 from ganlab.trained_generator import Snapshot, load_snapshot
+from ganlab.truncation import truncated
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 REAL_POINTS = 2_500  # the backdrop of a 2-D scatter
@@ -35,6 +37,7 @@ class SampleOptions:
     steps: int = 8  # images per interpolation row
     device: str = "auto"
     class_: int | None = None  # `class=3`: a conditional generator draws only that class
+    truncation: float = 1.0  # psi < 1 pulls w towards its average: less variety, more typical samples
 
 
 def main(args: list[str]) -> None:
@@ -45,6 +48,7 @@ def main(args: list[str]) -> None:
         check_count("steps", opts.steps, low=2, high=1000)
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
+    G = truncated(snap.G, opts.truncation, snap.model)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / "sample.png"
     if out.suffix.lower() not in PICTURE_SUFFIXES | {".npz"}:
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or raw samples (.npz).")
@@ -61,7 +65,7 @@ def main(args: list[str]) -> None:
         z, ncol = latents(opts.n, snap.z_dim, opts.seed), None
     labels = requested_labels(len(z), ncol, opts.class_, snap.num_classes)
     batches = [(z[i : i + 500], None if labels is None else labels[i : i + 500]) for i in range(0, len(z), 500)]
-    fake = torch.cat([generate(snap.G, zb.to(device), yb if yb is None else yb.to(device)).cpu() for zb, yb in batches])
+    fake = torch.cat([generate(G, zb.to(device), yb if yb is None else yb.to(device)).cpu() for zb, yb in batches])
     if out.suffix.lower() == ".npz":
         arrays = {"samples": fake.float().numpy()} | ({} if labels is None else {"labels": labels.numpy()})
         # np.savez into a file object: given a name such as "x.NPZ" it would append ".npz"
@@ -69,7 +73,8 @@ def main(args: list[str]) -> None:
     else:
         picture = picture_of(fake, snap, ncol, opts.seed)
         write_atomically(out, lambda f: pictures.write_picture(picture, f, out.suffix))
-    print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}) to {out}")
+    psi = f", truncation {opts.truncation:g}" if opts.truncation != 1 else ""
+    print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}{psi}) to {out}")
 
 
 def check_class(requested: int | None, num_classes: int | None) -> None:

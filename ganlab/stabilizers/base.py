@@ -18,7 +18,7 @@ from torch import Tensor, nn
 Stats = dict[str, Tensor]
 
 
-HOOKS = ("at_step_start", "d_term", "g_term", "after_d_update", "after_g_update")
+HOOKS = ("at_step_start", "d_term", "g_term", "g_regularizer", "after_d_update", "after_g_update")
 
 
 def overriding(stabilizers: Iterable[Stabilizer], hook: str) -> list[Stabilizer]:
@@ -29,8 +29,15 @@ def overriding(stabilizers: Iterable[Stabilizer], hook: str) -> list[Stabilizer]
 class Stabilizer:
     """Override the hooks you need; each default does nothing."""
 
+    #: Lazy regularisation (Karras et al. 2020, sec. 3.1): `g_regularizer` runs on every g_reg_every-th G update
+    #: only, and should weight its term by this interval so that its strength is kept.
+    g_reg_every: int = 1
+
     def bind(self, data_shape: tuple[int, ...], device: Any) -> None:
         """Once, at build: check the data fits (raise ganlab.ConfigError), make device tensors."""
+
+    def bind_networks(self, G: nn.Module, D: nn.Module) -> None:
+        """Once, at build, after `bind`: check the networks fit (raise ganlab.ConfigError)."""
 
     def at_step_start(self, step: int) -> None:
         """Host side, before G step `step` runs (1-based)."""
@@ -42,6 +49,11 @@ class Stabilizer:
 
     def g_term(self, D: Any, fake: Tensor) -> tuple[Tensor | None, Stats]:
         """A term added to G's loss: D (frozen, its condition bound) and G's samples."""
+        return None, {}
+
+    def g_regularizer(self, G: nn.Module, z: Tensor, condition: Tensor | None) -> tuple[Tensor | None, Stats]:
+        """A term added to G's loss on every `g_reg_every`-th G update: G itself (not wrapped for speed: the term
+        may call its parts), the update's latents and conditions."""
         return None, {}
 
     def after_d_update(self, D: nn.Module) -> None:
