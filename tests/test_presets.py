@@ -15,7 +15,7 @@ from ganlab.train import train
 from tests.conftest import compose_cfg, options
 
 PRESETS = options("experiment")
-OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits"]  # data that needs no download
+OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits", "progan_digits", "stylegan2_digits"]  # no download
 
 
 def test_the_presets_the_readme_lists_exist() -> None:
@@ -62,6 +62,30 @@ def test_paper_hyperparameters() -> None:
     assert wgan.trainer.steps == 100_000 and wgan.trainer.batch_size == 64 and not wgan.model.spectral_norm
     dcgan = compose_cfg("experiment=dcgan_mnist", fast=False)
     assert dcgan.trainer.batch_size == 128 and OmegaConf.to_container(dcgan.optimizer.betas_g) == [0.5, 0.999]
+
+
+def test_progan_and_stylegan2_presets_carry_their_papers_recipes() -> None:
+    progan = compose_cfg("experiment=progan_digits", fast=False)
+    assert progan.loss._target_.endswith("WGANGPLoss") and progan.loss.drift == 0.001 and progan.loss.n_critic == 1
+    assert progan.optimizer.lr_g == 1e-3 and OmegaConf.to_container(progan.optimizer.betas_d) == [0.0, 0.99]
+    stylegan2 = compose_cfg("experiment=stylegan2_digits", fast=False)
+    assert list(stylegan2.stabilizers) == ["path_length"] and stylegan2.stabilizers.path_length.every == 4
+    assert stylegan2.loss.reg_every == 16 and stylegan2.model.generator.style_mixing == 0.9
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_stylegan2_folder_scales_the_papers_settings_with_the_resolution_as_cfg_auto(size: int) -> None:
+    """stylegan2-ada's --cfg=auto for one GPU, computed here by hand: batch min(4096/res, 32), gamma
+    0.0002 res^2 / batch, EMA batch * 10/32 kimg, lr 0.0025, fmaps 0.5 (channel_base 16384) below 512 px."""
+    cfg = compose_cfg("experiment=stylegan2_folder", "data.root=/data", f"data.image_size={size}", fast=False)
+    batch = {64: 32, 128: 32, 256: 16}[size]
+    assert cfg.trainer.batch_size == batch
+    assert cfg.loss.r1 == pytest.approx({64: 0.0256, 128: 0.1024, 256: 0.8192}[size])
+    assert cfg.trainer.ema_half_life == pytest.approx(batch * 10 / 32 * 1000)
+    assert cfg.optimizer.lr_g == cfg.optimizer.lr_d == 0.0025
+    assert cfg.model.channel_base == 16384 and cfg.model.generator.mapping_layers == 2
+    assert cfg.model.discriminator.minibatch_std == 4 and list(cfg.stabilizers) == ["path_length"]
+    assert compose_cfg("experiment=stylegan2_folder", "data.root=/d", "trainer.batch_size=8").trainer.batch_size == 8
 
 
 def test_the_classic_mlp_gan_has_the_reference_architecture() -> None:

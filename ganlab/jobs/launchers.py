@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 from ganlab.errors import ConfigError
 from ganlab.jobs.signals import catch_stops_in_worker, inside_training_loop
+from ganlab.models.stylegan2_auto import auto_setting
 from ganlab.overrides import override_key, split_override
 
 log = logging.getLogger("ganlab")
@@ -97,6 +98,8 @@ def register_resolvers() -> None:
     """In every process that composes or resolves a config: the main one and each launcher's job processes."""
     if not OmegaConf.has_resolver("job_gpu"):
         OmegaConf.register_new_resolver("job_gpu", job_gpu)
+    if not OmegaConf.has_resolver("stylegan2_auto"):  # experiment=stylegan2_folder's settings by resolution
+        OmegaConf.register_new_resolver("stylegan2_auto", auto_setting)
 
 
 class JobFailed(Exception):
