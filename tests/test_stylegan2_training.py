@@ -128,3 +128,9 @@ def test_a_model_without_a_w_space_refuses_truncation(tmp_path: Path, capsys: py
         err = exits_2([command, f"run={tmp_path / 'dcgan'}", "truncation=0.7"], capsys)
         assert "truncation=0.7: model=dcgan has no w space" in err
     main(["sample", f"run={tmp_path / 'dcgan'}", "n=4", f"out={tmp_path / 'x.png'}", "truncation=1"])  # psi 1: fine
+
+
+@pytest.mark.parametrize("model", ["stylegan2", "progan"])
+def test_spectral_norm_is_refused_for_the_equalized_models(model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    err = exits_2(["train", "debug=fast", f"model={model}", "model.spectral_norm=true"], capsys)
+    assert "model.spectral_norm=true" in err and "equalized learning rate" in err

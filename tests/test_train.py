@@ -20,6 +20,7 @@ DATA_FOR_MODEL = {
     "mlp": ["data=gaussians"],
     "resnet": ["data=digits", "data.image_size=32"],
     "progan": ["data=digits", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8"],
+    "stylegan2": ["data=digits"],
 }
 
 

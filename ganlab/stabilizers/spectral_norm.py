@@ -12,11 +12,22 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ganlab.errors import ConfigError
+from ganlab.models.equalized import EqualizedConv2d, EqualizedLinear
+
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectrally normalise every weighted layer of `module` in place (and return it)."""
+    """Spectrally normalise every weighted layer of `module` in place (and return it). A D with the equalized
+    learning rate (progan, stylegan2) is refused: its weights are rescaled at run time, so normalising the stored
+    ones would not make the layers 1-Lipschitz, and the papers use neither with the other."""
+    if any(isinstance(layer, EqualizedConv2d | EqualizedLinear) for layer in module.modules()):
+        raise ConfigError(
+            f"model.spectral_norm=true: {type(module).__name__} uses the equalized learning rate (weights rescaled "
+            "at run time), which spectral normalisation does not combine with; its papers regularise D with R1 "
+            "or the gradient penalty instead (loss.r1=..., loss=wgan_gp)."
+        )
     for layer in list(module.modules()):
         if isinstance(layer, WEIGHTED) and not parametrize.is_parametrized(layer, "weight"):
             spectral_norm(layer)
