@@ -39,6 +39,8 @@ class Row:
     targets: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (">=" | "<=", bound)
     all_seeds: dict[str, tuple[str, float]] = field(default_factory=dict)  # ... that every seed must meet
     beats: dict[str, str] = field(default_factory=dict)  # metric -> slug of a row whose mean it must improve on
+    within: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (slug, f): mean <= f x theirs
+    max_train_s: float | None = None  # every seed's training must take at most this long
 
 
 POINT_METRICS = ["modes", "high_quality", "kl"]
@@ -83,6 +85,19 @@ ROWS = [
         targets={"class_accuracy": (">=", 0.90), "class_kl": ("<=", 0.05)},
         all_seeds={"classes": (">=", 10)},
         beats={"fid": "default_dcgan"},
+    ),
+    *(
+        Row(
+            preset,
+            preset,
+            [f"experiment={preset}"],
+            IMAGE_METRICS,
+            targets={"class_kl": ("<=", 0.05)},
+            all_seeds={"classes": (">=", 10)},
+            within={"fid": ("dcgan_digits", 1.5)},  # issue 17: FID no worse than 1.5x dcgan_digits' in 10 minutes
+            max_train_s=600,
+        )
+        for preset in ("progan_digits", "stylegan2_digits")
     ),
 ]
 
@@ -130,8 +145,12 @@ def meets(value: float, rule: tuple[str, float]) -> bool:
 LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl"}
 
 
-def check(row: Row, per_seed: list[dict[str, float]], means: dict[str, dict[str, float]]) -> list[str]:
-    """The targets `row` misses; `means` holds each measured row's mean metrics, by slug, for `beats`."""
+def check(
+    row: Row, per_seed: list[dict[str, float]], means: dict[str, dict[str, float]], secs: list[float] | None = None
+) -> list[str]:
+    """The targets `row` misses; `means` holds each measured row's mean metrics, by slug, for `beats` and
+    `within`; `secs` each seed's training time, for `max_train_s`."""
+    secs = secs or []
     misses = []
     for metric, rule in row.targets.items():
         mean = statistics.fmean(r[metric] for r in per_seed)
@@ -148,6 +167,15 @@ def check(row: Row, per_seed: list[dict[str, float]], means: dict[str, dict[str,
         mean, theirs = statistics.fmean(r[metric] for r in per_seed), means[other][metric]
         if not (mean < theirs if metric in LOWER_IS_BETTER else mean > theirs):
             misses.append(f"mean {metric} {mean:.3g} does not improve on {other}'s {theirs:.3g}")
+    for metric, (other, factor) in row.within.items():
+        if other not in means:
+            misses.append(f"{metric} not compared: {other} was not run")
+            continue
+        mean, bound = statistics.fmean(r[metric] for r in per_seed), factor * means[other][metric]
+        if not (mean <= bound if metric in LOWER_IS_BETTER else mean >= bound):
+            misses.append(f"mean {metric} {mean:.3g} not within {factor:g}x {other}'s ({bound:.3g})")
+    if row.max_train_s is not None and secs and max(secs) > row.max_train_s:
+        misses.append(f"training took up to {max(secs):.0f} s (limit {row.max_train_s:.0f})")
     return misses
 
 
@@ -165,10 +193,9 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
         lines.append("|---" * (len(columns) + 3) + "|")
         for row, per_seed, secs in group:
             cells = [fmt(m, [r[m] for r in per_seed]) if m in row.metrics else "" for m in columns]
-            misses = check(row, per_seed, means)
-            verdict = (
-                "—" if not (row.targets or row.all_seeds or row.beats) else ("met" if not misses else "; ".join(misses))
-            )
+            misses = check(row, per_seed, means, secs)
+            judged = row.targets or row.all_seeds or row.beats or row.within or row.max_train_s
+            verdict = "—" if not judged else ("met" if not misses else "; ".join(misses))
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
         lines.append("")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"

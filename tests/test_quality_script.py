@@ -36,6 +36,17 @@ def test_targets_every_seed_and_beats_are_checked() -> None:
     assert quality.check(row, good, {}) == ["fid not compared: base was not run"]
 
 
+def test_within_a_factor_of_another_row_and_the_time_limit_are_checked() -> None:
+    row = quality.Row("sg2", "sg2", [], ["fid"], within={"fid": ("dcgan", 1.5)}, max_train_s=600)
+    means = {"dcgan": {"fid": 2.0}}
+    assert quality.check(row, [{"fid": 2.9}, {"fid": 3.0}], means, [500.0, 590.0]) == []
+    assert quality.check(row, [{"fid": 3.1}, {"fid": 3.3}], means, [500.0, 610.0]) == [
+        "mean fid 3.2 not within 1.5x dcgan's (3)",
+        "training took up to 610 s (limit 600)",
+    ]
+    assert quality.check(row, [{"fid": 1.0}], {}, [1.0]) == ["fid not compared: dcgan was not run"]
+
+
 def test_table_shows_mean_and_std_and_the_verdict() -> None:
     base = quality.Row("base", "baseline", [], quality.IMAGE_METRICS)
     row = quality.Row("preset", "preset", [], quality.IMAGE_METRICS, beats={"fid": "base"})
