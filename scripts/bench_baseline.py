@@ -30,6 +30,8 @@ Run it directly for a smoke test: `python scripts/bench_baseline.py [--steps 20]
 from __future__ import annotations
 
 import argparse
+import copy
+import math
 import struct
 import tempfile
 import time
@@ -419,6 +421,208 @@ def baseline_dcgan(
         return _timed_loop(loader, step, steps, warmup, cuda, batch_size)
     finally:
         torch.backends.cudnn.benchmark = previous
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# rosinality/stylegan2-pytorch train.py
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def d_logistic_loss(real_pred: torch.Tensor, fake_pred: torch.Tensor) -> torch.Tensor:
+    """train.py's D loss: the non-saturating (logistic) loss, softplus(-D(x)) + softplus(D(G(z)))."""
+    return F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+
+
+def d_r1_loss(real_pred: torch.Tensor, real_img: torch.Tensor) -> torch.Tensor:
+    """train.py's R1: the mean over the batch of ||grad_x D(x)||^2 on the reals, kept differentiable."""
+    (grad_real,) = torch.autograd.grad(outputs=real_pred.sum(), inputs=real_img, create_graph=True)
+    return grad_real.pow(2).reshape(grad_real.shape[0], -1).sum(1).mean()
+
+
+def g_nonsaturating_loss(fake_pred: torch.Tensor) -> torch.Tensor:
+    return F.softplus(-fake_pred).mean()
+
+
+def g_path_regularize(
+    fake_img: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor | float, decay: float = 0.01
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """train.py's path length penalty: ||J_w^T y|| with y image-shaped noise / sqrt(H W), against its running mean."""
+    noise = torch.randn_like(fake_img) / math.sqrt(fake_img.shape[2] * fake_img.shape[3])
+    (grad,) = torch.autograd.grad(outputs=(fake_img * noise).sum(), inputs=latents, create_graph=True)
+    path_lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
+    path_mean = mean_path_length + decay * (path_lengths.mean() - mean_path_length)
+    path_penalty = (path_lengths - path_mean).pow(2).mean()
+    return path_penalty, path_mean.detach(), path_lengths
+
+
+def requires_grad(model: nn.Module, flag: bool = True) -> None:
+    for p in model.parameters():
+        p.requires_grad = flag
+
+
+def accumulate(model1: nn.Module, model2: nn.Module, decay: float) -> None:
+    """train.py's EMA of G: one in-place update per parameter (w_avg, G's one buffer, copied as ganlab does)."""
+    par1 = dict(model1.named_parameters())
+    par2 = dict(model2.named_parameters())
+    for k in par1.keys():
+        par1[k].data.mul_(decay).add_(par2[k].data, alpha=1 - decay)
+    for b1, b2 in zip(model1.buffers(), model2.buffers(), strict=True):
+        b1.copy_(b2)
+
+
+def baseline_stylegan2(
+    root: Path,
+    steps: int,
+    warmup: int,
+    batch_size: int = 32,
+    image_size: int = 64,
+    channel_base: int = 16384,
+    channel_max: int = 512,
+    z_dim: int = 512,
+    w_dim: int = 512,
+    mapping_layers: int = 2,
+    mapping_lr_mul: float = 0.01,
+    style_mixing: float = 0.9,
+    w_avg_beta: float = 0.995,
+    minibatch_std: int = 4,
+    lr_g: float = 0.0025,
+    lr_d: float = 0.0025,
+    betas_g: tuple[float, float] = (0.0, 0.99),
+    betas_d: tuple[float, float] = (0.0, 0.99),
+    eps: float = 1e-8,
+    r1: float = 0.0256,
+    d_reg_every: int = 16,
+    path_regularize: float = 2.0,
+    g_reg_every: int = 4,
+    path_batch_shrink: int = 2,
+    path_decay: float = 0.01,
+    ema_half_life: float = 10_000.0,
+    device: str = "cpu",
+    num_workers: int = 2,
+) -> dict[str, float | None]:
+    """Time rosinality/stylegan2-pytorch's train.py loop, on ganlab's StyleGAN2 networks, on the image folder under
+    root (see make_image_folder). The defaults are experiment=stylegan2_folder's at 64 px (stylegan2-ada's
+    --cfg=auto); scripts/bench.py passes the values of the ganlab configuration it compares against.
+
+    Imitated from train.py: a DataLoader (RandomSampler, drop_last=True) cycled forever, images decoded and
+    transformed per sample; a blocking CPU->device copy per batch; requires_grad flipped over every parameter of
+    G and D twice a step; a D step on G's samples (G run with its parameters frozen, not under no_grad), lazy R1
+    every d_reg_every D steps weighted by d_reg_every; a G step on fresh latents, lazy path length every
+    g_reg_every G steps on batch / path_batch_shrink fresh latents, weighted by g_reg_every, with the running mean
+    of the lengths; the EMA of G by `accumulate` (a loop over the parameters) after every step; and every step the
+    loss dict read back with `.item()` (train.py reads seven values for its progress bar: seven syncs).
+
+    Where train.py differs from ganlab in what is computed, this follows ganlab, so that both compute the same
+    step and the ratio measures how the loop is run: the networks are ganlab's StyleGAN2Generator and
+    StyleGAN2Discriminator (same widths, mapping depth, style mixing, noise, minibatch std), called through
+    `styles`/`synthesis` for the path length as train.py calls its generator with return_latents=True; R1 and
+    the path length join the D and G losses of their step (one backward, one optimizer step) instead of running
+    as separate passes with their own optimizer step (train.py's extra D forward on the reals every 16th D step
+    and extra G step every 4th); hence also the plain Adam settings (lr, betas, eps as ganlab's preset), not
+    train.py's lr * c and betas ** c with c = reg_every / (reg_every + 1), which compensate those extra steps.
+    The EMA's decay comes from ganlab's half-life in images at this batch (train.py: 0.5 ** (32 / 10000)).
+    Left out: the horizontal flips (an augmentation ganlab's preset does not use), the LMDB data set (an
+    ImageFolder of PNGs instead), sample grids, checkpoints, wandb, the distributed reductions (one process) and
+    ADA. Returns the same dict as baseline_mlp."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    from ganlab.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+
+    transform = transforms.Compose(
+        [
+            transforms.Resize(image_size),
+            transforms.CenterCrop(image_size),
+            transforms.ToTensor(),
+            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5), inplace=True),
+        ]
+    )
+    dataset = dset.ImageFolder(root=str(root), transform=transform)
+    # train.py: data.DataLoader(dataset, batch_size=args.batch, sampler=data_sampler(dataset, shuffle=True, ...),
+    # drop_last=True) read through sample_data(), an endless loop over epochs. train.py leaves num_workers at 0
+    # (decoding in the training process); this gives it workers, as the DCGAN baseline has: that only helps it.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=num_workers)
+
+    shape = (3, image_size, image_size)
+    generator = StyleGAN2Generator(
+        z_dim,
+        shape,
+        w_dim=w_dim,
+        mapping_layers=mapping_layers,
+        mapping_lr_mul=mapping_lr_mul,
+        channel_base=channel_base,
+        channel_max=channel_max,
+        style_mixing=style_mixing,
+        w_avg_beta=w_avg_beta,
+    ).to(dev)
+    discriminator = StyleGAN2Discriminator(
+        shape, channel_base=channel_base, channel_max=channel_max, minibatch_std=minibatch_std
+    ).to(dev)
+    g_ema = copy.deepcopy(generator).eval()
+    accumulate(g_ema, generator, 0)
+    g_optim = torch.optim.Adam(generator.parameters(), lr=lr_g, betas=tuple(betas_g), eps=eps)
+    d_optim = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=tuple(betas_d), eps=eps)
+    accum = 0.5 ** (batch_size / ema_half_life)
+
+    zero = torch.tensor(0.0, device=dev)
+    loss_dict: dict[str, torch.Tensor] = {"r1": zero, "path": zero, "path_length": zero}
+    mean_path_length: torch.Tensor | float = 0.0
+    i = 0  # train.py's iteration counter, from the first (warm-up) step on, as ganlab's
+
+    def step(batch: tuple[torch.Tensor, torch.Tensor]) -> int:
+        nonlocal i, mean_path_length
+        real_img = batch[0].to(dev)
+        n = real_img.size(0)
+        d_regularize = i % d_reg_every == 0
+        g_regularize = i % g_reg_every == 0
+
+        requires_grad(generator, False)
+        requires_grad(discriminator, True)
+        noise = torch.randn(n, z_dim, device=dev)
+        fake_img = generator(noise)
+        if d_regularize:
+            real_img.requires_grad = True
+        fake_pred = discriminator(fake_img)
+        real_pred = discriminator(real_img)
+        d_loss = d_logistic_loss(real_pred, fake_pred)
+        loss_dict["d"] = d_loss
+        loss_dict["real_score"] = real_pred.mean()
+        loss_dict["fake_score"] = fake_pred.mean()
+        if d_regularize:
+            r1_loss = d_r1_loss(real_pred, real_img)
+            d_loss = d_loss + r1 / 2 * r1_loss * d_reg_every
+            loss_dict["r1"] = r1_loss
+        discriminator.zero_grad()
+        d_loss.backward()
+        d_optim.step()
+
+        requires_grad(generator, True)
+        requires_grad(discriminator, False)
+        noise = torch.randn(n, z_dim, device=dev)
+        fake_img = generator(noise)
+        fake_pred = discriminator(fake_img)
+        g_loss = g_nonsaturating_loss(fake_pred)
+        loss_dict["g"] = g_loss
+        if g_regularize:
+            path_batch_size = max(1, n // path_batch_shrink)
+            latents = generator.styles(torch.randn(path_batch_size, z_dim, device=dev))
+            path_loss, mean_path_length, path_lengths = g_path_regularize(
+                generator.synthesis(latents), latents, mean_path_length, path_decay
+            )
+            g_loss = g_loss + path_regularize * g_reg_every * path_loss
+            loss_dict["path"] = path_loss
+            loss_dict["path_length"] = path_lengths.mean()
+        generator.zero_grad()
+        g_loss.backward()
+        g_optim.step()
+
+        accumulate(g_ema, generator, accum)
+        i += 1
+        # train.py's progress bar: d, g, r1, path, real_score, fake_score, path_length, each .mean().item()
+        _ = {name: value.mean().item() for name, value in loss_dict.items()}
+        return n
+
+    return _timed_loop(loader, step, steps, warmup, cuda, batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
