@@ -21,13 +21,16 @@ process start, and on CUDA the compile rows take a minute or more, so `--only` p
 bounds each row's process (a row over it reports the timeout). Peak memory is the CUDA allocator's peak on a GPU and
 the process's peak resident set on a CPU (which includes Python and torch themselves).
 On CUDA the table ends with the FLOP/s of ganlab's best row as a fraction of the GPU's peak, when --peak-tflops
-gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores).
+gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores). The FLOPs per image
+are counted by torch's FlopCounterMode over one whole cycle of the lazy regularisers (R1/R2 every loss.reg_every
+D updates, path length every g_reg_every G updates), so that they are those of the average timed step.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import subprocess
 import sys
@@ -123,20 +126,54 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     }
 
 
+class _GlobalOnly:
+    """Stands in for FlopCounterMode's module tracker: no module hooks, every FLOP counted under "Global"."""
+
+    parents = frozenset({"Global"})
+
+    def __enter__(self) -> _GlobalOnly:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 def flops_per_image(parts: Any, batch: int) -> float:
-    """FLOPs of one G step with its D step per real image, counted by torch's FlopCounterMode (forward and
-    backward of the matrix multiplications and convolutions)."""
+    """FLOPs of the training step per real image through D, counted by torch's FlopCounterMode (forward and
+    backward of the matrix multiplications and convolutions, double backward included), over the steps of one
+    cycle of the lazy regularisers: R1/R2 every loss.reg_every D updates, each G regulariser (path length) every
+    g_reg_every G updates. One step for mlp and dcgan.
+
+    Eager and in float32 with the networks unwrapped: what the step computes, whatever compile, channels_last,
+    CUDA graphs (a replay would hide its operations from the counter) or autocast make of it."""
+    from dataclasses import replace
+
     from omegaconf import OmegaConf
     from torch.utils.flop_counter import FlopCounterMode
 
     from ganlab.divergence import NanWatch
+    from ganlab.speed import Execution
     from ganlab.step import TrainStep
 
-    plain = OmegaConf.create({"precision": "32", "compile": False, "channels_last": False, "clip_grad_norm": None})
-    probe = TrainStep(parts, plain, batch, NanWatch(parts.device, 0))
-    with FlopCounterMode(display=False) as counter:
-        probe(1)
-    return counter.get_total_flops() / (batch * parts.n_critic)
+    counter = FlopCounterMode(display=False)
+    if hasattr(counter, "mod_tracker"):
+        # The total only. FlopCounterMode's per-module attribution (torch.utils.module_tracker.ModuleTracker)
+        # hooks the gradients of every module input that requires grad, and that breaks StyleGAN2's step
+        # (torch 2.14): a view of a parameter taken under no_grad (the constant input expanded to the batch, when
+        # the D update runs G under no_grad) requires grad without a grad_fn, which the hook refuses ("Expected
+        # gradient function to be set"); and its hooks break autograd.grad, which R1 and the path length call
+        # (pytorch/pytorch#131753). Every count goes to "Global", as with the tracker outside any module.
+        counter.mod_tracker = _GlobalOnly()
+    plain = OmegaConf.create({"clip_grad_norm": None, "cuda_graphs": "false"})
+    eager = Execution(None, False, False, parts.G, parts.D, parts.D, parts.D)
+    probe = TrainStep(replace(parts, execution=eager), plain, batch, NanWatch(parts.device, 0))
+    reg_every = parts.loss.reg_every
+    cycle = math.lcm(reg_every, parts.n_critic) // parts.n_critic  # G steps between two regularised D updates
+    cycle = math.lcm(cycle, *(s.g_reg_every for s in probe.hooks["g_regularizer"]))
+    with counter:
+        for step in range(1, cycle + 1):
+            probe(step)
+    return counter.get_total_flops() / (batch * probe.d_updates)
 
 
 def run_row(spec: dict[str, Any]) -> dict[str, Any]:
