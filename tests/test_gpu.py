@@ -73,6 +73,33 @@ def test_steps_never_wait_for_the_device(options: list[str]) -> None:
         assert set(stepper.graphs.captured) == {("D", True), ("D", False), ("G",)}
 
 
+# StyleGAN2 with every regulariser lazy at 2 (R1, path length) and style mixing; ProGAN growing through all its
+# phases by step 5 (batch 8: 4x4 at step 1, the 8x8 fade at 2, 8x8 at 3, the 16x16 fade at 4, 16x16 from 5).
+STYLEGAN2 = ["model=stylegan2", "stabilizers=[path_length]", "stabilizers.path_length.every=2", "loss.r1=1.0",
+             "loss.reg_every=2", "trainer.ema_half_life=100"]  # fmt: skip
+PROGAN = ["model=progan", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8", "trainer.ema=0.9"]
+
+
+@pytest.mark.parametrize("options", [STYLEGAN2, PROGAN], ids=["stylegan2", "progan"])
+def test_progan_and_stylegan2_steps_are_captured_and_never_wait_for_the_device(options: list[str]) -> None:
+    """Every part of their steps, each lazy regulariser's and each growth phase's, is captured as a CUDA graph,
+    and the replays make no host-device synchronisation."""
+    stepper = graphed_stepper("trainer.cuda_graphs=true", *options)
+    for step in range(1, 11):  # every part seen 3 times: 2 eager warm-ups, then its capture
+        stepper(step)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(11, 15):
+            stepper(step)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    values = stepper.meter.means()
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values()), values
+    grown = any(len(key) > 2 and key[0] == "G" for key in stepper.graphs.captured)
+    assert ("G", "reg", 0) in stepper.graphs.captured if options is STYLEGAN2 else grown
+
+
 def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
     common = ["trainer.device=cuda", "trainer.precision=16", "loss.r1=1.0", "trainer.log_every=1"]
     common += ["model.discriminator.norm=none"]  # float16 refuses R1 through BatchNorm (test_step.py)
@@ -110,6 +137,8 @@ def graphed_stepper(*options: str) -> object:
         ["model.conditional=true"],
         ["model=mlp", "data=gaussians", "loss=hinge", "optimizer=rmsprop"],
         ["loss=wgan", "trainer.n_critic_schedule=wgan", "trainer.critic_burst=3"],
+        STYLEGAN2,
+        PROGAN,
     ],
 )
 def test_cuda_graphs_on_and_off_give_the_same_losses(options: list[str]) -> None:

@@ -16,7 +16,6 @@ from ganlab.errors import ConfigError
 from ganlab.growth import GrowthSchedule, GrowthState
 from ganlab.losses.wgan_gp import WGANGPLoss
 from ganlab.models.progan import ProGANDiscriminator, ProGANGenerator
-from ganlab.train import train
 from tests.conftest import assert_same_networks, compose_cfg, read_events, straight_and_resumed_from_step_4
 
 SMALL = {"channel_base": 128, "channel_max": 16}
@@ -109,31 +108,39 @@ def test_model_progan_brings_wgan_gp_with_the_papers_drift_and_one_critic_step()
     assert compose_cfg("model=dcgan", "loss=wgan_gp").loss.drift == 0.0
 
 
-def test_a_resume_in_the_middle_of_a_fade_and_across_phases_is_bitwise_the_straight_run(tmp_path: Path) -> None:
-    straight, resumed = straight_and_resumed_from_step_4(["model=progan", *SCHEDULE, "trainer.ema=0.9"], tmp_path)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict]:
+    """A 10-step run (log every 2 steps) and the same run resumed from its step-4 checkpoint, in the middle of
+    the 8x8 fade; both cross into the 8x8 stable phase and the 16x16 fade."""
+    tmp = tmp_path_factory.mktemp("progan")
+    straight, resumed = straight_and_resumed_from_step_4(["model=progan", *SCHEDULE, "trainer.ema=0.9"], tmp)
+    return tmp, straight, resumed
+
+
+def test_a_resume_in_the_middle_of_a_fade_and_across_phases_is_bitwise_the_straight_run(runs: tuple) -> None:
+    tmp, straight, resumed = runs
     assert_same_networks(straight, resumed)
     assert straight["growth"] == resumed["growth"] == {"phase": 2, "resolution": 16, "fading": True, "alpha": 0.0}
-    middle = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_0000004.pt")
+    middle = load_checkpoint(tmp / "straight" / "checkpoints" / "step_0000004.pt")
     assert middle["growth"] == {"phase": 1, "resolution": 8, "fading": True, "alpha": 0.0}
     assert int(middle["G"]["phase"]) == int(middle["D"]["phase"]) == 1 and bool(middle["G_ema"]["fading"])
 
 
-def test_tensorboard_shows_the_resolution_and_alpha_and_the_grid_is_at_the_final_size(tmp_path: Path) -> None:
-    train(compose_cfg("model=progan", *SCHEDULE, "trainer.steps=6", "trainer.log_every=1"), tmp_path)
-    scalars, _ = read_events(tmp_path)
-    assert [v for _, v in scalars["grow/resolution"]] == [4, 4, 4, 8, 8, 8]
-    assert [v for _, v in scalars["grow/alpha"]] == pytest.approx([1, 1, 1, 0, 1 / 3, 2 / 3])
+def test_tensorboard_shows_the_resolution_and_alpha_and_the_grid_is_at_the_final_size(runs: tuple) -> None:
+    tmp = runs[0]
+    scalars, _ = read_events(tmp / "straight")
+    assert [v for _, v in scalars["grow/resolution"]] == [4, 8, 8, 8, 16]  # steps 2, 4, 6, 8, 10
+    assert [v for _, v in scalars["grow/alpha"]] == pytest.approx([1, 0, 2 / 3, 1, 0])
+    assert all(math.isfinite(v) for _, v in scalars["loss/D"])
     from PIL import Image
 
-    with Image.open(tmp_path / "samples" / "step_0000002.png") as picture:
+    with Image.open(tmp / "straight" / "samples" / "step_0000002.png") as picture:
         width = picture.size[0]
     assert width >= 2 * 16  # 4x4 samples shown at 16x16 in a grid of at least two columns
-    assert all(math.isfinite(v) for _, v in scalars["loss/D"])
 
 
-def test_a_generator_loaded_from_a_checkpoint_draws_at_the_phase_it_was_saved_at(tmp_path: Path) -> None:
-    train(compose_cfg("model=progan", *SCHEDULE, "trainer.steps=4"), tmp_path)
-    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+def test_a_generator_loaded_from_a_checkpoint_draws_at_the_phase_it_was_saved_at(runs: tuple) -> None:
+    state = load_checkpoint(runs[0] / "straight" / "checkpoints" / "step_0000004.pt")
     G = ProGANGenerator(8, (1, 16, 16), **SMALL)
     G.load_state_dict(state["G"])
     assert (G._phase, G._fading, float(G.alpha)) == (1, True, 0.0)
