@@ -134,3 +134,24 @@ def test_a_model_without_a_w_space_refuses_truncation(tmp_path: Path, capsys: py
 def test_spectral_norm_is_refused_for_the_equalized_models(model: str, capsys: pytest.CaptureFixture[str]) -> None:
     err = exits_2(["train", "debug=fast", f"model={model}", "model.spectral_norm=true"], capsys)
     assert "model.spectral_norm=true" in err and "equalized learning rate" in err
+
+
+@pytest.mark.parametrize("model", ["stylegan2", "progan"])
+def test_class_conditional_through_the_condition_seam(model: str, tmp_path: Path) -> None:
+    """model.conditional=true: the labels reach G (StyleGAN2's mapping, ProGAN's latent) and D (projection)."""
+    train(compose_cfg(f"model={model}", "model.conditional=true", "trainer.steps=2"), tmp_path)
+    main(["sample", f"run={tmp_path}", "n=4", "class=3", f"out={tmp_path / 'three.npz'}"])
+    drawn = np.load(tmp_path / "three.npz")
+    assert drawn["samples"].shape == (4, 1, 16, 16) and (drawn["labels"] == 3).all()
+    from ganlab.trained_generator import load_snapshot
+
+    G = load_snapshot(str(tmp_path), torch.device("cpu")).G
+    z = torch.randn(3, G.z_dim)
+    with torch.no_grad():
+        zero, again, seven = (
+            G(z, torch.zeros(3, dtype=torch.long)),
+            G(z, torch.zeros(3, dtype=torch.long)),
+            G(z, torch.full((3,), 7)),
+        )
+    noise = (zero - again).abs().max()  # StyleGAN2's noise inputs alone
+    assert (zero - seven).abs().max() > 10 * noise + 1e-6  # the same latents, another class: other images
