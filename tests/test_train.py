@@ -24,8 +24,16 @@ DATA_FOR_MODEL = {
 }
 
 
-@pytest.mark.parametrize("loss", LOSSES)
-@pytest.mark.parametrize("model", options("model"))
+# The heavier models train with their papers' losses by default and with every other loss under `-m slow`.
+OWN_LOSS = {"progan": "wgan_gp", "stylegan2": "gan"}
+MODEL_LOSS = [
+    (model, loss) if OWN_LOSS.get(model, loss) == loss else pytest.param(model, loss, marks=pytest.mark.slow)
+    for model in options("model")
+    for loss in LOSSES
+]
+
+
+@pytest.mark.parametrize(("model", "loss"), MODEL_LOSS)
 def test_every_model_and_loss_trains(model: str, loss: str, tmp_path: Path) -> None:
     cfg = compose_cfg(f"model={model}", f"loss={loss}", *DATA_FOR_MODEL[model], "trainer.n_critic=2")
     train(cfg, tmp_path)
