@@ -1,6 +1,7 @@
 """Verify ganlab on a CUDA machine in one command (about 6 minutes at most) and print one table.
 
     python scripts/gpu_check.py [--budget 360] [--quick] [--checks pytest,default,torchrun,nccl,stream,graphs,bench]
+                                [--peak-tflops 989]
                                 [--steps N] [--keep DIR] [--allow-cpu]
 
 Each check is a subprocess with its own timeout, run from the repository root, its wall time measured:
@@ -14,7 +15,8 @@ Each check is a subprocess with its own timeout, run from the repository root, i
             data.cache=false: the whole process of each timed; target: streaming <= 3 s more than cached
   graphs    a short default run with trainer.cuda_graphs=false and =true: images/s of each (ganlab's error,
             if any, is the row's result; on the CPU, auto stands in for true, which ganlab refuses there)
-  bench     scripts/bench.py on both workloads (mlp, dcgan) with few steps, a few rows (--only) and a time
+  bench     scripts/bench.py on its workloads (mlp, dcgan; stylegan2 on CUDA, with the fraction of peak FLOP/s when
+            --peak-tflops gives the GPU's peak) with few steps, a few rows (--only) and a time
             limit per workload and per row
 The checks share one budget (--budget seconds): each one's timeout is cut to what is left, and a check that
 finds too little left is skipped. The table at the end is markdown (check | result | time | target/notes).
@@ -64,8 +66,13 @@ class Sizes:
     graphs_steps: int = 500
     bench: list[str] = field(default_factory=lambda: ["--steps", "30", "--warmup", "10", "--folder-n", "4000"])
     bench_rows: dict[str, str] = field(
-        default_factory=lambda: {"mlp": "ganlab,precision=bf16", "dcgan": "ganlab,precision=bf16,data.cache=false"}
+        default_factory=lambda: {
+            "mlp": "ganlab,precision=bf16",
+            "dcgan": "ganlab,precision=bf16,data.cache=false",
+            "stylegan2": "ganlab,precision=bf16",
+        }
     )
+    peak_tflops: float | None = None  # bench.py's fraction of peak FLOP/s (H200: 989 dense bf16)
     timeouts: dict[str, float] = field(
         default_factory=lambda: {
             "pytest": 150,
@@ -85,7 +92,7 @@ def sizes_for(cuda: bool, quick: bool, steps: int | None) -> Sizes:
     if quick:
         s.graphs_steps = 300
         s.bench = ["--steps", "15", "--warmup", "5", "--folder-n", "1000"]
-        s.bench_rows = {"mlp": "ganlab", "dcgan": "ganlab"}
+        s.bench_rows = {"mlp": "ganlab", "dcgan": "ganlab", "stylegan2": "ganlab"}
     if not cuda:  # the plumbing on a CPU: tiny runs
         s.default_steps, s.log_every = 10, 5
         s.torchrun_steps, s.graphs_steps = 4, 4
@@ -501,7 +508,9 @@ class Checker:
     # c. bench.py, one workload at a time
     def check_bench(self) -> list[Row]:
         rows = []
-        for workload in ("mlp", "dcgan"):
+        # StyleGAN2 at its preset's widths takes minutes a step on a CPU: its workload is for the GPU
+        workloads = ("mlp", "dcgan", "stylegan2") if self.device == "cuda" else ("mlp", "dcgan")
+        for workload in workloads:
             check = f"bench {workload}"
             timeout = self.timeout("bench")
             if timeout is None:
@@ -511,6 +520,8 @@ class Checker:
             row_timeout = min(self.sizes.timeouts["bench_row"], timeout)
             cmd = [sys.executable, "scripts/bench.py", "--workloads", workload, "--only", only]
             cmd += [*self.sizes.bench, "--device", self.device, "--row-timeout", f"{row_timeout:g}"]
+            if self.sizes.peak_tflops:
+                cmd += ["--peak-tflops", f"{self.sizes.peak_tflops:g}"]
             proc = run_command(cmd, timeout, log=self.work / "logs" / f"bench_{workload}")
             got = parse_bench(proc.out).get(workload, {})
             wanted = ["baseline (reference loop)", *only.split(",")]
@@ -519,6 +530,8 @@ class Checker:
             shown = [w for w in wanted if w in got and w not in failed]
             cells = [f"{w.split(' ')[0]} {got[w][0]} img/s ({got[w][-1]})" for w in shown]
             notes = f"--only {only}; {' '.join(self.sizes.bench)}; rows within {row_timeout:.0f} s each"
+            peak = [line for line in proc.out.splitlines() if "TFLOP/s peak" in line]
+            notes = f"{peak[-1].strip()}; {notes}" if peak else notes
             if proc.rc != 0 or missing or failed:
                 why = self.why(proc) if proc.rc != 0 else ""
                 bad = [f"{w}: {got[w][0]}" for w in failed] + [f"no row {w!r}" for w in missing]
@@ -537,6 +550,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="trainer.steps of the default/torchrun/graphs runs")
     parser.add_argument("--keep", type=Path, default=None, help="keep the logs and run directories here")
     parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run tiny checks on the CPU")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak, for bench's FLOP/s fraction")
     args = parser.parse_args(argv)
     wanted = [c.strip() for c in args.checks.split(",") if c.strip()]
     unknown = sorted(set(wanted) - set(CHECKS))
@@ -557,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
     gpu = torch.cuda.get_device_name(0) if cuda else "CPU"
     gpus = torch.cuda.device_count() if cuda else 0
     sizes = sizes_for(cuda, args.quick, args.steps)
+    sizes.peak_tflops = args.peak_tflops
     work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="ganlab_gpu_check_"))
     work.mkdir(parents=True, exist_ok=True)
     checker = Checker(work, args.budget, sizes, cuda, gpu, gpus)
