@@ -260,7 +260,7 @@ def build(cfg: DictConfig) -> Components:
         ),
         execution=execution,
         stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device, G, D),
-        growth=growth_schedule(G, [D, ema.model if ema is not None else None], t.grow, t.batch_size),
+        growth=growth_schedule(G, [D, ema.model if ema is not None else None], t.grow, t.batch_size, t.steps),
     )
 
 

@@ -122,6 +122,8 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
                 continue
             if group == "optimizer" and not key.endswith("._target_"):
                 continue
+            if key.startswith("model.loss_defaults."):  # the loss's hyperparameters a model suggests (progan)
+                continue
             if a.get(key, "<missing>") != b.get(key, "<missing>"):
                 diffs.append(f"{key} (checkpoint: {a.get(key, '<missing>')}, requested: {b.get(key, '<missing>')})")
     return diffs

@@ -12,12 +12,15 @@ a change of phase changes which layers run, and ganlab/step.py captures one CUDA
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
+
+log = logging.getLogger("ganlab")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,11 @@ class GrowthSchedule:
         self.resolutions = networks[0].resolutions
         self.fade_images, self.stable_images, self.batch_size = fade_images, stable_images, batch_size
         self.state: GrowthState | None = None
+
+    @property
+    def images_to_full_resolution(self) -> int:
+        """Images shown before the last phase's fade ends (alpha 1 at the data's resolution)."""
+        return self.stable_images + (self.num_phases - 1) * (self.fade_images + self.stable_images) - self.stable_images
 
     def at(self, step: int) -> GrowthState:
         """The state during G step `step` (1-based): what the images shown before it reach."""
@@ -60,6 +68,16 @@ class GrowthSchedule:
             for net in self.networks:
                 net.set_growth(state.phase, state.fading, state.alpha)
             self.state = state
+
+    def fade_reals(self, real: Tensor) -> Tensor:
+        """The real batch as D sees it during a fade: blended towards the previous resolution (the paper's
+        appendix A; ganlab/models/progan.py's fade_reals, on the device)."""
+        return self.networks[1].fade_reals(real)
+
+    def forget(self) -> None:
+        """After the networks were loaded from a checkpoint (resume, rollback): their growth is the checkpoint's,
+        so the next `apply` sets the step's on all of them, even if it equals the last state applied."""
+        self.state = None
 
     @property
     def key(self) -> tuple[int, bool]:
@@ -87,8 +105,11 @@ def grows(net: nn.Module) -> bool:
     return callable(getattr(net, "set_growth", None))
 
 
-def growth_schedule(G: nn.Module, others: list[nn.Module], grow: Any, batch_size: int) -> GrowthSchedule | None:
-    """The schedule for a growing G (with D and the EMA in `others`), or None for a model that does not grow."""
+def growth_schedule(
+    G: nn.Module, others: list[nn.Module], grow: Any, batch_size: int, steps: int | None = None
+) -> GrowthSchedule | None:
+    """The schedule for a growing G (with D and the EMA in `others`), or None for a model that does not grow.
+    With `steps`, a run too short to reach the data's resolution is told so (it would end on blurry samples)."""
     if not grows(G):
         return None
     networks = [G, *(net for net in others if net is not None)]
@@ -98,4 +119,14 @@ def growth_schedule(G: nn.Module, others: list[nn.Module], grow: Any, batch_size
                 f"a progressively grown generator needs a discriminator that grows with it; {type(net).__name__} "
                 "does not (use model=progan for both)."
             )
-    return GrowthSchedule(networks, grow.fade_images, grow.stable_images, batch_size)
+    schedule = GrowthSchedule(networks, grow.fade_images, grow.stable_images, batch_size)
+    full = schedule.images_to_full_resolution
+    if steps is not None and steps * batch_size < full:
+        log.warning(
+            "trainer.steps=%d x batch %d = %d images: the growth schedule reaches %dx%d only after %d "
+            "(trainer.grow.stable_images + fade_images per phase); the run will end at %dx%d. Lower "
+            "trainer.grow.* or raise trainer.steps.",
+            steps, batch_size, steps * batch_size, G.resolutions[-1], G.resolutions[-1], full,
+            schedule.resolutions[schedule.at(steps).phase], schedule.resolutions[schedule.at(steps).phase],
+        )  # fmt: skip
+    return schedule

@@ -151,6 +151,8 @@ class Checkpoints:
         load_optimizer_state(parts.opt_g, state["opt_G"])
         load_optimizer_state(parts.opt_d, state["opt_D"])
         self.stepper.d_updates = int(state.get("d_updates", 0))
+        if parts.growth is not None:  # the networks now hold the checkpoint's phase and alpha
+            parts.growth.forget()
         saved = state.get("stabilizers") or {}
         for name, stabilizer in parts.stabilizers.items():  # one turned on at resume starts afresh
             stabilizer.load_state_dict(saved.get(name, {}))

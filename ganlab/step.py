@@ -143,7 +143,8 @@ class TrainStep:
         """One D update on a fresh real batch and a detached fake one; `regularize`: this one carries R1/R2."""
         p = self.parts
         batch = p.conditioning.real_batch(p.data, self.batch_size)  # G's fakes get the real batch's conditions
-        real = batch.real.contiguous(memory_format=torch.channels_last) if self.channels_last else batch.real
+        real = batch.real if p.growth is None else p.growth.fade_reals(batch.real)  # ProGAN: reals fade in too
+        real = real.contiguous(memory_format=torch.channels_last) if self.channels_last else real
         with torch.no_grad(), self.autocast():
             z = torch.randn(self.batch_size, p.z_dim, device=p.device)
             fake = call(self.G_train, z, batch.condition)

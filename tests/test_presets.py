@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from ganlab.checkpoint import load_checkpoint
 from ganlab.targets import instantiate_node
 from ganlab.train import train
-from tests.conftest import compose_cfg, options
+from tests.conftest import compose_cfg, exits_2, options
 
 PRESETS = options("experiment")
 OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits", "progan_digits", "stylegan2_digits"]  # no download
@@ -86,6 +86,12 @@ def test_stylegan2_folder_scales_the_papers_settings_with_the_resolution_as_cfg_
     assert cfg.model.channel_base == 16384 and cfg.model.generator.mapping_layers == 2
     assert cfg.model.discriminator.minibatch_std == 4 and list(cfg.stabilizers) == ["path_length"]
     assert compose_cfg("experiment=stylegan2_folder", "data.root=/d", "trainer.batch_size=8").trainer.batch_size == 8
+
+
+def test_stylegan2_folder_at_a_size_it_cannot_scale_is_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["train", "experiment=stylegan2_folder", "data.image_size=100", "data.root=/nonexistent"]
+    err = exits_2([*argv, "trainer.device=cpu"], capsys)
+    assert "data.image_size must be a power of two >= 8: 100" in err
 
 
 def test_the_classic_mlp_gan_has_the_reference_architecture() -> None:

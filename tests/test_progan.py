@@ -59,6 +59,18 @@ def test_the_discriminators_fade_in_starts_at_the_previous_resolution_and_ends_a
     assert torch.equal(end, new)
 
 
+def test_during_a_fade_the_reals_are_blended_from_the_previous_resolution_to_their_own() -> None:
+    """The paper's appendix A: lerp(upsample(downsample(x)), x, alpha) at the phase's resolution, reals only."""
+    D = ProGANDiscriminator((1, 16, 16), **SMALL)
+    x = torch.randn(2, 1, 16, 16)
+    at_8 = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")  # x seen at 8x8
+    at_4 = F.interpolate(F.avg_pool2d(x, 4), scale_factor=4, mode="nearest")
+    assert torch.allclose(grown(D, 1, True, 0.0).fade_reals(x), at_4, atol=1e-6)
+    assert torch.allclose(grown(D, 1, True, 0.25).fade_reals(x), 0.75 * at_4 + 0.25 * at_8, atol=1e-6)
+    assert torch.allclose(grown(D, 2, True, 1.0).fade_reals(x), x, atol=1e-6)
+    assert torch.equal(grown(D, 2).fade_reals(x), x)  # no fade: the batch as it is
+
+
 def test_a_phase_sees_the_data_at_its_own_resolution() -> None:
     """At 4x4, D's verdict depends only on each 4x4 cell's mean: the real images are downsampled to the phase."""
     torch.manual_seed(0)
@@ -99,6 +111,21 @@ def test_the_drift_term_adds_eps_times_the_mean_square_of_the_real_scores() -> N
     drifted = WGANGPLoss(drift=0.001).d_objective(real, fake)
     assert plain.item() == pytest.approx((0.5 + 2.5) / 2 - (1.0 - 3.0) / 2)
     assert drifted.item() == pytest.approx(plain.item() + 0.001 * (1.0 + 9.0) / 2)
+
+
+def test_after_networks_are_reloaded_the_schedule_sets_the_step_s_growth_again() -> None:
+    """A rollback reloads last.pt's networks (their phase and alpha with them): the schedule must not skip the
+    next step's state because it equals the last one it applied before the rollback."""
+    G = ProGANGenerator(8, (1, 16, 16), **SMALL)
+    schedule = GrowthSchedule([G], fade_images=24, stable_images=24, batch_size=8)
+    schedule.apply(8)  # 8x8, stable: the last state applied before the rollback
+    mid_fade = G.state_dict() | {"fading": torch.tensor(True), "alpha": torch.tensor(0.5)}  # last.pt's networks
+    G.load_state_dict(mid_fade)
+    schedule.apply(8)
+    assert G._fading  # the cached state hides the reload...
+    schedule.forget()  # ... which run_state.py's _load_networks tells it about
+    schedule.apply(8)
+    assert (G._phase, G._fading, float(G.alpha)) == (1, False, 1.0)
 
 
 def test_model_progan_brings_wgan_gp_with_the_papers_drift_and_one_critic_step() -> None:
@@ -145,6 +172,16 @@ def test_a_generator_loaded_from_a_checkpoint_draws_at_the_phase_it_was_saved_at
     G.load_state_dict(state["G"])
     assert (G._phase, G._fading, float(G.alpha)) == (1, True, 0.0)
     assert G.resolution == 8
+
+
+def test_a_run_too_short_to_reach_the_data_resolution_is_told_so(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="ganlab"):
+        build(compose_cfg("model=progan"))  # 4 steps of 8 images against the default 800k-image phases
+    assert "reaches 16x16 only after 3200000" in caplog.text and "will end at 4x4" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ganlab"):
+        build(compose_cfg("model=progan", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8"))
+    assert "growth schedule" not in caplog.text
 
 
 def test_progan_refuses_a_discriminator_that_does_not_grow() -> None:

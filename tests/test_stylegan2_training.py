@@ -99,8 +99,25 @@ def test_truncation_zero_draws_the_average_image_for_every_latent(stylegan2_run:
     zero, one, half = (np.load(tmp_path / n)["samples"] for n in ("zero.npz", "one.npz", "half.npz"))
     spread = lambda samples: float(np.abs(samples - samples.mean(axis=0)).max())  # noqa: E731
     assert spread(one) > 1e-3
-    # psi = 0 leaves only the noise inputs to tell the samples apart; without them the images are identical
-    assert spread(zero) < spread(half) < spread(one)
+    assert spread(zero) < 1e-6 < spread(half) < spread(one)  # eval mode's noise maps are fixed: one image
+
+
+def test_drawing_samples_leaves_the_global_rng_alone_and_a_latent_gives_one_image(stylegan2_run: Path) -> None:
+    """StyleGAN2's noise inputs are fixed maps in eval mode, so the pictures and evaluations drawn during training
+    do not move the RNG that its batches use (a run's trajectory does not depend on trainer.sample_every)."""
+    from ganlab.generation import generate
+    from ganlab.trained_generator import load_snapshot
+
+    G = load_snapshot(str(stylegan2_run), torch.device("cpu")).G
+    for module in G.modules():  # strengths as if trained, so that the noise shows
+        if hasattr(module, "noise_strength"):
+            module.noise_strength.data.fill_(1.0)
+    z = torch.randn(4, G.z_dim)
+    state = torch.get_rng_state()
+    first, second = generate(G, z), generate(G, z)
+    assert torch.equal(state, torch.get_rng_state())
+    assert torch.equal(first, second)
+    assert torch.equal(generate(G, z[:2]), first[:2])  # whatever the batch
 
 
 def test_truncation_is_exact_in_w(stylegan2_run: Path) -> None:

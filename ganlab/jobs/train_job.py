@@ -22,6 +22,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import InterpolationResolutionError
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.config import CONF_DIR, CONFIG_NAME
@@ -126,6 +127,12 @@ def train_job(cfg: DictConfig) -> float | None:
     except (ConfigError, HydraException) as err:
         remove_if_untouched(run_dir)
         job_failed(2, f"error: {hydra_message(err)}", in_process)
+    except InterpolationResolutionError as err:  # a resolver's ConfigError, wrapped by OmegaConf
+        mistake = wrapped_config_error(err)
+        if mistake is None:
+            raise
+        remove_if_untouched(run_dir)
+        job_failed(2, f"error: {mistake}", in_process)
     except RunStopped as err:
         job_failed(err.exit_code, str(err), in_process)
     except OSError as err:
@@ -176,6 +183,19 @@ def out_of_memory(err: Exception) -> bool:
         return True
     text = str(err)
     return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+
+
+def wrapped_config_error(err: BaseException) -> ConfigError | None:
+    """The ConfigError that a config resolver raised (${stylegan2_auto:...}), found along the chain of
+    exceptions OmegaConf wraps it in; None when the chain holds none (a bug: keep its traceback)."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConfigError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def hydra_message(err: Exception) -> str:

@@ -11,9 +11,9 @@ one draws at the resolution it was saved at.
 
 What the rest of ganlab sees does not change with the phase: G's output is nearest-upsampled to the data's size
 (the sample grids show the final size), and D takes images at the data's size and average-pools them to the
-phase's resolution on the device. During a fade D also blends its input as the paper blends the real images
-(appendix A): lerp(upsample(downsample(x)), x, alpha). ganlab applies it to every input of D, real and generated
-alike, so that D sees both through the same filter.
+phase's resolution on the device. During a fade the real batch is blended as the paper blends it (appendix A):
+lerp(upsample(downsample(x)), x, alpha) at the phase's resolution (`fade_reals`, which ganlab/step.py applies
+to the reals of each D update through ganlab/growth.py).
 
 Layers (Table 2): pixel norm after every conv of G, equalized learning rate everywhere (He's gain sqrt(2) in the
 weight scale, 1 for toRGB and D's last layer, sqrt(2)/4 for G's first dense layer, as the authors' code),
@@ -205,12 +205,20 @@ class ProGANDiscriminator(Growing):
             self.projection = Projection(c4, num_classes)
         self._init_growth()
 
+    def fade_reals(self, x: Tensor) -> Tensor:
+        """Real images as the paper shows them to D during a fade (appendix A): at the phase's resolution, blended
+        from the previous resolution's view (alpha 0) to their own (alpha 1), and back at the data's size. Only
+        the reals: G's output fades by itself."""
+        if not self._fading:
+            return x
+        factor = self.size // self.resolutions[self._phase]
+        x = downsample(x, factor)
+        return upsample(fade(upsample(downsample(x)), x, self.alpha), factor)
+
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         check_labels(y, self.num_classes, "the discriminator")
         phase = self._phase
         x = downsample(x, self.size // self.resolutions[phase])  # the data's size -> this phase's resolution
-        if self._fading:  # the paper's blending of real images during a fade, for every input of D
-            x = fade(upsample(downsample(x)), x, self.alpha)
         h = lrelu(self.from_rgb[phase](x))
         if phase > 0:
             h = self.blocks[phase - 1](h)

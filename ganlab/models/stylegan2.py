@@ -139,6 +139,8 @@ class ModulatedConv2d(nn.Module):
 
 class SynthesisLayer(nn.Module):
     """[upsample2d ->] modulated 3x3 conv -> + noise * per-channel strength -> + bias -> LeakyReLU * sqrt(2).
+    Per-channel strengths, as the issue asks (StyleGAN's; StyleGAN2's code has one per layer). Fresh noise in
+    training, a fixed map in eval mode (`const_noise`).
 
     With up=True the input is first upsampled by the [1, 3, 3, 1] filter (resample.py), then convolved at the
     doubled resolution (see the module docstring for how that relates to NVIDIA's transposed convolution)."""
@@ -149,14 +151,29 @@ class SynthesisLayer(nn.Module):
         self.conv = ModulatedConv2d(in_channels, out_channels, 3, w_dim, demodulate=True)
         self.noise_strength = nn.Parameter(torch.zeros(out_channels))  # zero: noise is learnt in, not imposed
         self.bias = nn.Parameter(torch.zeros(out_channels))
+        self._const_noise: Tensor | None = None
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         if self.up:
             x = upsample2d(x)
         x = self.conv(x, w)
-        noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        if self.training:
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        else:
+            noise = self.const_noise(x)
         x = x + noise * self.noise_strength[None, :, None, None] + self.bias[None, :, None, None]
         return lrelu_gain(x)
+
+    def const_noise(self, like: Tensor) -> Tensor:
+        """Eval mode's noise (NVIDIA's noise_mode='const'): one fixed map per layer for every sample and call, so
+        that drawing samples (pictures, evaluations, ganlab sample) leaves the global RNG, which training's batches
+        use, alone, and a latent always gives the same image. Drawn from a generator seeded by the layer's place
+        (its resolution, and whether it upsamples): the same in every process, without a checkpoint entry."""
+        shape = (1, 1, like.shape[2], like.shape[3])
+        if self._const_noise is None or self._const_noise.shape != shape or self._const_noise.device != like.device:
+            seed = like.shape[2] * 2 + int(self.up)
+            self._const_noise = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(like.device)
+        return self._const_noise.to(like.dtype)
 
 
 class ToRGB(nn.Module):
