@@ -149,6 +149,7 @@ def test_the_baselines_path_length_is_ganlabs() -> None:
     assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow  # 3 s: FlopCounterMode over a whole 16-step cycle of the lazy regularisers
 def test_flops_per_image_averages_stylegan2s_lazy_regularisers_on_the_cpu(tmp_path: Path, one_thread: None) -> None:
     """FlopCounterMode over the 16 steps of one R1 cycle (four path length steps among them): between the
     FLOPs of a plain step and those of the first step, which carries both."""
