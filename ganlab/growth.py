@@ -44,8 +44,9 @@ class GrowthSchedule:
 
     @property
     def images_to_full_resolution(self) -> int:
-        """Images shown before the last phase's fade ends (alpha 1 at the data's resolution)."""
-        return self.stable_images + (self.num_phases - 1) * (self.fade_images + self.stable_images) - self.stable_images
+        """Images shown before the last phase's fade ends (alpha 1 at the data's resolution): the 4x4 phase's
+        stable period, then a fade and a stable period per phase, less the last one's stable period."""
+        return (self.num_phases - 1) * (self.fade_images + self.stable_images)
 
     def at(self, step: int) -> GrowthState:
         """The state during G step `step` (1-based): what the images shown before it reach."""
