@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import check_positive
 from ganlab.models.conditional import Projection, check_labels, check_num_classes
 from ganlab.models.equalized import SQRT2, EqualizedConv2d, EqualizedLinear, PixelNorm, channel_widths
 from ganlab.models.layers import check_image_shape
@@ -185,10 +185,6 @@ class ProGANDiscriminator(Growing):
     ) -> None:
         super().__init__()
         check_positive("model.discriminator", channel_base=channel_base, channel_max=channel_max)
-        if minibatch_std == 1 or minibatch_std < 0:
-            raise ConfigError(
-                f"model.discriminator.minibatch_std is a group size >= 2 (or 0: off), got {minibatch_std}."
-            )
         channels, size = _check_image_shape(tuple(in_shape), "discriminator")
         self.size = size
         self.resolutions, widths = _widths(size, channel_base, channel_max)
