@@ -123,11 +123,12 @@ def growth_schedule(
     schedule = GrowthSchedule(networks, grow.fade_images, grow.stable_images, batch_size)
     full = schedule.images_to_full_resolution
     if steps is not None and steps * batch_size < full:
+        end = schedule.resolutions[schedule.at(steps).phase]
         log.warning(
             "trainer.steps=%d x batch %d = %d images: the growth schedule reaches %dx%d only after %d "
             "(trainer.grow.stable_images + fade_images per phase); the run will end at %dx%d. Lower "
             "trainer.grow.* or raise trainer.steps.",
             steps, batch_size, steps * batch_size, G.resolutions[-1], G.resolutions[-1], full,
-            schedule.resolutions[schedule.at(steps).phase], schedule.resolutions[schedule.at(steps).phase],
+            end, end,
         )  # fmt: skip
     return schedule
