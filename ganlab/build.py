@@ -22,6 +22,7 @@ from torch import nn
 
 from ganlab.condition import Conditioning, conditioning_for
 from ganlab.config import check_run_knobs
+from ganlab.content.base import ContentTerm
 from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError
 from ganlab.growth import GrowthSchedule, growth_schedule
@@ -33,6 +34,7 @@ from ganlab.stabilizers.augment import AugmentedDiscriminator
 from ganlab.stabilizers.base import Stabilizer
 from ganlab.stabilizers.critic_schedule import CriticSchedule
 from ganlab.stabilizers.ema import EMA, ema_beta
+from ganlab.stabilizers.history_buffer import HistoryBuffer, history_buffer
 from ganlab.stabilizers.lr_schedule import LRSchedule
 from ganlab.stabilizers.spectral_norm import apply_spectral_norm
 from ganlab.targets import instantiate_node
@@ -61,6 +63,10 @@ class Components:
     execution: Execution  # the networks as the step calls them: DDP, torch.compile, precision, channels_last
     stabilizers: dict[str, Stabilizer]  # the hook-based ones of cfg.stabilizers (ganlab/stabilizers/base.py)
     growth: GrowthSchedule | None = None  # model=progan: the phases of progressive growing (trainer.grow)
+    content: ContentTerm | None = None  # G's content term (content=, ganlab/content/): image-conditioned models
+    pretrain: ContentTerm | None = None  # G's pixel loss for its first trainer.pretrain_steps steps, without D
+    pretrain_steps: int = 0
+    history: HistoryBuffer | None = None  # trainer.history_buffer: D's fakes partly from G's earlier outputs
 
     @property
     def G_eval(self) -> nn.Module:
@@ -170,6 +176,24 @@ def conditional_classes(cfg: DictConfig, data: DataSource) -> int | None:
     return int(data.num_classes)
 
 
+def check_image_condition(G: nn.Module, data: DataSource, cfg: DictConfig) -> None:
+    """An image-to-image G (model=srresnet, refiner, unet) needs data that hands it images (super_resolution,
+    unpaired, paired_folder), and a noise-to-image G cannot use them."""
+    from ganlab.targets import option_name
+
+    model, source = option_name(cfg.model.generator._target_), option_name(cfg.data._target_)
+    paired = callable(getattr(data, "sample_pair", None))
+    if getattr(G, "takes_image", False) and not paired:
+        raise ConfigError(
+            f"model={model} maps an image to an image, and data={source} gives it none: use data=super_resolution "
+            "(model=srresnet), data=unpaired (model=refiner) or data=paired_folder (model=unet)."
+        )
+    if paired and not getattr(G, "takes_image", False):
+        raise ConfigError(
+            f"data={source} gives G an image to map, and model={model} maps noise: use model=srresnet, refiner or unet."
+        )
+
+
 def sync_batchnorm(net: nn.Module, device: torch.device) -> nn.Module:
     """trainer.sync_bn: BatchNorm over the global batch when several processes train (a no-op for one)."""
     if not current().enabled:
@@ -214,6 +238,7 @@ def build(cfg: DictConfig) -> Components:
     num_classes = conditional_classes(cfg, data)
     labels = {} if num_classes is None else {"num_classes": num_classes}
     G = instantiate_node(cfg.model.generator, out_shape=data.shape, **labels).to(device)
+    check_image_condition(G, data, cfg)
     D = instantiate_node(cfg.model.discriminator, in_shape=data.shape, **labels)
     if model_flag(cfg, "spectral_norm"):
         apply_spectral_norm(D)
@@ -261,7 +286,40 @@ def build(cfg: DictConfig) -> Components:
         execution=execution,
         stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device, G, D),
         growth=growth_schedule(G, [D, ema.model if ema is not None else None], t.grow, t.batch_size, t.steps),
+        content=content_term(cfg.get("content"), data),
+        pretrain=pretrain_term(t, data),
+        pretrain_steps=int(t.pretrain_steps),
+        history=history_buffer(t.history_buffer, data.shape, device),
     )
+
+
+def content_term(node: Any, data: DataSource) -> ContentTerm | None:
+    """`content=<name>` (None for content=none), checked against what the data pairs G's output with."""
+    if not node:
+        return None
+    term = instantiate_node(node)
+    if not isinstance(term, ContentTerm):
+        raise ConfigError(f"content: {node.get('_target_')} is not a ganlab ContentTerm.")
+    term.check(data, tuple(data.shape))
+    return term
+
+
+def pretrain_term(t: DictConfig, data: DataSource) -> ContentTerm | None:
+    """trainer.pretrain_steps > 0: G first learns alone on a pixel loss to the paired target (SRResNet)."""
+    if not t.pretrain_steps:
+        return None
+    from ganlab.content.l1 import L1Content
+    from ganlab.content.mse import MSEContent
+
+    term = MSEContent(1.0) if t.pretrain_content == "mse" else L1Content(1.0)
+    if not callable(getattr(data, "sample_pair", None)):
+        raise ConfigError(
+            f"trainer.pretrain_steps={t.pretrain_steps}: pre-training fits G's output to a paired target, which "
+            "needs image-conditioned data (data=super_resolution or paired_folder)."
+        )
+    if t.pretrain_steps >= t.steps:
+        log.warning("trainer.pretrain_steps=%d >= trainer.steps=%d: D never trains", t.pretrain_steps, t.steps)
+    return term
 
 
 def build_stabilizers(

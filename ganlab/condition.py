@@ -82,6 +82,26 @@ class ClassConditional:
         return grid_labels(n, columns or n, self.num_classes, device)
 
 
+class Paired:
+    """Image conditions (super-resolution, refinement, translation): the data source hands out (target,
+    condition) pairs through `sample_pair(batch_size)`, and fixed ones for pictures through `picture_pairs(n)`.
+    D's fakes are G's outputs for the real batch's conditions; G's update gets a fresh pair, so that a content
+    term (ganlab/content/) can compare G's output with its target or its input."""
+
+    def real_batch(self, data: object, batch_size: int) -> Batch:
+        return Batch(*data.sample_pair(batch_size))
+
+    def g_batch(self, data: object, batch_size: int, device: torch.device) -> Batch:
+        return Batch(*data.sample_pair(batch_size))
+
+    def picture_conditions(self, data: object, n: int, columns: int | None, device: torch.device) -> Tensor:
+        return self.picture_batch(data, n).condition
+
+    def picture_batch(self, data: object, n: int) -> Batch:
+        """The pictures' fixed inputs with their targets (input | output | target triplets)."""
+        return Batch(*data.picture_pairs(n))
+
+
 def conditioning_for(data: object, num_classes: int | None) -> Conditioning:
     """The data source's own conditioning (an optional `conditioning()` member: paired data), else class labels
     when the model is conditional (`num_classes`), else none."""

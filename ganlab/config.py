@@ -29,6 +29,14 @@ class GrowSchema:
 
 
 @dataclass
+class HistoryBufferSchema:
+    """SimGAN's history of refined images (ganlab/stabilizers/history_buffer.py)."""
+
+    size: int = 0  # images kept (0: off; SimGAN: a buffer of earlier refined images)
+    ratio: float = 0.5  # share of each D update's fake batch drawn from it
+
+
+@dataclass
 class TrainerSchema:
     steps: int = 2000
     batch_size: int = 64
@@ -65,6 +73,10 @@ class TrainerSchema:
     cuda_graphs: str = "auto"  # auto | true | false: capture the step's parts as CUDA graphs (ganlab/cuda_graphs.py)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA)
     grow: GrowSchema = field(default_factory=GrowSchema)  # model=progan's schedule of resolutions
+    # image-conditioned models: G alone on a pixel loss first (SRResNet pre-training), then the adversarial game
+    pretrain_steps: int = 0  # G steps of pre-training, no D (0: none)
+    pretrain_content: str = "mse"  # mse | l1: the pre-training's pixel loss to the paired target
+    history_buffer: HistoryBufferSchema = field(default_factory=HistoryBufferSchema)  # SimGAN: D sees old fakes too
 
 
 @dataclass
@@ -85,6 +97,7 @@ class TrainSchema:
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     augment: AugmentSchema = field(default_factory=AugmentSchema)
     stabilizers: Any = field(default_factory=dict)  # name -> node of conf/stabilizers/ (stabilizers=[a,b])
+    content: Any = None  # conf/content/<name>.yaml: G's content term (image-conditioned models)
     seed: int = 0
     resume: str | None = None
 
@@ -124,6 +137,10 @@ def check_run_knobs(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.n_critic must be >= 1 (D steps per G step), got {t.n_critic}.")
     if t.clip_grad_norm is not None and not t.clip_grad_norm > 0:
         raise ConfigError(f"trainer.clip_grad_norm must be > 0 or null, got {t.clip_grad_norm}.")
+    if t.pretrain_steps < 0:
+        raise ConfigError(f"trainer.pretrain_steps must be >= 0, got {t.pretrain_steps}.")
+    if t.pretrain_content not in ("mse", "l1"):
+        raise ConfigError(f"trainer.pretrain_content must be mse or l1, got {t.pretrain_content!r}.")
     if t.ema_start < 0:
         raise ConfigError(f"trainer.ema_start must be >= 0, got {t.ema_start}.")
     for key in ("lr_g", "lr_d"):

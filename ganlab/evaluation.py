@@ -7,6 +7,7 @@ Used by `ganlab eval` and, every `trainer.eval_every` steps, by the training loo
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from ganlab.protocols import ImageSource, PointMixture
 DEFAULT_N = {"images": 10_000, "points": 2_500}
 MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN
 MIN_REAL = PRC_NEIGHBOURHOOD + 1
-LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std"}
+LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std", "fid_bicubic", "l1"}
 DESCRIPTIONS = {
     "modes": "modes covered (>= 1/5 of their share of samples)",
     "high_quality": "share of samples within 3 std of a mode centre",
@@ -38,7 +39,35 @@ DESCRIPTIONS = {
     "classes": "classes present (>= 1/5 of their real share)",
     "class_kl": "KL(predicted class histogram || real), nats",
     "class_accuracy": "share of samples classified as the class they were drawn for",
+    "psnr": "PSNR of G's upscaling of held-out images, luma, dB",
+    "ssim": "SSIM of G's upscaling of held-out images, luma",
+    "psnr_bicubic": "PSNR of bicubic upscaling of the same inputs, dB",
+    "ssim_bicubic": "SSIM of bicubic upscaling of the same inputs",
+    "fid_bicubic": "Frechet distance of bicubic upscalings' features to the real images'",
+    "real_accuracy": "accuracy on held-out real images of a classifier trained on refined synthetic ones",
+    "real_accuracy_raw": "... of the same classifier trained on the raw synthetic images",
+    "fid_raw": "Frechet distance of the raw synthetic images' features to the real images'",
+    "l1": "mean |G(A) - B| per pixel on held-out pairs, in [-1, 1] units (lower is better)",
 }
+
+
+def make_evaluator(
+    data: Any,
+    data_cfg: Any,
+    features: str = "auto",
+    n: int | None = None,
+    device: torch.device | str = "cpu",
+    batch_size: int = 250,
+    option_prefix: str = "",
+    num_classes: int | None = None,
+) -> Any:
+    """The evaluator that fits the data: its task's own measures for image-conditioned data (a `task` member:
+    ganlab/evaluation_tasks.py), else the generative metrics of Evaluator."""
+    task = getattr(data, "task", None)
+    if task is not None:
+        module = importlib.import_module(f"ganlab.evaluators.{task}")
+        return module.TaskEvaluator(data, features, n, device, batch_size, option_prefix)
+    return Evaluator(data, data_cfg, features, n, device, batch_size, option_prefix, num_classes)
 
 
 def lower_is_better(metric: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab import pictures
 from ganlab.condition import call
 
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
@@ -69,6 +70,7 @@ class FixedInputs:
     labels: Tensor | None  # the conditions (class labels, or tensors for paired data); None: unconditional
     real_points: Tensor | None
     columns: int | None
+    targets: Tensor | None = None  # image-conditioned models: the real image paired with each input
 
     @classmethod
     def draw(
@@ -91,6 +93,10 @@ class FixedInputs:
             columns = max(1, num_samples // num_classes)
             n = num_classes * columns
         noise = latents(n, z_dim, seed).to(device)
+        paired = getattr(conditioning, "picture_batch", None)  # image conditions come with their targets
+        if paired is not None:
+            batch = paired(data, n)
+            return cls(noise[: len(batch.condition)], batch.condition.to(device), None, None, batch.real)
         labels = conditioning.picture_conditions(data, n, columns, device)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 
@@ -101,6 +107,13 @@ class FixedInputs:
 
     def generate(self, G: nn.Module) -> Tensor:
         return generate(G, self.noise, self.labels)
+
+    def picture(self, samples: Tensor) -> Tensor:
+        """The run's picture of G's output for these inputs: input | output | target triplets for an
+        image-conditioned model, else a grid (a row per class), or a scatter over real points for 2-D data."""
+        if self.targets is not None:
+            return pictures.triplets(self.labels, samples, self.targets)
+        return pictures.render(samples, self.real_points, ncol=self.columns)
 
 
 def _draw_without_rng(data: Any, n: int) -> Tensor:

@@ -13,7 +13,7 @@ from torch import nn
 from ganlab.build import Components
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import ConfigError
-from ganlab.evaluation import Evaluator, lower_is_better
+from ganlab.evaluation import lower_is_better, make_evaluator
 
 log = logging.getLogger("ganlab")
 
@@ -22,7 +22,7 @@ class Monitor:
     """The run's evaluator and its monitored metric. `evaluate` measures G at the RunState `run`'s step into its
     `metrics`, `evaluated_step` and `best`, and says whether the value is the best so far."""
 
-    def __init__(self, evaluator: Evaluator, metric: str, seed: int) -> None:
+    def __init__(self, evaluator: Any, metric: str, seed: int) -> None:
         self.evaluator = evaluator
         self.metric = metric
         self.seed = seed
@@ -57,7 +57,7 @@ def make_monitor(cfg: DictConfig, parts: Components) -> Monitor | None:
     t = cfg.trainer
     if not evaluates(t):
         return None
-    evaluator = Evaluator(
+    evaluator = make_evaluator(
         parts.data,
         cfg.data,
         t.eval_features,

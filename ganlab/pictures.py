@@ -66,6 +66,23 @@ def scatter(fake: Tensor, real: Tensor, size: int = 320, extent: float | None = 
     return canvas
 
 
+def triplets(inputs: Tensor, outputs: Tensor, targets: Tensor, per_row: int | None = None) -> Tensor:
+    """Image-conditioned models: input | output | target side by side, `per_row` triplets a row (default: about
+    square). Inputs smaller than the output (super-resolution) are shown enlarged by pixel repetition, so that
+    their pixels are seen as G saw them; a grey input beside a colour output is shown in grey."""
+    outputs = outputs.detach().float().cpu()
+    inputs, targets = inputs.detach().float().cpu(), targets.detach().float().cpu()
+    size = outputs.shape[-2:]
+    if inputs.shape[-2:] != size:
+        inputs = torch.nn.functional.interpolate(inputs, size=size, mode="nearest")
+    channels = max(t.shape[1] for t in (inputs, outputs, targets))
+    tiles = [t.expand(-1, channels, -1, -1) if t.shape[1] == 1 else t for t in (inputs, outputs, targets)]
+    n = len(outputs)
+    per_row = per_row or max(1, int(round((n / 3) ** 0.5)))
+    interleaved = torch.stack(tiles, dim=1).reshape(3 * n, channels, *size)  # in0, out0, tgt0, in1, ...
+    return image_grid(interleaved, ncol=3 * per_row)
+
+
 def render(fake: Tensor, real: Tensor | None, ncol: int | None = None) -> Tensor:
     """The picture for `fake`: an image grid (`ncol` images a row) for images, a scatter over `real` for
     vector data."""

@@ -75,6 +75,23 @@ class InMemoryImageSource(ImageSource, Protocol):
 
 
 @runtime_checkable
+class ImagePairSource(ImageSource, Protocol):
+    """Image-conditioned data (super_resolution, unpaired, paired_folder): G is given an image, not noise
+    alone (condition.Paired). `sample` draws what D sees as real; `task` names the evaluator that judges such a G
+    (ganlab/evaluators/<task>.py), which reads the source's held-out images its own way."""
+
+    task: str  # super_resolution | refinement | translation
+
+    def sample_pair(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """(target, condition): D's real batch (or, for paired data, G's target) and G's input images."""
+        ...
+
+    def picture_pairs(self, n: int) -> tuple[Tensor, Tensor]:
+        """Fixed (target, condition) pairs for the run's input | output | target pictures, drawn without the RNG."""
+        ...
+
+
+@runtime_checkable
 class PointMixture(DataSource, Protocol):
     """A mixture of Gaussians in the plane, as the mode metrics read it (ganlab/metrics/modes.py)."""
 

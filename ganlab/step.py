@@ -94,6 +94,7 @@ class TrainStep:
         self.meter = StatsMeter()
         self.clip = trainer.clip_grad_norm
         self.d_updates = 0  # D steps so far: lazy R1/R2 acts on every loss.reg_every-th
+        self.pretrain_updates = 0  # G's updates without D (trainer.pretrain_steps) in this process
         run = parts.execution  # the networks as built to run: DDP, torch.compile, channels_last (ganlab/speed.py)
         self.dtype, self.channels_last, self.compiled = run.dtype, run.channels_last, run.compiled
         scaled = self.dtype is torch.float16
@@ -125,6 +126,9 @@ class TrainStep:
             p.ema.set_step(step)
         for stabilizer in self.hooks["at_step_start"]:
             stabilizer.at_step_start(step)
+        if step <= p.pretrain_steps:  # SRResNet's pre-training: G alone on a pixel loss, no D
+            self.graphs.run(("G", "pretrain"), self.g_pretrain_update)
+            return
         grown = ()  # a growing model (model=progan) runs other layers in each phase: a graph per phase
         if p.growth is not None:
             p.growth.apply(step)
@@ -148,6 +152,8 @@ class TrainStep:
         with torch.no_grad(), self.autocast():
             z = torch.randn(self.batch_size, p.z_dim, device=p.device)
             fake = call(self.G_train, z, batch.condition)
+            if p.history is not None:  # SimGAN: a share of the fakes from G's earlier outputs
+                fake = p.history.mix(fake)
         eager = self.compiled and p.loss.needs_input_gradients(regularize)
         critic = given(self.critic_d_eager if eager else self.critic_d, batch.condition)
         grad_scale = self.scaler_d.scale(self.one) if self.scaler_d is not None else None
@@ -178,6 +184,10 @@ class TrainStep:
                 term, stats = stabilizer.g_term(critic, fake)
                 g_loss = g_loss if term is None else g_loss + term
                 g_stats |= stats
+            if p.content is not None:  # image-conditioned models: L1/MSE/perceptual to the target, or the input
+                term, stats = p.content(fake, batch)
+                g_loss = g_loss + term
+                g_stats |= stats
             for i in regularizers:
                 term, stats = self.hooks["g_regularizer"][i].g_regularizer(p.G, z, batch.condition)
                 g_loss = g_loss if term is None else g_loss + term
@@ -190,6 +200,27 @@ class TrainStep:
             p.ema.update(p.G)  # with the weight that __call__ set for this step
         self.observe(g_loss, g_stats, kept)
         self.watch.end_step()
+
+    def g_pretrain_update(self) -> None:
+        """One G update on trainer.pretrain_content's pixel loss alone (trainer.pretrain_steps): D is not used."""
+        p = self.parts
+        batch = p.conditioning.g_batch(p.data, self.batch_size, p.device)
+        with self.autocast():
+            z = torch.randn(self.batch_size, p.z_dim, device=p.device)
+            fake = call(self.G_train, z, batch.condition)
+            loss, stats = p.pretrain(fake, batch)
+        stats = {"loss/pretrain": stats["loss/content"], "loss/G": loss.detach()}
+        kept = self.update(loss, p.opt_g, p.G, self.scaler_g, stats, "G")
+        if p.ema is not None:
+            p.ema.update(p.G)
+        self.observe(loss, stats, kept)
+        self.watch.end_step()
+        self.pretrain_updates += 1
+
+    @property
+    def batches_drawn(self) -> int:
+        """Real batches drawn so far in this process (D's, or G's alone while it pre-trains): the data rate's count."""
+        return self.d_updates + self.pretrain_updates
 
     def restart_graphs(self) -> None:
         """After the optimizers' state was replaced (a rollback loads a checkpoint): captured graphs point at the

@@ -88,7 +88,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         logger.print_config(cfg)
         metric = monitor.metric if monitor else None
         status = RunStatus(run_dir, t.steps, metric, list(overrides), run.step, writes=dist.is_main)
-        speed = Throughput(t.batch_size, stepper.d_updates)
+        speed = Throughput(t.batch_size, stepper.batches_drawn)
 
         # --- Steps, each followed by its periodic work ---
         with StopRequests() as stop, logger, status:
@@ -113,13 +113,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                     status.expect(DIVERGED)  # the RunStopped raised next means divergence, not a failed write
                     stop_diverged(problems, first_bad or run.step, store.folder, run.rollbacks)
                 if due.log:
-                    values |= rates(parts, speed, stepper.d_updates)
+                    values |= rates(parts, speed, stepper.batches_drawn)
                     stepper.meter.reset()
                     logger.scalars(run.step, values)
                     logger.report(run.step, values)
                     status.update(run.step)  # the heartbeat, and how far a run that dies later got
                 if due.sample and dist.is_main:
-                    picture = pictures.render(fixed_samples, fixed.real_points, ncol=fixed.columns)
+                    picture = fixed.picture(fixed_samples)
                     logger.image(run.step, "samples", picture)
                     pictures.save_png(picture, run_dir / "samples" / f"step_{run.step:07d}.png")
                 if due.save and dist.is_main:  # before evaluating: a failed evaluation must not cost the checkpoint
@@ -176,31 +176,32 @@ def is_eval_step(step: int, t: DictConfig, evaluates: bool) -> bool:
     return evaluates and (step == t.steps or (t.eval_every is not None and step % t.eval_every == 0))
 
 
-def rates(parts: Components, speed: Throughput, d_updates: int) -> dict[str, float]:
+def rates(parts: Components, speed: Throughput, batches: int) -> dict[str, float]:
     """The learning rates (host copies: a captured optimizer's rate is a tensor), the data rate, and a growing
     model's resolution and fade-in alpha."""
     return {
         "lr/G": parts.lr_g.current[0],
         "lr/D": parts.lr_d.current[0],
-        "perf/images_per_s": speed.images_per_s(d_updates),
+        "perf/images_per_s": speed.images_per_s(batches),
         **(parts.growth.scalars() if parts.growth is not None else {}),
     }
 
 
 class Throughput:
-    """Real images through D per second since the last log: the data rate, comparable across n_critic."""
+    """Real images drawn per second since the last log (through D, or G alone while it pre-trains): the data
+    rate, comparable across n_critic."""
 
-    def __init__(self, batch_size: int, d_updates: int) -> None:
+    def __init__(self, batch_size: int, batches: int) -> None:
         self.batch_size = batch_size
-        self.restart(d_updates)
+        self.restart(batches)
 
-    def restart(self, d_updates: int) -> None:
-        self.since, self.d_updates = time.perf_counter(), d_updates
+    def restart(self, batches: int) -> None:
+        self.since, self.batches = time.perf_counter(), batches
 
-    def images_per_s(self, d_updates: int) -> float:
+    def images_per_s(self, batches: int) -> float:
         now = time.perf_counter()
-        rate = self.batch_size * (d_updates - self.d_updates) / max(now - self.since, 1e-9)
-        self.since, self.d_updates = now, d_updates
+        rate = self.batch_size * (batches - self.batches) / max(now - self.since, 1e-9)
+        self.since, self.batches = now, batches
         return rate
 
 
@@ -251,7 +252,7 @@ def roll_back(
     stepper.watch.reset(run.step)
     stepper.meter.reset()
     logger.rewind(run.step)  # the steps after the checkpoint will be logged again
-    speed.restart(stepper.d_updates)
+    speed.restart(stepper.batches_drawn)
     logger.note(
         f"training diverged at step {at_step} ({', '.join(problems[:4])} not finite); rolled back to step "
         f"{run.step} of {store.folder / LAST} with learning rates x{cfg.trainer.rollback_lr_factor} "

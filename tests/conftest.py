@@ -90,6 +90,35 @@ def write_png_folder(root: Path, n: int = 6, size: tuple[int, int] = (40, 30)) -
         Image.fromarray(pixels).save(sub / f"img{i}.png")
 
 
+def write_paired_folder(root: Path, n: int = 8, size: int = 16) -> None:
+    """pix2pix-style pairs: <root>/A/<name>.png (grey noise) and <root>/B/<name>.png (its negative)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for side in ("A", "B"):
+        (root / side).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        a = rng.integers(0, 256, size=(size, size), dtype=np.uint8)
+        Image.fromarray(a).save(root / "A" / f"pair{i}.png")
+        Image.fromarray(255 - a).save(root / "B" / f"pair{i}.png")
+
+
+def image_conditioned(model: str, tmp_path: Path) -> list[str]:
+    """The overrides that give an image-to-image model (srresnet, refiner, unet) its kind of data, small."""
+    if model == "srresnet":
+        return ["data=super_resolution", "data.image_size=16", "data.scale=4"]
+    if model == "refiner":
+        return ["data=unpaired", "+data.synthetic_options.n=100"]
+    write_paired_folder(tmp_path / "pairs")
+    return [
+        "data=paired_folder", f"data.root={tmp_path / 'pairs'}", "data.image_size=16", "data.channels_a=1",
+        "data.channels_b=1", "data.heldout=0.25",
+    ]  # fmt: skip
+
+
+IMAGE_TO_IMAGE = {"srresnet": "super_resolution", "refiner": "unpaired", "unet": "paired_folder"}  # model: data
+
+
 @pytest.fixture(autouse=True)
 def restore_logging() -> object:
     """In-process runs let Hydra point the root logger at the test's captured streams, which pytest closes

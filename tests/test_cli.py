@@ -108,7 +108,10 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["loss.n_critic=0"], ["loss.n_critic must be a positive integer"]),
         (["+model.generator.dropout=0.5"], ["DCGANGenerator", "dropout"]),
         (["trainer.keep_every=0"], ["trainer.keep_every must be >= 1"]),
-        (["model=[dcgan,mlp]"], ["model takes the name of one option (dcgan, mlp, progan, resnet, stylegan2)"]),
+        (
+            ["model=[dcgan,mlp]"],
+            ["model takes the name of one option (dcgan, mlp, progan, refiner, resnet, srresnet, stylegan2, unet)"],
+        ),
         (["loss=0"], ["loss takes the name of one option"]),
         (["model.generator.width=100000"], ["larger than ganlab builds (at most 65536)"]),
         (["trainer.num_samples=5000"], ["trainer.num_samples must be at most 4096"]),

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from ganlab.build import build
+from ganlab.condition import call
 from ganlab.config import GROUPS, check_run_knobs
 from ganlab.data.torchvision_sets import load_torchvision_images
 from ganlab.errors import ConfigError
-from tests.conftest import compose_cfg, options, write_png_folder
+from tests.conftest import IMAGE_TO_IMAGE, compose_cfg, image_conditioned, options, write_png_folder
 
 
 def test_every_group_has_options() -> None:
@@ -31,6 +32,11 @@ def test_default_composition() -> None:
 
 
 def _extra_overrides(group: str, option: str, tmp_path: Path, mnist_root: Path) -> list[str]:
+    if group == "model" and option in IMAGE_TO_IMAGE:
+        return image_conditioned(option, tmp_path)
+    if group == "data" and option in IMAGE_TO_IMAGE.values():
+        model = next(m for m, d in IMAGE_TO_IMAGE.items() if d == option)
+        return [f"model={model}", *image_conditioned(model, tmp_path)]
     if (group, option) == ("model", "resnet"):
         return ["data.image_size=32"]  # the ResNets are for 32x32 and 64x64 images
     if group != "data":
@@ -53,9 +59,11 @@ def test_option_composes_and_builds(group: str, option: str, tmp_path: Path, mni
     cfg = compose_cfg(f"{group}={option}", *_extra_overrides(group, option, tmp_path, mnist_root))
     parts = build(cfg)
     z = torch.randn(3, parts.z_dim)
-    fake = parts.G(z)
+    batch = parts.conditioning.real_batch(parts.data, 3)  # an image-to-image G is given an image
+    fake = call(parts.G, z, batch.condition)
     assert fake.shape == (3, *parts.data.shape)
-    assert parts.D(fake).shape == (3,)
+    scores = call(parts.D, fake, batch.condition)
+    assert scores.shape[0] == 3 and (scores.dim() == 1 or option in ("refiner", "unet", "unpaired", "paired_folder"))
     assert parts.data.sample(3).shape == fake.shape
     assert parts.n_critic == cfg.loss.n_critic
     assert parts.opt_g.param_groups[0]["lr"] == cfg.optimizer.lr_g
@@ -132,7 +140,7 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
     import dataclasses
     import re
 
-    from ganlab.config import AugmentSchema, GrowSchema, TrainerSchema, TrainSchema
+    from ganlab.config import AugmentSchema, GrowSchema, HistoryBufferSchema, TrainerSchema, TrainSchema
 
     def shown(value: object) -> str:  # as YAML writes it (0 is not false here: `is`, not a dict lookup)
         for constant, text in ((None, "null"), (True, "true"), (False, "false")):
@@ -140,8 +148,10 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
                 return text
         return str(value)
 
-    defaults = {f"trainer.{f.name}": f for f in dataclasses.fields(TrainerSchema) if f.name != "grow"}
-    defaults |= {f"trainer.grow.{f.name}": f for f in dataclasses.fields(GrowSchema)}
+    nested = {"grow": GrowSchema, "history_buffer": HistoryBufferSchema}
+    defaults = {f"trainer.{f.name}": f for f in dataclasses.fields(TrainerSchema) if f.name not in nested}
+    for name, schema in nested.items():
+        defaults |= {f"trainer.{name}.{f.name}": f for f in dataclasses.fields(schema)}
     defaults |= {f"augment.{f.name}": f for f in dataclasses.fields(AugmentSchema)}
     defaults |= {f.name: f for f in dataclasses.fields(TrainSchema) if f.name in ("seed", "resume")}
     readme = (Path(__file__).parents[1] / "README.md").read_text()
@@ -155,7 +165,7 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
         assert documented[key] == shown(value), f"{key}: README says {documented[key]}, the schema {shown(value)}"
 
 
-@pytest.mark.parametrize("group", ["model", "loss", "optimizer", "data"])
+@pytest.mark.parametrize("group", ["model", "loss", "optimizer", "data", "content"])
 def test_every_option_follows_the_naming_rule(group: str) -> None:
     """conf/<group>/<name>.yaml targets ganlab/<group>/<name>.py (or torch.optim.<Name>): the rule that lets a
     newcomer find a loss from its config name, and that option_name() reads the option back by."""
@@ -166,6 +176,9 @@ def test_every_option_follows_the_naming_rule(group: str) -> None:
 
     for name in options(group):
         node = OmegaConf.load(CONF_DIR / group / f"{name}.yaml")
+        if group == "content" and name == "none":
+            assert not node, "content=none is the empty option: no term"
+            continue
         node = node.get(group, node)  # a `# @package _global_` option (model=progan also picks its loss)
         target = node.generator._target_ if group in ("model", "optimizer") else node._target_
         assert option_name(target) == name, f"{group}={name} targets {target}"

@@ -24,11 +24,16 @@ NETS = ("G", "D", "G_ema")
 # Classes renamed since the files were written (the same code under a clearer name), as the configs name them.
 RENAMED_TARGETS = {"ganlab.losses.gan.GANLoss": "ganlab.losses.gan.NonSaturatingLoss"}
 # Config keys added since, with the value that changes nothing (the hook-based stabilisers: none; the growth
-# schedule, which only model=progan reads; WGAN-GP's drift term: off), by path.
+# schedule, which only model=progan reads; WGAN-GP's drift term: off; no content term, pre-training or history
+# buffer, which only image-conditioned models use), by path.
 ADDED_KEYS = {
     ("stabilizers",): {},
     ("trainer", "grow"): {"fade_images": 800_000, "stable_images": 800_000},
     ("loss", "drift"): 0.0,  # only where the loss is WGAN-GP
+    ("content",): {},
+    ("trainer", "pretrain_steps"): 0,
+    ("trainer", "pretrain_content"): "mse",
+    ("trainer", "history_buffer"): {"size": 0, "ratio": 0.5},
 }
 # One case per family and per stabiliser path through the step; evaluation off (it draws no training random
 # numbers, but costs seconds).

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ganlab.data.base import close_source
-from ganlab.protocols import DataSource, ImageSource, InMemoryImageSource, LabelledSource, PointMixture
+from ganlab.protocols import DataSource, ImagePairSource, ImageSource, InMemoryImageSource, LabelledSource, PointMixture
 from ganlab.targets import instantiate_node
-from tests.conftest import compose_cfg, options, write_png_folder
+from tests.conftest import compose_cfg, options, write_paired_folder, write_png_folder
 
 EXPECTED = {  # the contracts each option must keep (cifar10 has no offline files here: its loader is mnist's)
     "digits": (LabelledSource, InMemoryImageSource),
@@ -18,6 +18,10 @@ EXPECTED = {  # the contracts each option must keep (cifar10 has no offline file
     "mnist": (LabelledSource, InMemoryImageSource),
     "fashion_mnist": (LabelledSource, InMemoryImageSource),
     "image_folder": (LabelledSource, ImageSource),
+    "rendered_digits": (LabelledSource, InMemoryImageSource),
+    "super_resolution": (ImagePairSource,),
+    "unpaired": (ImagePairSource,),
+    "paired_folder": (ImagePairSource,),
 }
 
 
@@ -42,6 +46,9 @@ def test_a_data_option_keeps_its_contracts(name: str, cache: str, mnist_root: Pa
     }.get(name, [])
     if name == "image_folder":
         write_png_folder(tmp_path / "imgs", n=8)
+    if name == "paired_folder":
+        write_paired_folder(tmp_path / "pairs")
+        extra = [f"data.root={tmp_path / 'pairs'}", "data.image_size=16", "data.heldout=0.25"]
     data = instantiate_node(compose_cfg(f"data={name}", *extra).data, device="cpu")
     try:
         assert isinstance(data, DataSource)

@@ -12,7 +12,7 @@ import torch
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import ConfigError, RunStopped
 from ganlab.train import train
-from tests.conftest import compose_cfg, options, read_events
+from tests.conftest import IMAGE_TO_IMAGE, compose_cfg, image_conditioned, options, read_events
 
 LOSSES = options("loss")
 DATA_FOR_MODEL = {
@@ -25,7 +25,7 @@ DATA_FOR_MODEL = {
 
 
 # The heavier models train with their papers' losses by default and with every other loss under `-m slow`.
-OWN_LOSS = {"progan": "wgan_gp", "stylegan2": "gan"}
+OWN_LOSS = {"progan": "wgan_gp", "stylegan2": "gan", "srresnet": "gan", "refiner": "gan", "unet": "gan"}
 MODEL_LOSS = [
     (model, loss) if OWN_LOSS.get(model, loss) == loss else pytest.param(model, loss, marks=pytest.mark.slow)
     for model in options("model")
@@ -35,7 +35,8 @@ MODEL_LOSS = [
 
 @pytest.mark.parametrize(("model", "loss"), MODEL_LOSS)
 def test_every_model_and_loss_trains(model: str, loss: str, tmp_path: Path) -> None:
-    cfg = compose_cfg(f"model={model}", f"loss={loss}", *DATA_FOR_MODEL[model], "trainer.n_critic=2")
+    data = image_conditioned(model, tmp_path) if model in IMAGE_TO_IMAGE else DATA_FOR_MODEL[model]
+    cfg = compose_cfg(f"model={model}", f"loss={loss}", *data, "trainer.n_critic=2")
     train(cfg, tmp_path)
     scalars, _ = read_events(tmp_path)
     for tag in ("loss/D", "loss/G", "D/real", "D/fake"):

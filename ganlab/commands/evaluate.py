@@ -14,7 +14,7 @@ import ganlab
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
-from ganlab.evaluation import DESCRIPTIONS, Evaluation, Evaluator, lower_is_better
+from ganlab.evaluation import DESCRIPTIONS, Evaluation, lower_is_better, make_evaluator
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
@@ -43,7 +43,7 @@ def main(args: list[str]) -> None:
     snap = load_snapshot(opts.run, device)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
     check_writable(out)
-    evaluator = Evaluator(
+    evaluator = make_evaluator(
         snap.data(device),
         snap.config["data"],
         opts.features,

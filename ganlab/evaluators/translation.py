@@ -1,0 +1,90 @@
+"""Judging image-to-image translation (data=paired_folder, model=unet) on held-out pairs, as pix2pix does.
+
+G translates the held-out inputs A, which never trained, and its outputs are compared with their targets B:
+`l1`, the mean absolute error per pixel in G's [-1, 1] units (pix2pix's L1 term, lower is better), and `fid`,
+the Frechet distance between the features of G's outputs and those of the real held-out targets (Inception
+unless `features=` names another extractor: features=digits reads greyscale images offline).
+
+pix2pix's U-Net keeps its dropout on in eval mode (its noise), so its outputs are random: every evaluation
+seeds the RNG with the evaluation's seed inside a forked RNG, so that it is reproducible and leaves the
+training's random numbers where they were.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import ConfigError
+from ganlab.generation import generate, latents
+from ganlab.metrics.fidelity import fid
+
+MIN_EVAL_PAIRS = 2  # FID's covariance needs two
+
+
+class TaskEvaluator:
+    """Built once per run (the extractor and the real targets' features), called per evaluation."""
+
+    primary = "l1"
+
+    def __init__(
+        self,
+        data: Any,
+        features: str = "auto",
+        n: int | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int = 250,
+        option_prefix: str = "",
+    ) -> None:
+        from ganlab.metrics.extractors import default_features, get_extractor
+
+        self.data, self.device, self.batch_size = data, torch.device(device), batch_size
+        n_option = f"{option_prefix}n"
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+        available = data.evaluation_size
+        self.n = available if n is None else min(int(n), available)
+        if self.n < MIN_EVAL_PAIRS:
+            raise ConfigError(
+                f"{n_option} must be >= {MIN_EVAL_PAIRS} (FID's covariance), got {self.n}"
+                + (f": the data holds {available} held-out pairs; raise data.heldout." if available < 2 else ".")
+            )
+        source_cfg = data.source_config
+        self.features = default_features(source_cfg, points=False) if features in ("auto", None) else features
+        with self._forked_rng():  # building an extractor may draw random numbers
+            self.extractor = get_extractor(self.features, source_cfg, self.device, option=f"{option_prefix}features")
+            self.real_features = torch.cat([self.extractor(target)[0].cpu() for target, _ in self._pairs()])
+
+    def _forked_rng(self) -> Any:
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+
+    def _pairs(self) -> list[tuple[Tensor, Tensor]]:
+        return [
+            (target.to(self.device), condition.to(self.device))
+            for target, condition in self.data.evaluation_batches(self.n, self.batch_size)
+        ]
+
+    def names(self) -> list[str]:
+        return ["l1", "fid"]
+
+    def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
+        from ganlab.evaluation import Evaluation
+
+        z_all = latents(self.n, z_dim, seed)
+        l1_sum, features = 0.0, []
+        with self._forked_rng():
+            torch.random.default_generator.manual_seed(seed)  # G's dropout: the same outputs for a seed
+            if self.device.type == "cuda":
+                with torch.cuda.device(self.device):
+                    torch.cuda.manual_seed(seed)
+            start = 0
+            for target, condition in self._pairs():
+                z = z_all[start : start + len(target)].to(self.device)
+                start += len(target)
+                output = generate(G, z, condition).float().clamp(-1, 1)
+                l1_sum += float((output - target).abs().mean(dim=(1, 2, 3)).sum())
+                features.append(self.extractor(output)[0].cpu())
+        metrics = {"l1": l1_sum / self.n, "fid": fid(torch.cat(features), self.real_features)}
+        return Evaluation(metrics, self.n, len(self.real_features), self.features)
