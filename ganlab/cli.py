@@ -32,7 +32,8 @@ commands:
            resume: ganlab train resume=outputs/<date>/<time> [trainer.steps=...]
            options and groups: ganlab train --help
   sample   draw from a trained generator: ganlab sample run=<run dir or checkpoint> n=64 out=grid.png
-           options: n, out (.png/.jpg grid, .npz raw), seed, interpolate=true, steps, device
+           options: n, out (.png/.jpg grid, .npz raw), seed, interpolate=true, steps, class, truncation, device
+           your images through an image-to-image G: ganlab sample run=<run> input=<image or folder> out=<folder>
   eval     compute the metrics that fit the data and write metrics.json in the run dir:
            ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=10000]
            options: features, n, seed, batch_size, device, out

@@ -1,6 +1,10 @@
 """`ganlab sample run=<run dir or checkpoint> [n=64] [out=grid.png|samples.npz] [seed=0] [interpolate=true]
 [class=K] [truncation=0.7]`. A conditional generator draws one row per class, or only class K; a generator with a
-w space (model=stylegan2) can draw truncated (ganlab/truncation.py)."""
+w space (model=stylegan2) can draw truncated (ganlab/truncation.py).
+
+`ganlab sample run=<dir> input=<image or folder> out=<folder> [tile=N] [overlap=N] [seed=0]`: an image-conditioned
+generator (super-resolution, refiner, U-Net) applied to the user's own images, one output per input
+(ganlab/apply_images.py); n, interpolate, steps, class and truncation do not go with it."""
 
 from __future__ import annotations
 
@@ -38,10 +42,31 @@ class SampleOptions:
     device: str = "auto"
     class_: int | None = None  # `class=3`: a conditional generator draws only that class
     truncation: float = 1.0  # psi < 1 pulls w towards its average: less variety, more typical samples
+    input: str | None = None  # an image or a folder of images for an image-conditioned G; out= is then a folder
+    tile: int | None = None  # with input= for super-resolution: tile side in low-res pixels (apply_images.py)
+    overlap: int | None = None  # low-res pixels cropped off each tile's inner edges; default G's receptive radius
+
+
+NOISE_OPTIONS = ("n", "interpolate", "steps", "class", "truncation")  # what input= has no use for
 
 
 def main(args: list[str]) -> None:
     opts = parse_options(SampleOptions, args, "sample")
+    keys = {arg.split("=", 1)[0] for arg in args}
+    if "input" in keys:
+        given = [key for key in NOISE_OPTIONS if key in keys]
+        if given:
+            raise ConfigError(
+                f"ganlab sample: {given[0]}= draws from noise and does not go with input=, which applies the "
+                "generator to your images; leave it out."
+            )
+        check_seed(opts.seed)
+        from ganlab.apply_images import apply_to_images  # imports torchvision (about 2 s): only here
+
+        apply_to_images(opts.run, opts.input or "", opts.out, opts.device, opts.tile, opts.overlap, opts.seed)
+        return
+    if opts.tile is not None or opts.overlap is not None:
+        raise ConfigError("ganlab sample: tile= and overlap= split the images of input= into tiles; give input= too.")
     check_count("n", opts.n)
     check_seed(opts.seed)
     if opts.interpolate:
