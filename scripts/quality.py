@@ -41,10 +41,15 @@ class Row:
     beats: dict[str, str] = field(default_factory=dict)  # metric -> slug of a row whose mean it must improve on
     within: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (slug, f): mean <= f x theirs
     max_train_s: float | None = None  # every seed's training must take at most this long
+    margin: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (other, d): mean - other's >= d
+    train_slug: str | None = None  # evaluate the run of this row instead of training one of its own
+    checkpoint: str = ""  # what `ganlab eval` reads inside the run directory ("": checkpoints/last.pt)
 
 
 POINT_METRICS = ["modes", "high_quality", "kl"]
 IMAGE_METRICS = ["fid", "kid", "precision", "recall", "classes", "class_kl"]
+SR_METRICS = ["psnr", "ssim", "fid", "psnr_bicubic", "ssim_bicubic", "fid_bicubic"]
+REFINEMENT_METRICS = ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
 ROWS = [
     Row(
         "ring8",
@@ -99,6 +104,35 @@ ROWS = [
         )
         for preset in ("progan_digits", "stylegan2_digits")
     ),
+    # Issue 18. srgan_digits is one run: SRResNet's MSE stage (kept as step_0002000.pt), then the game. The
+    # MSE-only SRResNet must beat bicubic by >= 2 dB PSNR; SRGAN must have a lower FID than it (at some PSNR).
+    Row(
+        "srgan_digits",
+        "srgan_digits (SRGAN: MSE stage, then perceptual + adversarial)",
+        ["experiment=srgan_digits"],
+        SR_METRICS,
+        beats={"fid": "srresnet_stage"},
+        max_train_s=600,
+    ),
+    Row(
+        "srresnet_stage",
+        "srgan_digits at step 2000 (SRResNet, MSE only)",
+        ["experiment=srgan_digits"],
+        SR_METRICS,
+        margin={"psnr": ("psnr_bicubic", 2.0)},
+        train_slug="srgan_digits",
+        checkpoint="checkpoints/step_0002000.pt",
+    ),
+    # SimGAN's claim: a classifier trained on refined synthetic digits beats the same one trained on the raw
+    # rendered digits, on held-out real digits, by >= 5 points.
+    Row(
+        "simgan_digits",
+        "simgan_digits",
+        ["experiment=simgan_digits"],
+        REFINEMENT_METRICS,
+        margin={"real_accuracy": ("real_accuracy_raw", 0.05)},
+        max_train_s=600,
+    ),
 ]
 
 
@@ -112,23 +146,26 @@ def run(cmd: list[str], log: Path) -> None:
 
 
 def measure(row: Row, seed: int, runs: Path) -> tuple[dict[str, float], float]:
-    run_dir = runs / row.slug / f"seed{seed}"
-    metrics_file, timing_file = run_dir / "metrics.json", run_dir / "train_seconds.txt"
+    run_dir = runs / (row.train_slug or row.slug) / f"seed{seed}"
+    metrics_file, timing_file = runs / row.slug / f"seed{seed}" / "metrics.json", run_dir / "train_seconds.txt"
     log = runs / row.slug / f"seed{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    if not metrics_file.is_file():  # a re-run of the script reuses finished measurements
+    if not timing_file.is_file():  # a re-run of the script reuses finished runs and measurements
         start = time.perf_counter()
         # No evaluation inside training: `ganlab eval` measures once, with its own defaults.
         run([*GANLAB, "train", *row.overrides, f"seed={seed}", "trainer.monitor=null", "trainer.eval_every=null",
              f"hydra.run.dir={run_dir}"], log)  # fmt: skip
         timing_file.write_text(f"{time.perf_counter() - start:.1f}\n")
-        run([*GANLAB, "eval", f"run={run_dir}", f"out={metrics_file}"], log)
+    if not metrics_file.is_file():
+        metrics_file.parent.mkdir(parents=True, exist_ok=True)
+        run([*GANLAB, "eval", f"run={run_dir / row.checkpoint}", f"out={metrics_file}"], log)
     report = json.loads(metrics_file.read_text())
     return {m["metric"]: m["value"] for m in report["metrics"]}, float(timing_file.read_text())
 
 
 def fmt(metric: str, values: list[float]) -> str:
-    scale, digits = (100.0, 1) if metric == "high_quality" else (1.0, 3 if metric != "fid" else 2)
+    small_fid = metric.startswith("fid") and statistics.fmean(values) < 1  # super-resolution's FIDs are < 0.1
+    scale, digits = (100.0, 1) if metric == "high_quality" else (1.0, 3 if metric != "fid" or small_fid else 2)
     if metric in ("modes", "classes"):
         digits = 1
     mean = statistics.fmean(values) * scale
@@ -142,7 +179,7 @@ def meets(value: float, rule: tuple[str, float]) -> bool:
     return value >= bound if op == ">=" else value <= bound
 
 
-LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl"}
+LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl", "fid_bicubic", "fid_raw"}
 
 
 def check(
@@ -174,6 +211,10 @@ def check(
         mean, bound = statistics.fmean(r[metric] for r in per_seed), factor * means[other][metric]
         if not (mean <= bound if metric in LOWER_IS_BETTER else mean >= bound):
             misses.append(f"mean {metric} {mean:.3g} not within {factor:g}x {other}'s ({bound:.3g})")
+    for metric, (other, delta) in row.margin.items():
+        gap = statistics.fmean(r[metric] - r[other] for r in per_seed)
+        if gap < delta:
+            misses.append(f"mean {metric} - {other} = {gap:.3g} (target >= {delta:g})")
     if row.max_train_s is not None and secs and max(secs) > row.max_train_s:
         misses.append(f"training took up to {max(secs):.0f} s (limit {row.max_train_s:.0f})")
     return misses
@@ -184,7 +225,7 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
     means = {
         row.slug: {m: statistics.fmean(r[m] for r in per_seed) for m in row.metrics} for row, per_seed, _ in results
     }
-    for kind in (POINT_METRICS, IMAGE_METRICS):
+    for kind in (POINT_METRICS, IMAGE_METRICS, SR_METRICS, REFINEMENT_METRICS):
         group = [r for r in results if r[0].metrics[: len(kind)] == kind]
         if not group:
             continue
@@ -194,7 +235,7 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
         for row, per_seed, secs in group:
             cells = [fmt(m, [r[m] for r in per_seed]) if m in row.metrics else "" for m in columns]
             misses = check(row, per_seed, means, secs)
-            judged = row.targets or row.all_seeds or row.beats or row.within or row.max_train_s
+            judged = row.targets or row.all_seeds or row.beats or row.within or row.margin or row.max_train_s
             verdict = "—" if not judged else ("met" if not misses else "; ".join(misses))
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
         lines.append("")

@@ -16,6 +16,7 @@ from tests.conftest import compose_cfg, exits_2, options
 
 PRESETS = options("experiment")
 OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits", "progan_digits", "stylegan2_digits"]  # no download
+IMAGE_TO_IMAGE_PRESETS = ["srgan_digits", "simgan_digits"]  # offline too; their networks are given images
 
 
 def test_the_presets_the_readme_lists_exist() -> None:
@@ -36,7 +37,7 @@ def test_offline_presets_train(preset: str, tmp_path: Path) -> None:
     assert (state["num_classes"] == 10) == (preset == "cgan_digits")
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in [*IMAGE_TO_IMAGE_PRESETS, "srgan_folder"]])
 def test_presets_compose_to_their_models(preset: str) -> None:
     cfg = compose_cfg(f"experiment={preset}", fast=False)
     shape = {"gaussians": (2,), "cifar10": (3, 32, 32)}.get(cfg.data._target_.split(".")[-2], (1, 32, 32))
@@ -49,6 +50,46 @@ def test_presets_compose_to_their_models(preset: str) -> None:
         x = G(z) if y is None else G(z, y)
         assert x.shape == (2, *shape)
         assert (D(x) if y is None else D(x, y)).shape == (2,)
+
+
+@pytest.mark.parametrize("preset", IMAGE_TO_IMAGE_PRESETS)
+def test_image_to_image_presets_train_and_build_at_full_size(preset: str, tmp_path: Path) -> None:
+    from ganlab.build import build
+
+    full = build(compose_cfg(f"experiment={preset}", "trainer.device=cpu", fast=False))
+    batch = full.conditioning.real_batch(full.data, 2)
+    with torch.no_grad():
+        assert full.G(torch.zeros(2, full.z_dim), batch.condition).shape == batch.real.shape
+    cfg = compose_cfg(
+        f"experiment={preset}",
+        "trainer.monitor=null",
+        "trainer.pretrain_steps=2",
+        "+data.synthetic_options.n=100" if preset == "simgan_digits" else "trainer.keep_every=null",
+    )
+    train(cfg, tmp_path)
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 4
+
+
+def test_srgan_folder_builds_the_papers_networks() -> None:
+    """The GPU preset at full size: SRResNet of 16 blocks (1.55M weights) from 24x24 to 96x96, VGG-style D."""
+    cfg = compose_cfg("experiment=srgan_folder", "data.source_options.root=/data", fast=False)
+    G = instantiate_node(cfg.model.generator, out_shape=(3, 96, 96))
+    D = instantiate_node(cfg.model.discriminator, in_shape=(3, 96, 96))
+    assert sum(p.numel() for p in G.parameters()) == pytest.approx(1.55e6, rel=0.01)
+    with torch.no_grad():
+        high = G(torch.zeros(2, 1), torch.zeros(2, 3, 24, 24))
+        assert high.shape == (2, 3, 96, 96) and D(high).shape == (2,)
+    assert cfg.content.network == "vgg19" and cfg.content.layer == "relu5_4" and cfg.trainer.pretrain_steps == 100_000
+
+
+def test_image_to_image_presets_carry_their_papers_recipes() -> None:
+    srgan = compose_cfg("experiment=srgan_digits", fast=False)
+    assert srgan.trainer.pretrain_content == "mse" and srgan.content._target_.endswith("PerceptualContent")
+    assert srgan.content.weight == 1000 and srgan.trainer.batch_size == 16  # the paper's 1e-3 adversarial weight
+    assert srgan.trainer.keep_every == srgan.trainer.pretrain_steps  # the SRResNet stage is kept for eval
+    simgan = compose_cfg("experiment=simgan_digits", fast=False)
+    assert simgan.trainer.history_buffer.ratio == 0.5 and simgan.content._target_.endswith("SelfRegularizationContent")
+    assert simgan.model.discriminator.width == 16
 
 
 def test_paper_hyperparameters() -> None:

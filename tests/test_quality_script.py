@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from tests.conftest import compose_cfg
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "quality.py"
 spec = importlib.util.spec_from_file_location("quality", SCRIPT)
 assert spec is not None and spec.loader is not None
@@ -58,3 +60,19 @@ def test_table_shows_mean_and_std_and_the_verdict() -> None:
     assert lines[2].startswith("| baseline | 3.50 ± 0.50 |") and lines[2].endswith("| 15 | — |")
     assert lines[3].startswith("| preset | 1.00 ± 0.00 |") and lines[3].endswith("| 5 | met |")
     assert "Mean ± std over 2 seeds" in lines[-1]
+
+
+def test_a_margin_over_another_metric_is_checked() -> None:
+    """issue 18: SRResNet beats bicubic by >= 2 dB PSNR; refined digits teach a classifier >= 5 points more."""
+    row = quality.Row("sr", "sr", [], quality.SR_METRICS, margin={"psnr": ("psnr_bicubic", 2.0)})
+    assert quality.check(row, [{"psnr": 29.0, "psnr_bicubic": 26.5}, {"psnr": 28.0, "psnr_bicubic": 26.0}], {}) == []
+    assert quality.check(row, [{"psnr": 27.0, "psnr_bicubic": 26.0}], {}) == [
+        "mean psnr - psnr_bicubic = 1 (target >= 2)"
+    ]
+
+
+def test_a_row_can_evaluate_another_rows_run_at_a_kept_checkpoint() -> None:
+    stage = next(r for r in quality.ROWS if r.slug == "srresnet_stage")
+    assert stage.train_slug == "srgan_digits" and stage.checkpoint == "checkpoints/step_0002000.pt"
+    srgan = compose_cfg("experiment=srgan_digits", fast=False)
+    assert srgan.trainer.keep_every == srgan.trainer.pretrain_steps == 2000  # that checkpoint is the MSE stage's
