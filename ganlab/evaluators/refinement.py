@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
+from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
 from ganlab.metrics.classifier import FeatureClassifier, train_classifier
 from ganlab.metrics.fidelity import fid
@@ -38,25 +39,23 @@ class TaskEvaluator:
         batch_size: int = 250,
         option_prefix: str = "",
     ) -> None:
-        from ganlab.metrics.extractors import default_features, get_extractor
-
         self.data, self.device, self.batch_size = data, torch.device(device), batch_size
-        available = len(data.synthetic)
-        self.n = available if n is None else min(int(n), available)
-        if self.n < MIN_IMAGES:
-            raise ConfigError(f"{option_prefix}n must be >= {MIN_IMAGES} (a classifier trains on them), got {self.n}.")
+        self.n = evaluation_count(
+            n,
+            len(data.synthetic),
+            MIN_IMAGES,
+            f"{option_prefix}n",
+            "a classifier trains on them",
+            "data.synthetic holds {available} images",
+        )
         if data.synthetic.labels is None or data.heldout_labels is None:
             raise ConfigError(
                 "SimGAN's test trains a classifier on refined synthetic images and scores it on real ones: both "
                 "data.synthetic and data.real need class labels."
             )
         self.num_classes = int(data.synthetic.num_classes)
-        self.features = default_features(data.source_config, points=False) if features in ("auto", None) else features
-        self.extractor = get_extractor(
-            self.features, data.source_config, self.device, option=f"{option_prefix}features"
-        )
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        self.features, self.extractor = task_extractor(data.source_config, features, self.device, option_prefix)
+        with forked_rng(self.device):
             real = self._real()
             self.real_features = torch.cat([self.extractor(batch)[0].cpu() for batch in real.split(batch_size)])
             raw, labels = self._synthetic()

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.data.resize import upsample_bicubic
-from ganlab.errors import ConfigError
+from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
 from ganlab.metrics.fidelity import fid
 from ganlab.metrics.restoration import SSIM_WINDOW, psnr, ssim
@@ -39,23 +39,22 @@ class TaskEvaluator:
         batch_size: int = 250,
         option_prefix: str = "",
     ) -> None:
-        from ganlab.metrics.extractors import default_features, get_extractor
-
         self.data, self.device, self.batch_size = data, torch.device(device), batch_size
-        n_option = f"{option_prefix}n"
-        available = data.evaluation_size
-        self.n = available if n is None else min(int(n), available)
-        if self.n < MIN_EVAL_IMAGES:
-            raise ConfigError(f"{n_option} must be >= {MIN_EVAL_IMAGES} (FID's covariance), got {self.n}.")
+        self.n = evaluation_count(
+            n,
+            data.evaluation_size,
+            MIN_EVAL_IMAGES,
+            f"{option_prefix}n",
+            "FID's covariance",
+            "the data holds {available} held-out images; raise data.heldout",
+        )
         if not data.held_out:
             log.warning(
                 "data=super_resolution on a streaming source: evaluated on %d fixed training images, not held-out ones",
                 self.n,
             )
-        source_cfg = data.source_config
-        self.features = default_features(source_cfg, points=False) if features in ("auto", None) else features
-        self.extractor = get_extractor(self.features, source_cfg, self.device, option=f"{option_prefix}features")
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        self.features, self.extractor = task_extractor(data.source_config, features, self.device, option_prefix)
+        with forked_rng(self.device):
             self.real_features = torch.cat([self.extractor(hr)[0].cpu() for hr in self._high_res()])
 
     def _high_res(self) -> list[Tensor]:

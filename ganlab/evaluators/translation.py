@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
+from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
 from ganlab.metrics.fidelity import fid
 
@@ -38,27 +39,20 @@ class TaskEvaluator:
         batch_size: int = 250,
         option_prefix: str = "",
     ) -> None:
-        from ganlab.metrics.extractors import default_features, get_extractor
-
         self.data, self.device, self.batch_size = data, torch.device(device), batch_size
-        n_option = f"{option_prefix}n"
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
-        available = data.evaluation_size
-        self.n = available if n is None else min(int(n), available)
-        if self.n < MIN_EVAL_PAIRS:
-            raise ConfigError(
-                f"{n_option} must be >= {MIN_EVAL_PAIRS} (FID's covariance), got {self.n}"
-                + (f": the data holds {available} held-out pairs; raise data.heldout." if available < 2 else ".")
-            )
-        source_cfg = data.source_config
-        self.features = default_features(source_cfg, points=False) if features in ("auto", None) else features
-        with self._forked_rng():  # building an extractor may draw random numbers
-            self.extractor = get_extractor(self.features, source_cfg, self.device, option=f"{option_prefix}features")
+        self.n = evaluation_count(
+            n,
+            data.evaluation_size,
+            MIN_EVAL_PAIRS,
+            f"{option_prefix}n",
+            "FID's covariance",
+            "the data holds {available} held-out pairs; raise data.heldout",
+        )
+        self.features, self.extractor = task_extractor(data.source_config, features, self.device, option_prefix)
+        with forked_rng(self.device):
             self.real_features = torch.cat([self.extractor(target)[0].cpu() for target, _ in self._pairs()])
-
-    def _forked_rng(self) -> Any:
-        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _pairs(self) -> list[tuple[Tensor, Tensor]]:
         return [
@@ -74,7 +68,7 @@ class TaskEvaluator:
 
         z_all = latents(self.n, z_dim, seed)
         l1_sum, features = 0.0, []
-        with self._forked_rng():
+        with forked_rng(self.device):
             torch.random.default_generator.manual_seed(seed)  # G's dropout: the same outputs for a seed
             if self.device.type == "cuda":
                 with torch.cuda.device(self.device):
