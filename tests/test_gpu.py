@@ -78,6 +78,32 @@ def test_steps_never_wait_for_the_device(options: list[str]) -> None:
 STYLEGAN2 = ["model=stylegan2", "stabilizers=[path_length]", "stabilizers.path_length.every=2", "loss.r1=1.0",
              "loss.reg_every=2", "trainer.ema_half_life=100"]  # fmt: skip
 PROGAN = ["model=progan", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8", "trainer.ema=0.9"]
+SRGAN = ["model=srresnet", "data=super_resolution", "data.image_size=16", "content=perceptual",
+         "content.network=digits", "trainer.pretrain_steps=5"]  # fmt: skip
+SIMGAN = ["model=refiner", "data=unpaired", "+data.synthetic_options.n=100", "content=self_regularization",
+          "trainer.history_buffer.size=16"]  # fmt: skip
+
+
+@pytest.mark.parametrize("options", [SRGAN, SIMGAN], ids=["srgan", "simgan"])
+def test_image_conditioned_steps_are_captured_and_never_wait_for_the_device(options: list[str]) -> None:
+    """The low-res inputs made on the device, the perceptual term, G's pre-training and the history buffer all
+    stay inside captured graphs without host synchronisation."""
+    stepper = graphed_stepper("trainer.cuda_graphs=true", *options)
+    for step in range(1, 12):  # each part seen 3 times: 2 eager warm-ups, then its capture
+        stepper(step)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(12, 16):
+            stepper(step)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    values = stepper.meter.means()
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values()), values
+    assert ("G",) in stepper.graphs.captured
+    assert (("G", "pretrain") in stepper.graphs.captured) == (options is SRGAN)
+    if options is SIMGAN:
+        assert stepper.parts.history.filled.item() == 16
 
 
 @pytest.mark.parametrize("options", [STYLEGAN2, PROGAN], ids=["stylegan2", "progan"])
@@ -139,6 +165,8 @@ def graphed_stepper(*options: str) -> object:
         ["loss=wgan", "trainer.n_critic_schedule=wgan", "trainer.critic_burst=3"],
         STYLEGAN2,
         PROGAN,
+        SRGAN,
+        SIMGAN,
     ],
 )
 def test_cuda_graphs_on_and_off_give_the_same_losses(options: list[str]) -> None:
