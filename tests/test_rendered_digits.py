@@ -4,6 +4,8 @@ content: a classifier trained on them recognises scikit-learn's handwritten digi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -108,3 +110,13 @@ def test_a_classifier_trained_on_rendered_digits_reads_the_real_ones() -> None:
     assert accuracy > 0.3
     coverage = x.add(1).div(2).mean().item()
     assert 0.2 < coverage < 0.4
+
+
+def test_a_conditional_gan_trains_on_rendered_digits(tmp_path: Path) -> None:
+    """As any labelled image source: here a class-conditional DCGAN, a few steps."""
+    from ganlab.checkpoint import load_checkpoint
+    from ganlab.train import train
+
+    train(compose_cfg("data=rendered_digits", "data.n=100", "model.conditional=true"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4 and state["num_classes"] == 10 and state["data_shape"] == [1, 16, 16]
