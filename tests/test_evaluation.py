@@ -149,6 +149,7 @@ def random_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     torch.save(net.state_dict(), path)
 
 
+@pytest.mark.slow  # builds Inception-v3 (5 s); the GPU presets' metric, run with -m slow
 def test_inception_features_from_a_cached_weights_file(isolated_caches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ganlab.metrics.inception import weights_path
 
