@@ -58,7 +58,7 @@ overrides = st.lists(
 
 
 @settings(
-    max_examples=int(os.environ.get("GANLAB_FUZZ_EXAMPLES", "10")),  # more for a longer hunt
+    max_examples=int(os.environ.get("GANLAB_FUZZ_EXAMPLES", "5")),  # more for a longer hunt
     deadline=None,
     derandomize=not os.environ.get("GANLAB_FUZZ_EXAMPLES"),  # CI: the same examples every run
     database=None,

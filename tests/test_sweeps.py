@@ -125,6 +125,7 @@ def test_optuna_search_on_ring8_minimises_the_returned_kl(tmp_path: Path) -> Non
     assert set(results["best_params"]) == SEARCHED
 
 
+@pytest.mark.slow  # three real multiruns (3.5 s)
 def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_others(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
