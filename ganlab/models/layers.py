@@ -1,6 +1,8 @@
 """Small pieces shared by the architectures."""
 
-from torch import nn
+from collections.abc import Callable
+
+from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
 from ganlab.models.conditional import ConditionalBatchNorm2d
@@ -27,6 +29,30 @@ def check_image_shape(
             f"Set data.image_size to {' or '.join(map(str, allowed))}."
         )
     return channels, height
+
+
+def image_dims(shape: tuple[int, ...], model: str, who: str) -> tuple[int, int, int]:
+    """(C, H, W) of an image-to-image model's data, any size; a ConfigError naming `model` and `who` (the
+    generator or the discriminator) otherwise."""
+    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
+        raise ConfigError(f"model={model} needs image data (C, H, W) but {who} was given samples of shape {shape}.")
+    return shape[0], shape[1], shape[2]
+
+
+def refuse_classes(num_classes: int | None, model: str, given: str, where: str) -> None:
+    """An image-to-image model is conditioned on an image (`given` says which), not on class labels."""
+    if num_classes is not None:
+        raise ConfigError(
+            f"{where}: model={model} is conditioned on images, not classes ({given}); set model.conditional=false."
+        )
+
+
+def check_condition(condition: Tensor | None, expected: tuple[int, ...], needs: Callable[[], str]) -> None:
+    """Refuse a missing condition image, or one whose (C, H, W) is not `expected`; `needs()` words the message
+    (made only then: this runs in every forward pass)."""
+    if condition is None or tuple(condition.shape[1:]) != expected:
+        got = None if condition is None else tuple(condition.shape[1:])
+        raise ConfigError(f"{needs()}, got {got}.")
 
 
 def conv_norm(norm: str, channels: int) -> nn.Module:

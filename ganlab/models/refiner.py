@@ -24,25 +24,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, check_positive
-from ganlab.models.layers import conv_norm
+from ganlab.errors import check_positive
+from ganlab.models.layers import check_condition, conv_norm, image_dims, refuse_classes
 from ganlab.normalization import check_norm
-
-
-def _check_shape(shape: tuple[int, ...], where: str) -> tuple[int, int, int]:
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ConfigError(
-            f"model=refiner needs image data (C, H, W) but {where} was given samples of shape {tuple(shape)}."
-        )
-    return shape[0], shape[1], shape[2]
-
-
-def _no_classes(num_classes: int | None, where: str) -> None:
-    if num_classes is not None:
-        raise ConfigError(
-            f"{where}: model=refiner is conditioned on images, not classes (the synthetic input); "
-            "set model.conditional=false."
-        )
 
 
 class ResNetBlock(nn.Module):
@@ -73,9 +57,9 @@ class RefinerGenerator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.generator")
+        refuse_classes(num_classes, "refiner", "the synthetic input", "model.generator")
         check_positive("model.generator", z_dim=z_dim, width=width, blocks=blocks)
-        channels, height, side = _check_shape(tuple(out_shape), "the generator")
+        channels, height, side = image_dims(tuple(out_shape), "refiner", "the generator")
         self.z_dim, self.out_shape = z_dim, (channels, height, side)
         self.net = nn.Sequential(
             nn.Conv2d(channels, width, 3, 1, 1),
@@ -87,12 +71,11 @@ class RefinerGenerator(nn.Module):
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """`z` is ignored (image-to-image); `condition` is the synthetic image, the same shape as the output."""
-        if condition is None or tuple(condition.shape[1:]) != self.out_shape:
-            got = None if condition is None else tuple(condition.shape[1:])
-            raise ConfigError(
-                f"RefinerGenerator needs the synthetic image {self.out_shape} as its condition (data=unpaired), "
-                f"got {got}."
-            )
+        check_condition(
+            condition,
+            self.out_shape,
+            lambda: f"RefinerGenerator needs the synthetic image {self.out_shape} as its condition (data=unpaired)",
+        )
         return self.net(condition)
 
 
@@ -109,10 +92,10 @@ class RefinerDiscriminator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.discriminator")
+        refuse_classes(num_classes, "refiner", "the synthetic input", "model.discriminator")
         check_norm(norm, "model.discriminator.norm")
         check_positive("model.discriminator", width=width)
-        channels, _, _ = _check_shape(tuple(in_shape), "the discriminator")
+        channels, _, _ = image_dims(tuple(in_shape), "refiner", "the discriminator")
         self.norm = norm
         bias = norm == "none"  # a norm layer's shift makes a conv bias redundant
         self.net = nn.Sequential(

@@ -26,27 +26,11 @@ import math
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_positive
-from ganlab.models.layers import conv_norm
+from ganlab.models.layers import check_condition, conv_norm, image_dims, refuse_classes
 from ganlab.normalization import check_norm
 
 SCALES = (2, 4, 8)
 MAX_D_STAGES = 4  # the paper's D has four stride-2 convs (96x96 -> 6x6)
-
-
-def _check_shape(shape: tuple[int, ...], where: str) -> tuple[int, int, int]:
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ConfigError(
-            f"model=srresnet needs image data (C, H, W) but {where} was given samples of shape {tuple(shape)}."
-        )
-    return shape[0], shape[1], shape[2]
-
-
-def _no_classes(num_classes: int | None, where: str) -> None:
-    if num_classes is not None:
-        raise ConfigError(
-            f"{where}: model=srresnet is conditioned on images, not classes (the low-resolution input); "
-            "set model.conditional=false."
-        )
 
 
 def d_stages(side: int) -> int:
@@ -91,9 +75,9 @@ class SRResNetGenerator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.generator")
+        refuse_classes(num_classes, "srresnet", "the low-resolution input", "model.generator")
         check_positive("model.generator", z_dim=z_dim, width=width, blocks=blocks)
-        channels, height, side = _check_shape(tuple(out_shape), "the generator")
+        channels, height, side = image_dims(tuple(out_shape), "srresnet", "the generator")
         if isinstance(scale, bool) or scale not in SCALES:
             raise ConfigError(
                 f"model.generator.scale={scale!r} is not a factor SRResNet upsamples by; choose one of "
@@ -120,12 +104,14 @@ class SRResNetGenerator(nn.Module):
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """`z` is ignored (image-to-image); `condition` is the low-resolution image (B, C, H/scale, W/scale)."""
-        if condition is None or tuple(condition.shape[1:]) != self.in_shape:
-            got = None if condition is None else tuple(condition.shape[1:])
-            raise ConfigError(
+        check_condition(
+            condition,
+            self.in_shape,
+            lambda: (
                 f"SRResNetGenerator needs the low-resolution image {self.in_shape} as its condition (1/"
-                f"{self.scale} of {self.out_shape}; data=super_resolution with data.scale={self.scale}), got {got}."
-            )
+                f"{self.scale} of {self.out_shape}; data=super_resolution with data.scale={self.scale})"
+            ),
+        )
         h = self.head(condition)
         return self.tail(h + self.body(h))  # the long skip around all residual blocks
 
@@ -142,10 +128,10 @@ class SRGANDiscriminator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.discriminator")
+        refuse_classes(num_classes, "srresnet", "the low-resolution input", "model.discriminator")
         check_norm(norm, "model.discriminator.norm")
         check_positive("model.discriminator", width=width, hidden=hidden)
-        channels, height, side = _check_shape(tuple(in_shape), "the discriminator")
+        channels, height, side = image_dims(tuple(in_shape), "srresnet", "the discriminator")
         n = d_stages(min(height, side))
         if n == 0:
             raise ConfigError(

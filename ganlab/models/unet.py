@@ -34,27 +34,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError, check_non_negative, check_positive
-from ganlab.models.layers import conv_norm, dcgan_init
+from ganlab.models.layers import check_condition, conv_norm, dcgan_init, image_dims, refuse_classes
 from ganlab.normalization import check_norm
 
 SIZES = (8, 16, 32, 64, 128, 256)
 DROPOUT_LEVELS = 3  # decoder levels with dropout: CD512-CD1024-CD1024 in appendix 6.1.1
 MAX_AUTO_LAYERS = 3  # layers=None never goes past the paper's 70x70 PatchGAN
 MIN_D_SIDE = 6  # one stride-2 conv and two 4x4 stride-1 convs leave a 1x1 map at 6x6
-
-
-def _no_classes(num_classes: int | None, where: str) -> None:
-    if num_classes is not None:
-        raise ConfigError(
-            f"{where}: model=unet is conditioned on images, not classes (pix2pix's input image A); "
-            "set model.conditional=false."
-        )
-
-
-def _check_shape(shape: tuple[int, ...], where: str) -> tuple[int, int, int]:
-    if len(shape) != 3 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in shape):
-        raise ConfigError(f"model=unet needs image data (C, H, W) but {where} was given samples of shape {shape}.")
-    return shape[0], shape[1], shape[2]
 
 
 def _patch_convs(layers: int) -> list[tuple[int, int]]:
@@ -115,9 +101,9 @@ class UNetGenerator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.generator")
+        refuse_classes(num_classes, "unet", "pix2pix's input image A", "model.generator")
         check_positive("model.generator", z_dim=z_dim, width=width, max_width=max_width)
-        channels, height, side = _check_shape(tuple(out_shape), "the generator")
+        channels, height, side = image_dims(tuple(out_shape), "unet", "the generator")
         if height != side or side not in SIZES:
             raise ConfigError(
                 f"model=unet's generator supports square images whose side is a power of two from 8 to 256 "
@@ -162,12 +148,14 @@ class UNetGenerator(nn.Module):
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         """`z` is ignored (the noise is the dropout); `condition` is the input image A (B, in_channels, H, W)."""
         expected = (self.in_channels, *self.out_shape[1:])
-        if condition is None or tuple(condition.shape[1:]) != expected:
-            got = None if condition is None else tuple(condition.shape[1:])
-            raise ConfigError(
+        check_condition(
+            condition,
+            expected,
+            lambda: (
                 f"UNetGenerator needs the input image {expected} as its condition (data=paired_folder; "
-                f"model.generator.in_channels={self.in_channels}), got {got}."
-            )
+                f"model.generator.in_channels={self.in_channels})"
+            ),
+        )
         skips: list[Tensor] = []
         h = condition
         for down in self.down:
@@ -194,10 +182,10 @@ class PatchGANDiscriminator(nn.Module):
         num_classes: int | None = None,
     ) -> None:
         super().__init__()
-        _no_classes(num_classes, "model.discriminator")
+        refuse_classes(num_classes, "unet", "pix2pix's input image A", "model.discriminator")
         check_norm(norm, "model.discriminator.norm")
         check_positive("model.discriminator", width=width, max_width=max_width)
-        channels, height, side = _check_shape(tuple(in_shape), "the discriminator")
+        channels, height, side = image_dims(tuple(in_shape), "unet", "the discriminator")
         if min(height, side) < MIN_D_SIDE:
             raise ConfigError(
                 f"PatchGANDiscriminator needs images of at least {MIN_D_SIDE}x{MIN_D_SIDE}, got {height}x{side}; "
@@ -237,11 +225,13 @@ class PatchGANDiscriminator(nn.Module):
         in_channels=0."""
         if self.in_channels:
             expected = (self.in_channels, *x.shape[2:])
-            if condition is None or tuple(condition.shape[1:]) != expected:
-                got = None if condition is None else tuple(condition.shape[1:])
-                raise ConfigError(
+            check_condition(
+                condition,
+                expected,
+                lambda: (
                     f"PatchGANDiscriminator judges (condition, x) pairs and needs a condition {expected} "
-                    f"(model.discriminator.in_channels={self.in_channels}; 0 judges x alone), got {got}."
-                )
+                    f"(model.discriminator.in_channels={self.in_channels}; 0 judges x alone)"
+                ),
+            )
             x = torch.cat([condition, x], dim=1)  # A first, as the authors' code
         return self.net(x).squeeze(1)
