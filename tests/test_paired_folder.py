@@ -13,7 +13,8 @@ from PIL import Image
 from torch import Tensor, nn
 
 from ganlab.condition import Paired
-from ganlab.data.paired_folder import PairedFolderData, split_indices
+from ganlab.data.base import split_indices
+from ganlab.data.paired_folder import PairedFolderData
 from ganlab.errors import ConfigError
 from ganlab.evaluation import LOWER_IS_BETTER, make_evaluator
 from ganlab.evaluators.translation import TaskEvaluator

@@ -12,8 +12,9 @@ from torch import nn
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.condition import Batch
+from ganlab.data.base import split_indices
 from ganlab.data.resize import downsample_bicubic, upsample_bicubic
-from ganlab.data.super_resolution import SuperResolutionData, split_indices
+from ganlab.data.super_resolution import SuperResolutionData
 from ganlab.errors import ConfigError
 from ganlab.evaluation import make_evaluator
 from ganlab.metrics.restoration import psnr

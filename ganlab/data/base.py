@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,6 +58,37 @@ class InMemoryImages:
         if self.labels is not None:
             h.update(self.labels.cpu().contiguous().numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+SPLIT_SEED = 0  # held-out images are the same for every run of a data set, whatever the run's seed
+
+
+def split_indices(n: int, heldout: float) -> tuple[Tensor, Tensor]:
+    """(training, held-out) indices of n images (or pairs): a fixed random `heldout` share, at least one of each,
+    drawn by a generator of its own (SPLIT_SEED), so the split is the same for every run."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_out = min(n - 1, max(1, round(heldout * n)))
+    return order[n_out:].sort().values, order[:n_out].sort().values
+
+
+def option_node(name: str, image_size: int, options: Any) -> Any:
+    """A data option's own config (conf/data/<name>.yaml) at `image_size`, with `options` merged in: the source
+    that a composite source (super_resolution, unpaired) wraps."""
+    from omegaconf import OmegaConf
+
+    from ganlab.config import CONF_DIR
+
+    return OmegaConf.merge(
+        OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml"), {"image_size": image_size}, options or {}
+    )
+
+
+def memory_of(data: object) -> Any:
+    """The in-memory images of a source (its own `images`, or a cached image folder's `memory`), else None."""
+    if getattr(data, "images", None) is not None:
+        return data
+    memory = getattr(data, "memory", None)
+    return memory if getattr(memory, "images", None) is not None else None
 
 
 def close_source(data: object) -> None:

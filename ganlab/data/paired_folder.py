@@ -39,7 +39,7 @@ from PIL import Image
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import SPLIT_SEED, split_indices, to_unit_range
 from ganlab.data.image_folder import CACHE_MEMORY_FRACTION, IMAGE_SUFFIXES, ImageFiles, available_memory, find_images
 from ganlab.errors import ConfigError
 
@@ -48,7 +48,6 @@ log = logging.getLogger("ganlab")
 DIRECTIONS = ("AtoB", "BtoA")
 TRAIN_SPLIT = "train"
 HELD_OUT_SPLITS = ("val", "test")  # the first one present is the held-out split
-SPLIT_SEED = 0  # the held-out pairs are the same for every run, whatever the run's seed
 EXAMPLES = 3  # unpaired files named in a message
 ASPECT_TOLERANCE = 0.01  # relative difference of the aspect ratios of a pair's images (rounding of odd sizes)
 
@@ -126,13 +125,6 @@ def split_folders(root: Path, a: str, b: str) -> tuple[tuple[Path, Path], tuple[
             if all(f.is_dir() for f in held):
                 return train, held, split
     return None
-
-
-def split_indices(n: int, heldout: float) -> tuple[Tensor, Tensor]:
-    """(training, held-out) indices of n pairs: a fixed random `heldout` share, at least one of each."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_out = min(n - 1, max(1, round(heldout * n)))
-    return order[n_out:].sort().values, order[:n_out].sort().values
 
 
 def same_aspect(size_a: tuple[int, int], size_b: tuple[int, int]) -> bool:

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import InMemoryImages, close_source, to_unit_range
+from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_unit_range
 from ganlab.data.resize import downsample_bicubic
 from ganlab.errors import ConfigError
 
@@ -28,24 +28,13 @@ log = logging.getLogger("ganlab")
 
 SOURCES = ("digits", "mnist", "fashion_mnist", "cifar10", "image_folder")
 SCALES = (2, 4, 8)
-SPLIT_SEED = 0  # the held-out images are the same for every run of a source, whatever the run's seed
 
 
 def source_node(source: str, image_size: int, options: Any) -> DictConfig:
     """The source's own config (conf/data/<source>.yaml) at `image_size`, with `data.source_options` merged in."""
-    from ganlab.config import CONF_DIR
-
     if source not in SOURCES:
         raise ConfigError(f"data.source={source!r}: super-resolution wraps one of {', '.join(SOURCES)}.")
-    node = OmegaConf.load(CONF_DIR / "data" / f"{source}.yaml")
-    return OmegaConf.merge(node, {"image_size": image_size}, options or {})
-
-
-def split_indices(n: int, heldout: float) -> tuple[Tensor, Tensor]:
-    """(training, held-out) indices of n images: a fixed random `heldout` share, at least one of each."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
-    n_out = min(n - 1, max(1, round(heldout * n)))
-    return order[n_out:].sort().values, order[:n_out].sort().values
+    return option_node(source, image_size, options)
 
 
 class SuperResolutionData:
@@ -83,10 +72,9 @@ class SuperResolutionData:
         if len(self.shape) != 3:
             raise ConfigError(f"data.source={source} is not a source of images.")
         self._inner = inner
-        images = getattr(inner, "images", None)
-        if images is None and getattr(inner, "memory", None) is not None:  # a cached image folder
-            images = inner.memory.images
-        if images is not None:
+        memory = memory_of(inner)  # an in-memory set, or a cached image folder
+        if memory is not None:
+            images = memory.images
             train, held = split_indices(images.shape[0], heldout)
             self.train = InMemoryImages(images[train.to(images.device)], None, None, images.device)
             self.heldout_images: Tensor | None = images[held.to(images.device)]

@@ -13,12 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import InMemoryImages, close_source, to_unit_range
-from ganlab.data.super_resolution import split_indices
+from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_unit_range
 from ganlab.errors import ConfigError
 
 SYNTHETIC_SOURCES = ("rendered_digits", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder")
@@ -30,19 +29,14 @@ def in_memory(
 ) -> tuple[Any, DictConfig]:
     """An image source by its option name (conf/data/<source>.yaml at `image_size`, `options` merged in), with
     its images in memory (SimGAN's sets are small, and its test reads all of them), and its config node."""
-    from ganlab.config import CONF_DIR
     from ganlab.targets import instantiate_node
 
     allowed = SYNTHETIC_SOURCES if option == "data.synthetic" else REAL_SOURCES
     if source not in allowed:
         raise ConfigError(f"{option}={source!r}: choose one of {', '.join(allowed)}.")
-    node: DictConfig = OmegaConf.merge(
-        OmegaConf.load(CONF_DIR / "data" / f"{source}.yaml"), {"image_size": image_size}, options or {}
-    )
-    data = instantiate_node(node, device=device)
-    if getattr(data, "images", None) is None and getattr(data, "memory", None) is not None:  # a cached folder
-        data = data.memory
-    if getattr(data, "images", None) is None:
+    node = option_node(source, image_size, options)
+    data = memory_of(instantiate_node(node, device=device))  # an in-memory set, or a cached image folder
+    if data is None:
         raise ConfigError(f"{option}={source}: data=unpaired holds its sources in memory; use data.cache=true.")
     return data, node
 
