@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganlab.data.base import to_unit_range
 from ganlab.errors import ConfigError
 from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
@@ -55,22 +56,15 @@ class TaskEvaluator:
             )
         self.num_classes = int(data.synthetic.num_classes)
         self.features, self.extractor = task_extractor(data.source_config, features, self.device, option_prefix)
+        # What every evaluation compares with, read once: the held-out real digits and the raw synthetic ones.
+        self.real = to_unit_range(data.heldout_images).to(self.device)
+        self.real_labels = data.heldout_labels.cpu()
+        images, labels = zip(*data.synthetic_batches(self.n, batch_size), strict=True)
+        self.raw, self.labels = torch.cat(images).to(self.device), torch.cat(labels).cpu()
         with forked_rng(self.device):
-            real = self._real()
-            self.real_features = torch.cat([self.extractor(batch)[0].cpu() for batch in real.split(batch_size)])
-            raw, labels = self._synthetic()
-            self.labels = labels
-            self.raw_accuracy = self._transfer_accuracy(raw)
-            self.raw_fid = fid(self._features(raw), self.real_features)
-
-    def _real(self) -> Tensor:
-        from ganlab.data.base import to_unit_range
-
-        return to_unit_range(self.data.heldout_images).to(self.device)
-
-    def _synthetic(self) -> tuple[Tensor, Tensor]:
-        images, labels = zip(*self.data.synthetic_batches(self.n, self.batch_size), strict=True)
-        return torch.cat(images).to(self.device), torch.cat(labels).cpu()
+            self.real_features = self._features(self.real)
+            self.raw_accuracy = self._transfer_accuracy(self.raw)
+            self.raw_fid = fid(self._features(self.raw), self.real_features)
 
     def _features(self, images: Tensor) -> Tensor:
         return torch.cat([self.extractor(batch)[0].cpu() for batch in images.split(self.batch_size)])
@@ -81,7 +75,7 @@ class TaskEvaluator:
         model, _ = train_classifier(
             images.cpu(), self.labels, self.num_classes, side, CLASSIFIER_EPOCHS, holdout=0.02, seed=CLASSIFIER_SEED
         )
-        return accuracy(model, self._real().cpu(), self.data.heldout_labels.cpu())
+        return accuracy(model, self.real.cpu(), self.real_labels)
 
     def names(self) -> list[str]:
         return ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
@@ -89,12 +83,11 @@ class TaskEvaluator:
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
 
-        synthetic, _ = self._synthetic()
         z_all = latents(self.n, z_dim, seed)
         refined = torch.cat(
             [
                 generate(G, z_all[i : i + len(batch)].to(self.device), batch).float().clamp(-1, 1)
-                for i, batch in zip(range(0, self.n, self.batch_size), synthetic.split(self.batch_size), strict=True)
+                for i, batch in zip(range(0, self.n, self.batch_size), self.raw.split(self.batch_size), strict=True)
             ]
         )
         metrics = {
