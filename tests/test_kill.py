@@ -65,6 +65,7 @@ def kill_and_resume(run_dir: Path, target: int, delay: float = 0.0) -> bool:
     return cut_short
 
 
+@pytest.mark.slow  # 7 s; the default suite keeps run_lock's SIGKILL and the full-disk checkpoint tests
 def test_sigkill_in_the_middle_of_a_checkpoint_write(tmp_path: Path) -> None:
     # Step 10 is logged, then its checkpoint is written, slowly (0.3 s): a kill 0.1 s later lands inside it.
     assert kill_and_resume(tmp_path / "run", target=2 * EVERY, delay=0.1)
