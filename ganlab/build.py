@@ -164,6 +164,12 @@ def model_flag(cfg: DictConfig, key: str) -> bool:
     return value
 
 
+def latent_size(G: nn.Module, z_dim: int) -> int:
+    """The length of one latent vector: `model.z_dim`, or the generator's own `latent_size` when it reads z_dim
+    values at every step of a sequence (model=rnn)."""
+    return int(getattr(G, "latent_size", z_dim))
+
+
 def conditional_classes(cfg: DictConfig, data: DataSource) -> int | None:
     """The number of classes for `model.conditional=true` (the data must be labelled), else None."""
     if not model_flag(cfg, "conditional"):
@@ -270,7 +276,7 @@ def build(cfg: DictConfig) -> Components:
         opt_g=opt_g,
         opt_d=opt_d,
         device=device,
-        z_dim=int(cfg.model.z_dim),
+        z_dim=latent_size(G, cfg.model.z_dim),
         n_critic=int(n_critic),
         num_classes=num_classes,
         conditioning=conditioning_for(data, num_classes),

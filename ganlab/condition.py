@@ -22,6 +22,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from ganlab.errors import ConfigError
+
 
 @dataclass
 class Batch:
@@ -102,12 +104,37 @@ class Paired:
         return Batch(*data.picture_pairs(n))
 
 
+class Prefixed:
+    """Sequences continued from a real beginning (`data.prefix` steps): G is given the first steps of a real
+    sequence and writes the rest (ganlab/models/rnn.py returns the prefix and its continuation, so that D judges
+    whole sequences). D's fakes continue the real batch's own prefixes; G's update draws fresh ones."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def real_batch(self, data: object, batch_size: int) -> Batch:
+        real = data.sample(batch_size)
+        return Batch(real, real[:, : self.steps])
+
+    def g_batch(self, data: object, batch_size: int, device: torch.device) -> Batch:
+        return Batch(None, data.sample(batch_size)[:, : self.steps])
+
+    def picture_conditions(self, data: object, n: int, columns: int | None, device: torch.device) -> Tensor:
+        return data.fixed_sequences(n)[:, : self.steps].to(device)
+
+
 def conditioning_for(data: object, num_classes: int | None) -> Conditioning:
-    """The data source's own conditioning (an optional `conditioning()` member: paired data), else class labels
-    when the model is conditional (`num_classes`), else none."""
+    """The data source's own conditioning (an optional `conditioning()` member: paired data, sequence prefixes;
+    it may return None), else class labels when the model is conditional (`num_classes`), else none."""
     own = getattr(data, "conditioning", None)
-    if callable(own):
-        return own()
+    conditioning = own() if callable(own) else None
+    if conditioning is not None:
+        if num_classes:
+            raise ConfigError(
+                f"{type(data).__name__} gives G its own condition ({type(conditioning).__name__}); "
+                "model.conditional=true cannot add class labels to it."
+            )
+        return conditioning
     return ClassConditional(num_classes) if num_classes else Unconditional()
 
 

@@ -54,6 +54,8 @@ class TrainerSchema:
     eval_every: int | None = None  # evaluate every this many steps and at the end (None: no evaluation)
     eval_n: int | None = None  # samples per evaluation; None: 10000 for images, 2500 for 2-D data
     eval_features: str = "auto"  # as `ganlab eval features=`
+    eval_repeats: int | None = None  # sequences: as `ganlab eval repeats=` (None: 5)
+    eval_post_hoc_steps: int | None = None  # sequences: as `ganlab eval post_hoc_steps=` (None: 2000 and 5000)
     monitor: str | None = None  # metric for checkpoints/best.pt and the return value; None: fid, or kl for 2-D
     # stabilisers (ganlab/stabilizers/)
     ema: float | None = None  # EMA decay of G's weights per G step, e.g. 0.999 (None: no EMA)

@@ -24,7 +24,9 @@ from ganlab.protocols import ImageSource, PointMixture
 DEFAULT_N = {"images": 10_000, "points": 2_500}
 MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN
 MIN_REAL = PRC_NEIGHBOURHOOD + 1
-LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std", "fid_bicubic", "l1"}
+LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std", "fid_bicubic", "l1", "autocorrelation"}
+LOWER_IS_BETTER |= {"marginal", "discriminative", "discriminative_std", "predictive", "predictive_std"}
+LOWER_IS_BETTER |= {"predictive_real", "predictive_real_std"}
 DESCRIPTIONS = {
     "modes": "modes covered (>= 1/5 of their share of samples)",
     "high_quality": "share of samples within 3 std of a mode centre",
@@ -48,7 +50,24 @@ DESCRIPTIONS = {
     "real_accuracy_raw": "... of the same classifier trained on the raw synthetic images",
     "fid_raw": "Frechet distance of the raw synthetic images' features to the real images'",
     "l1": "mean |G(A) - B| per pixel on held-out pairs, in [-1, 1] units (lower is better)",
+    "discriminative": "|accuracy - 0.5| of a post-hoc GRU telling real from generated sequences",
+    "discriminative_std": "its std over the repeats",
+    "predictive": "MAE on real sequences of a GRU predictor trained on generated ones",
+    "predictive_std": "its std over the repeats",
+    "predictive_real": "... of the same predictor trained on real sequences",
+    "predictive_real_std": "its std over the repeats",
+    "marginal": "Wasserstein-1 distance of the values' distributions, mean over channels",
+    "autocorrelation": "mean |ACF(real) - ACF(generated)| over lags 1-10 and channels",
 }
+PER_CHANNEL = {"marginal_": "Wasserstein-1 distance of channel {}'s values"}  # sequence metrics named per channel
+
+
+def describe(metric: str) -> str:
+    """A metric's one-line description, per-channel ones included."""
+    for prefix, description in PER_CHANNEL.items():
+        if metric.startswith(prefix) and metric not in DESCRIPTIONS:
+            return description.format(metric[len(prefix) :])
+    return DESCRIPTIONS[metric]
 
 
 def make_evaluator(
@@ -60,10 +79,23 @@ def make_evaluator(
     batch_size: int = 250,
     option_prefix: str = "",
     num_classes: int | None = None,
+    repeats: int | None = None,
+    post_hoc_steps: int | None = None,
 ) -> Any:
-    """The evaluator that fits the data: its task's own measures for image-conditioned data (a `task` member:
-    ganlab/evaluation_tasks.py), else the generative metrics of Evaluator."""
+    """The evaluator that fits the data: its task's own measures for image-conditioned data and sequences (a
+    `task` member: ganlab/evaluators/<task>.py), else the generative metrics of Evaluator. `repeats` and
+    `post_hoc_steps` set the sequence evaluator's repeated post-hoc networks (None: its defaults)."""
     task = getattr(data, "task", None)
+    if task == "sequence":
+        from ganlab.evaluators.sequence import TaskEvaluator
+
+        return TaskEvaluator(data, features, n, device, batch_size, option_prefix, num_classes, repeats, post_hoc_steps)
+    for key, value in (("repeats", repeats), ("post_hoc_steps", post_hoc_steps)):
+        if value is not None:
+            raise ConfigError(
+                f"{option_prefix}{key}={value}: only sequence data (data=sines, csv) is judged by repeated "
+                "post-hoc networks; leave it out."
+            )
     if task is not None:
         module = importlib.import_module(f"ganlab.evaluators.{task}")
         return module.TaskEvaluator(data, features, n, device, batch_size, option_prefix)
@@ -71,7 +103,7 @@ def make_evaluator(
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER
+    return metric in LOWER_IS_BETTER or metric.startswith(tuple(PER_CHANNEL))
 
 
 @dataclass

@@ -68,7 +68,7 @@ class FixedInputs:
 
     noise: Tensor
     labels: Tensor | None  # the conditions (class labels, or tensors for paired data); None: unconditional
-    real_points: Tensor | None
+    real_points: Tensor | None  # what 2-D points and sequences are drawn over
     columns: int | None
     targets: Tensor | None = None  # image-conditioned models: the real image paired with each input
 
@@ -98,6 +98,8 @@ class FixedInputs:
             batch = paired(data, n)
             return cls(noise[: len(batch.condition)], batch.condition.to(device), None, None, batch.real)
         labels = conditioning.picture_conditions(data, n, columns, device)
+        if len(data.shape) == 2:  # sequences, drawn over the same real ones at every step
+            return cls(noise, labels, data.fixed_sequences(n).cpu(), columns)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 
     @classmethod

@@ -28,6 +28,8 @@ class Monitor:
         self.seed = seed
         # How best.pt's value is measured: a best measured with other settings (n, features) is not comparable.
         self.settings = {"metric": metric, "features": evaluator.features, "n": evaluator.n, "seed": seed}
+        if getattr(evaluator, "protocol", None):  # sequences: the post-hoc networks' repeats and steps
+            self.settings["protocol"] = evaluator.protocol
 
     def evaluate(self, G: nn.Module, z_dim: int, run: Any) -> bool:
         # The same latents every time (seeded by the run's seed): the curve shows G changing, not the noise.
@@ -65,6 +67,8 @@ def make_monitor(cfg: DictConfig, parts: Components) -> Monitor | None:
         parts.device,
         option_prefix="trainer.eval_",
         num_classes=parts.num_classes,
+        repeats=t.eval_repeats,
+        post_hoc_steps=t.eval_post_hoc_steps,
     )
     metric = t.monitor or evaluator.primary
     if metric not in evaluator.names():

@@ -15,6 +15,7 @@ from ganlab.atomic_write import atomic_write
 # Drawn without torchvision: importing it costs about two seconds of start-up for every run.
 REAL_COLOUR = torch.tensor([0.6, 0.6, 0.6])
 FAKE_COLOUR = torch.tensor([0.85, 0.1, 0.1])
+SEQUENCES_PICTURED = 8  # sequences over one another in a panel: more hide each other
 
 
 def image_grid(images: Tensor, padding: int = 2, ncol: int | None = None) -> Tensor:
@@ -84,9 +85,22 @@ def triplets(inputs: Tensor, outputs: Tensor, targets: Tensor, per_row: int | No
 
 
 def render(fake: Tensor, real: Tensor | None, ncol: int | None = None) -> Tensor:
-    """The picture for `fake`: an image grid (`ncol` images a row) for images, a scatter over `real` for
-    vector data."""
+    """The picture for `fake`: an image grid (`ncol` images a row) for images, generated sequences over real
+    ones (a panel per channel) for sequences, a scatter over `real` for vector data."""
     if fake.dim() == 4:
         return image_grid(fake, ncol=ncol)
+    if fake.dim() == 3:
+        assert real is not None, "sequences are drawn over real ones"
+        return sequences(fake, real)
     assert real is not None, "2-D samples are drawn over real points"
     return scatter(fake, real)
+
+
+def sequences(fake: Tensor, real: Tensor, channel_names: list[str] | None = None) -> Tensor:
+    """Up to SEQUENCES_PICTURED generated sequences plotted over as many real ones, a panel per channel: (3, H, W)
+    in [0, 1]."""
+    from ganlab.metrics.sequence import sequence_figure
+
+    n = min(len(fake), SEQUENCES_PICTURED)
+    pixels = sequence_figure(real.detach().float().cpu(), fake.detach().float().cpu(), channel_names, n=n)
+    return torch.from_numpy(pixels).permute(2, 0, 1).float().div(255)

@@ -14,6 +14,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from ganlab.build import latent_size
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 from ganlab.targets import instantiate_node, option_name
 
@@ -56,5 +57,5 @@ def load_snapshot(run: str, device: torch.device) -> Snapshot:
     G.load_state_dict(state[generator])
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent
-    z_dim = int(config["model"]["z_dim"])
+    z_dim = latent_size(G, config["model"]["z_dim"])
     return Snapshot(path, folder, int(state["step"]), config, G, generator, z_dim, shape, labels.get("num_classes"))

@@ -42,6 +42,7 @@ class Row:
     within: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (slug, f): mean <= f x theirs
     max_train_s: float | None = None  # every seed's training must take at most this long
     margin: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (other, d): mean - other's >= d
+    near: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (other, d): |mean - other's| <= d
     train_slug: str | None = None  # evaluate the run of this row instead of training one of its own
     checkpoint: str = ""  # what `ganlab eval` reads inside the run directory ("": checkpoints/last.pt)
 
@@ -50,6 +51,7 @@ POINT_METRICS = ["modes", "high_quality", "kl"]
 IMAGE_METRICS = ["fid", "kid", "precision", "recall", "classes", "class_kl"]
 SR_METRICS = ["psnr", "ssim", "fid", "psnr_bicubic", "ssim_bicubic", "fid_bicubic"]
 REFINEMENT_METRICS = ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
+SEQUENCE_METRICS = ["discriminative", "predictive", "predictive_real", "marginal", "autocorrelation"]
 ROWS = [
     Row(
         "ring8",
@@ -141,6 +143,18 @@ ROWS = [
         margin={"real_accuracy": ("real_accuracy_raw", 0.05)},
         max_train_s=600,
     ),
+    # TimeGAN's benchmark (Yoon et al. 2019, Table 1 on sines): RCGAN's discriminative score <= 0.05 and its
+    # predictive score (train on synthetic, test on real) within 0.01 of the predictor trained on real data.
+    Row(
+        "rcgan_sines",
+        "rcgan_sines",
+        ["experiment=rcgan_sines"],
+        SEQUENCE_METRICS,
+        targets={"discriminative": ("<=", 0.05)},
+        near={"predictive": ("predictive_real", 0.01)},
+        max_train_s=600,
+    ),
+    Row("crnngan_sines", "crnngan_sines (C-RNN-GAN's bidirectional D)", ["experiment=crnngan_sines"], SEQUENCE_METRICS),
 ]
 
 
@@ -188,6 +202,7 @@ def meets(value: float, rule: tuple[str, float]) -> bool:
 
 
 LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl", "fid_bicubic", "fid_raw"}
+LOWER_IS_BETTER |= {"discriminative", "predictive", "predictive_real", "marginal", "autocorrelation"}
 
 
 def check(
@@ -223,6 +238,10 @@ def check(
         gap = statistics.fmean(r[metric] - r[other] for r in per_seed)
         if gap < delta:
             misses.append(f"mean {metric} - {other} = {gap:.3g} (target >= {delta:g})")
+    for metric, (other, delta) in row.near.items():
+        gap = statistics.fmean(r[metric] - r[other] for r in per_seed)
+        if abs(gap) > delta:
+            misses.append(f"mean {metric} - {other} = {gap:.3g} (target within ±{delta:g})")
     if row.max_train_s is not None and secs and max(secs) > row.max_train_s:
         misses.append(f"training took up to {max(secs):.0f} s (limit {row.max_train_s:.0f})")
     return misses
@@ -233,7 +252,7 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
     means = {
         row.slug: {m: statistics.fmean(r[m] for r in per_seed) for m in row.metrics} for row, per_seed, _ in results
     }
-    for kind in (POINT_METRICS, IMAGE_METRICS, SR_METRICS, REFINEMENT_METRICS):
+    for kind in (POINT_METRICS, IMAGE_METRICS, SR_METRICS, REFINEMENT_METRICS, SEQUENCE_METRICS):
         group = [r for r in results if r[0].metrics[: len(kind)] == kind]
         if not group:
             continue
@@ -243,7 +262,9 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
         for row, per_seed, secs in group:
             cells = [fmt(m, [r[m] for r in per_seed]) if m in row.metrics else "" for m in columns]
             misses = check(row, per_seed, means, secs)
-            judged = row.targets or row.all_seeds or row.beats or row.within or row.margin or row.max_train_s
+            judged = (
+                row.targets or row.all_seeds or row.beats or row.within or row.margin or row.near or row.max_train_s
+            )
             verdict = "—" if not judged else ("met" if not misses else "; ".join(misses))
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
         lines.append("")

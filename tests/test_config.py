@@ -39,10 +39,17 @@ def _extra_overrides(group: str, option: str, tmp_path: Path, mnist_root: Path) 
         return [f"model={model}", *image_conditioned(model, tmp_path)]
     if (group, option) == ("model", "resnet"):
         return ["data.image_size=32"]  # the ResNets are for 32x32 and 64x64 images
+    if (group, option) == ("model", "rnn"):
+        return ["data=sines", "data.n=50"]  # a recurrent model for sequences
     if group != "data":
         return []
     if option == "gaussians":
         return ["model=mlp"]
+    if option == "sines":
+        return ["model=rnn", "data.n=50"]
+    if option == "csv":
+        (tmp_path / "series.csv").write_text("a,b\n" + "".join(f"{i},{i * i % 7}\n" for i in range(40)))
+        return ["model=rnn", f"data.path={tmp_path / 'series.csv'}", "data.length=8"]
     if option == "image_folder":
         write_png_folder(tmp_path / "imgs")
         return [f"data.root={tmp_path / 'imgs'}", "data.image_size=16", "data.num_workers=0"]
@@ -63,7 +70,9 @@ def test_option_composes_and_builds(group: str, option: str, tmp_path: Path, mni
     fake = call(parts.G, z, batch.condition)
     assert fake.shape == (3, *parts.data.shape)
     scores = call(parts.D, fake, batch.condition)
-    assert scores.shape[0] == 3 and (scores.dim() == 1 or option in ("refiner", "unet", "unpaired", "paired_folder"))
+    assert scores.shape[0] == 3 and (
+        scores.dim() == 1 or option in ("refiner", "unet", "unpaired", "paired_folder", "rnn", "sines", "csv")
+    )
     assert parts.data.sample(3).shape == fake.shape
     assert parts.n_critic == cfg.loss.n_critic
     assert parts.opt_g.param_groups[0]["lr"] == cfg.optimizer.lr_g

@@ -71,6 +71,16 @@ def test_a_margin_over_another_metric_is_checked() -> None:
     ]
 
 
+def test_a_score_near_another_is_checked_both_ways() -> None:
+    """issue 19: the predictive score of generated data within 0.01 of the real-data predictor's, above or below."""
+    row = quality.Row("ts", "ts", [], quality.SEQUENCE_METRICS, near={"predictive": ("predictive_real", 0.01)})
+    assert quality.check(row, [{"predictive": 0.325, "predictive_real": 0.317}], {}) == []
+    assert quality.check(row, [{"predictive": 0.310, "predictive_real": 0.317}], {}) == []
+    assert quality.check(row, [{"predictive": 0.337, "predictive_real": 0.317}], {}) == [
+        "mean predictive - predictive_real = 0.02 (target within ±0.01)"
+    ]
+
+
 def test_a_row_can_evaluate_another_rows_run_at_a_kept_checkpoint() -> None:
     stage = next(r for r in quality.ROWS if r.slug == "srresnet_stage")
     assert stage.train_slug == "srgan_digits" and stage.checkpoint == "checkpoints/step_0002000.pt"

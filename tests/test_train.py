@@ -21,6 +21,7 @@ DATA_FOR_MODEL = {
     "resnet": ["data=digits", "data.image_size=32"],
     "progan": ["data=digits", "trainer.grow.stable_images=8", "trainer.grow.fade_images=8"],
     "stylegan2": ["data=digits"],
+    "rnn": ["data=sines", "data.n=64"],
 }
 
 
@@ -34,6 +35,7 @@ OWN_LOSS = {
     "srresnet": "gan",
     "refiner": "gan",
     "unet": "gan",
+    "rnn": "gan",
 }
 MODEL_LOSS = [
     (model, loss) if OWN_LOSS.get(model, loss) == loss else pytest.param(model, loss, marks=pytest.mark.slow)

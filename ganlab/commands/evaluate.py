@@ -14,7 +14,7 @@ import ganlab
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
-from ganlab.evaluation import DESCRIPTIONS, Evaluation, lower_is_better, make_evaluator
+from ganlab.evaluation import Evaluation, describe, lower_is_better, make_evaluator
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
@@ -31,6 +31,8 @@ class EvalOptions:
     device: str = "auto"
     out: str | None = None  # default <run dir>/metrics.json
     truncation: float = 1.0  # psi for a generator with a w space (model=stylegan2); recorded in metrics.json
+    repeats: int | None = None  # sequences: post-hoc classifier/predictor trainings per score (default 5)
+    post_hoc_steps: int | None = None  # sequences: their training steps (default TimeGAN's 2000 and 5000)
 
 
 def main(args: list[str]) -> None:
@@ -51,11 +53,16 @@ def main(args: list[str]) -> None:
         device,
         opts.batch_size,
         num_classes=snap.num_classes,
+        repeats=opts.repeats,
+        post_hoc_steps=opts.post_hoc_steps,
     )
     result = evaluator(truncated(snap.G, opts.truncation, snap.model), snap.z_dim, seed=opts.seed)
     report = metrics_report(result, snap, opts.seed, opts.truncation)
     write_atomically(out, lambda f: f.write((json.dumps(report, indent=2) + "\n").encode()))
     print_table(result, snap, opts.truncation)
+    figures = getattr(evaluator, "write_figures", None)  # sequences: the paper's PCA and t-SNE pictures
+    for path in figures(out.with_suffix(""), opts.seed) if callable(figures) else []:
+        print(f"wrote {path}")
     print(f"wrote {out}")
 
 
@@ -94,5 +101,5 @@ def print_table(result: Evaluation, snap: Snapshot, truncation: float = 1.0) -> 
     table.add_column("better", justify="center")
     table.add_column("what it is")
     for name, value in result.metrics.items():
-        table.add_row(name, f"{value:.6g}", "lower" if lower_is_better(name) else "higher", DESCRIPTIONS[name])
+        table.add_row(name, f"{value:.6g}", "lower" if lower_is_better(name) else "higher", describe(name))
     Console(width=max(100, Console().width)).print(table)

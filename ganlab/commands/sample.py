@@ -1,6 +1,8 @@
 """`ganlab sample run=<run dir or checkpoint> [n=64] [out=grid.png|samples.npz] [seed=0] [interpolate=true]
 [class=K] [truncation=0.7]`. A conditional generator draws one row per class, or only class K; a generator with a
-w space (model=stylegan2) can draw truncated (ganlab/truncation.py).
+w space (model=stylegan2) can draw truncated (ganlab/truncation.py). A sequence generator (data=sines, csv)
+also writes out=*.csv, and its .csv and .npz hold the data's own units (ganlab/commands/sequence_files.py); a
+prefix-conditioned one continues the data's fixed real prefixes.
 
 `ganlab sample run=<dir> input=<image or folder> out=<folder> [tile=N] [overlap=N] [seed=0]`: an image-conditioned
 generator (super-resolution, refiner, U-Net) applied to the user's own images, one output per input
@@ -19,6 +21,7 @@ from torch import Tensor
 
 from ganlab import pictures
 from ganlab.build import resolve_device
+from ganlab.commands import sequence_files
 from ganlab.commands.options import check_count, check_seed, parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.condition import grid_labels
@@ -75,8 +78,11 @@ def main(args: list[str]) -> None:
     snap = load_snapshot(opts.run, device)
     G = truncated(snap.G, opts.truncation, snap.model)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / "sample.png"
-    if out.suffix.lower() not in PICTURE_SUFFIXES | {".npz"}:
-        raise ConfigError(f"out={out}: write a picture (.png, .jpg) or raw samples (.npz).")
+    sequences = len(snap.shape) == 2
+    raw_suffixes = {".npz", ".csv"} if sequences else {".npz"}
+    if out.suffix.lower() not in PICTURE_SUFFIXES | raw_suffixes:
+        kinds = "raw samples (.npz) or a table (.csv)" if sequences else "raw samples (.npz)"
+        raise ConfigError(f"out={out}: write a picture (.png, .jpg) or {kinds}.")
     check_writable(out)
 
     check_class(opts.class_, snap.num_classes)
@@ -89,9 +95,13 @@ def main(args: list[str]) -> None:
     else:
         z, ncol = latents(opts.n, snap.z_dim, opts.seed), None
     labels = requested_labels(len(z), ncol, opts.class_, snap.num_classes)
-    batches = [(z[i : i + 500], None if labels is None else labels[i : i + 500]) for i in range(0, len(z), 500)]
+    data = snap.data(torch.device("cpu")) if sequences else None
+    conditions = labels if data is None else sequence_files.conditions(data, len(z), labels)
+    batches = [(z[i : i + 500], None if conditions is None else conditions[i : i + 500]) for i in range(0, len(z), 500)]
     fake = torch.cat([generate(G, zb.to(device), yb if yb is None else yb.to(device)).cpu() for zb, yb in batches])
-    if out.suffix.lower() == ".npz":
+    if data is not None:
+        sequence_files.write(out, fake, data, labels)
+    elif out.suffix.lower() == ".npz":
         arrays = {"samples": fake.float().numpy()} | ({} if labels is None else {"labels": labels.numpy()})
         # np.savez into a file object: given a name such as "x.NPZ" it would append ".npz"
         write_atomically(out, lambda f: np.savez(f, **arrays))

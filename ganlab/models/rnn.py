@@ -1,0 +1,137 @@
+"""`model=rnn`: recurrent G and D for sequences (N, T, C) in [0, 1].
+
+RCGAN (Esteban et al. 2017): G is an LSTM (or GRU, `cell`) that reads fresh noise at every step and writes each
+step's values through a linear layer and a sigmoid; D is a recurrent network that scores every step, so its
+output is a (B, T) map of logits that the losses average like a patch discriminator's. With
+`discriminator.bidirectional=true` D reads the sequence both ways, as C-RNN-GAN's D does (Mogren 2016).
+
+Noise: G's latent is `model.z_dim` values per step, handed over flat as (B, T * z_dim) (`latent_size`), so that
+the loop, sampling and interpolation treat it like any other latent vector.
+Conditions (ganlab/condition.py): class labels (RCGAN's conditional form) enter G and D as a learned embedding
+concatenated to every step's input. A prefix (data.prefix > 0) enters G as the known values of its first steps,
+with a flag saying which steps are known; G returns the prefix followed by its continuation, so D judges whole
+sequences.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import Tensor, nn
+
+from ganlab.errors import ConfigError, check_positive
+from ganlab.models.conditional import check_num_classes
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+LABEL_EMBED_DIM = 16
+
+
+def sequence_dims(shape: tuple[int, ...], who: str) -> tuple[int, int]:
+    """(T, C) of sequence data; a ConfigError for anything else."""
+    if len(shape) != 2:
+        raise ConfigError(
+            f"model=rnn needs sequence data (T, C) such as data=sines or data=csv, but the {who} was given samples "
+            f"of shape {tuple(shape)}."
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def recurrent(cell: str, size_in: int, hidden: int, layers: int, bidirectional: bool, who: str) -> nn.RNNBase:
+    if cell not in CELLS:
+        raise ConfigError(f"{who}.cell must be one of {', '.join(CELLS)}, got {cell!r}.")
+    check_positive(who, hidden=hidden, layers=layers)
+    return CELLS[cell](size_in, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
+
+
+def input_gradients_context(x: Tensor) -> contextlib.AbstractContextManager:
+    """cuDNN's RNN kernels have no double backward ("double backwards is not supported for CuDNN RNNs"), which
+    R1, R2 and the gradient penalty need: when D's input takes gradients on CUDA, run torch's own kernels."""
+    if x.is_cuda and x.requires_grad:
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
+class RNNGenerator(nn.Module):
+    def __init__(
+        self,
+        z_dim: int,
+        out_shape: tuple[int, ...],
+        cell: str = "lstm",
+        hidden: int = 64,
+        layers: int = 1,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive("model.generator", z_dim=z_dim)
+        self.length, self.channels = sequence_dims(out_shape, "generator")
+        self.z_dim = z_dim
+        self.latent_size = self.length * z_dim  # per-step noise, flat: what the loop draws for one sample
+        self.num_classes = check_num_classes(num_classes, "model.generator")
+        embed = LABEL_EMBED_DIM if num_classes else 0
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, embed)
+        # Every step reads its noise, the known value of a prefix step (zeros elsewhere), and a known-step flag.
+        self.rnn = recurrent(cell, z_dim + self.channels + 1 + embed, hidden, layers, False, "model.generator")
+        self.out = nn.Linear(hidden, self.channels)
+
+    def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        b = z.shape[0]
+        if z.shape[1:] != (self.latent_size,):
+            raise ValueError(f"RNNGenerator expects latents (B, {self.latent_size}), got {tuple(z.shape)}")
+        noise = z.view(b, self.length, self.z_dim)
+        known = z.new_zeros(b, self.length, self.channels + 1)
+        prefix = None
+        parts = [noise, known]
+        if condition is not None and condition.is_floating_point():  # a prefix (B, P, C)
+            prefix = condition.to(z.dtype)
+            if prefix.dim() != 3 or prefix.shape[2] != self.channels or not 0 < prefix.shape[1] < self.length:
+                raise ValueError(f"a prefix must be (B, P < {self.length}, {self.channels}), got {tuple(prefix.shape)}")
+            steps = prefix.shape[1]
+            flag = z.new_ones(b, steps, 1)
+            parts[1] = torch.cat([torch.cat([prefix, flag], 2), known[:, steps:]], 1)
+        elif self.num_classes:
+            if condition is None:
+                raise ValueError("a class-conditional RNNGenerator needs labels")
+            parts.append(self.embed(condition)[:, None, :].expand(-1, self.length, -1))
+        elif condition is not None:
+            raise ValueError("this RNNGenerator is unconditional and was given labels")
+        h, _ = self.rnn(torch.cat(parts, 2))
+        x = torch.sigmoid(self.out(h))
+        if prefix is not None:  # the known steps are the prefix itself: D judges the whole sequence
+            x = torch.cat([prefix, x[:, prefix.shape[1] :]], 1)
+        return x
+
+
+class RNNDiscriminator(nn.Module):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        cell: str = "lstm",
+        hidden: int = 64,
+        layers: int = 1,
+        bidirectional: bool = False,
+        num_classes: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.length, self.channels = sequence_dims(in_shape, "discriminator")
+        if not isinstance(bidirectional, bool):
+            raise ConfigError(f"model.discriminator.bidirectional must be true or false, got {bidirectional!r}.")
+        self.num_classes = check_num_classes(num_classes, "model.discriminator")
+        embed = LABEL_EMBED_DIM if num_classes else 0
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, embed)
+        self.rnn = recurrent(cell, self.channels + embed, hidden, layers, bidirectional, "model.discriminator")
+        self.out = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        """(B, T, C) -> (B, T): a logit for every step."""
+        inputs = x
+        if self.num_classes:
+            if condition is None or condition.is_floating_point():
+                raise ValueError("a class-conditional RNNDiscriminator needs labels")
+            inputs = torch.cat([x, self.embed(condition)[:, None, :].expand(-1, x.shape[1], -1)], 2)
+        # A prefix condition is already the first steps of x: nothing to add.
+        with input_gradients_context(x):
+            h, _ = self.rnn(inputs)
+        return self.out(h).squeeze(2)
