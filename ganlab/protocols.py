@@ -28,7 +28,7 @@ class DataSource(Protocol):
       a tensor; absent means class labels for a conditional model, else none.
     """
 
-    shape: tuple[int, ...]  # one sample: (C, H, W) for images, (D,) for points
+    shape: tuple[int, ...]  # one sample: (C, H, W) for images, (T, C) for sequences, (D,) for points
     num_classes: int | None  # classes of its labels; None when unlabelled
 
     def sample(self, batch_size: int) -> Tensor:
@@ -88,6 +88,33 @@ class ImagePairSource(ImageSource, Protocol):
 
     def picture_pairs(self, n: int) -> tuple[Tensor, Tensor]:
         """Fixed (target, condition) pairs for the run's input | output | target pictures, drawn without the RNG."""
+        ...
+
+
+@runtime_checkable
+class SequenceSource(DataSource, Protocol):
+    """Sequences (data=sines, csv; ganlab/data/sequences.py): `shape` is (T, C), samples are in [0, 1] (TimeGAN's
+    scale, and its scores'). `task = "sequence"` names the evaluator (ganlab/evaluators/sequence.py).
+
+    Optional: `prefix` > 0 with `conditioning()` -> condition.Prefixed: G continues real beginnings."""
+
+    task: str  # "sequence"
+    sequences: Tensor  # (N, T, C) in [0, 1]: what the evaluator compares with
+    labels: Tensor | None  # (N,) int64, a class per sequence, or None
+    channel_names: list[str]  # for tables, pictures and written files
+
+    def __len__(self) -> int: ...
+
+    def fixed_indices(self, n: int) -> Tensor:
+        """min(n, N) indices, the same for every run, chosen without moving the training RNG."""
+        ...
+
+    def fixed_sequences(self, n: int) -> Tensor:
+        """The sequences at those indices: what pictures draw generated ones over."""
+        ...
+
+    def to_units(self, sequences: Tensor) -> Tensor:
+        """[0, 1] -> the data's own units (float64 on the CPU), for the files `ganlab sample` writes."""
         ...
 
 

@@ -187,3 +187,14 @@ def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
         stepper(step)
     values = stepper.meter.means()
     assert values and all(torch.isfinite(torch.tensor(v)) for v in values.values()), values
+
+
+@pytest.mark.parametrize("loss", ["gan", "wgan_gp"])
+def test_recurrent_gans_train_on_the_gpu_through_the_gradient_penalty(loss: str, tmp_path: Path) -> None:
+    """cuDNN's RNN kernels have no double backward ("double backwards is not supported for CuDNN RNNs"): the
+    gradient penalty through the recurrent D must run torch's own kernels (ganlab/models/rnn.py)."""
+    options = ["model=rnn", "data=sines", "data.n=64", f"loss={loss}", "model.discriminator.bidirectional=true"]
+    train(compose_cfg(*options, "trainer.device=cuda", "data.prefix=2", "model.generator.feedback=true"), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert state["step"] == 4
+    assert all(torch.isfinite(p).all() for net in ("G", "D") for p in state[net].values() if p.is_floating_point())

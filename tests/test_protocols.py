@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from ganlab.data.base import close_source
-from ganlab.protocols import DataSource, ImagePairSource, ImageSource, InMemoryImageSource, LabelledSource, PointMixture
+from ganlab.protocols import (
+    DataSource,
+    ImagePairSource,
+    ImageSource,
+    InMemoryImageSource,
+    LabelledSource,
+    PointMixture,
+    SequenceSource,
+)
 from ganlab.targets import instantiate_node
 from tests.conftest import compose_cfg, options, write_paired_folder, write_png_folder
 
@@ -22,6 +30,8 @@ EXPECTED = {  # the contracts each option must keep (cifar10 has no offline file
     "super_resolution": (ImagePairSource,),
     "unpaired": (ImagePairSource,),
     "paired_folder": (ImagePairSource,),
+    "sines": (SequenceSource,),
+    "csv": (SequenceSource, LabelledSource),
 }
 
 
@@ -49,6 +59,9 @@ def test_a_data_option_keeps_its_contracts(name: str, cache: str, mnist_root: Pa
     if name == "paired_folder":
         write_paired_folder(tmp_path / "pairs")
         extra = [f"data.root={tmp_path / 'pairs'}", "data.image_size=16", "data.heldout=0.25"]
+    if name == "csv":
+        (tmp_path / "s.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
+        extra = [f"data.path={tmp_path / 's.csv'}", "data.length=6", "data.label_column=y"]
     data = instantiate_node(compose_cfg(f"data={name}", *extra).data, device="cpu")
     try:
         assert isinstance(data, DataSource)
@@ -58,5 +71,7 @@ def test_a_data_option_keeps_its_contracts(name: str, cache: str, mnist_root: Pa
         assert tuple(batch.shape) == (4, *data.shape)
         if isinstance(data, ImageSource):
             assert batch.min() >= -1 and batch.max() <= 1
+        if isinstance(data, SequenceSource):
+            assert batch.min() >= 0 and batch.max() <= 1
     finally:
         close_source(data)

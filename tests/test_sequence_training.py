@@ -38,10 +38,11 @@ def write_series(path: Path, rows: int = 60) -> np.ndarray:
     "options",
     [
         ["model.generator.cell=gru", "model.discriminator.cell=gru", "model.generator.layers=2"],
+        ["model.generator.feedback=true", "data.prefix=3", "model.generator.layers=2"],
         ["model.discriminator.bidirectional=true", "loss=wgan_gp"],  # C-RNN-GAN's D, and a penalty through the RNN
         ["data.prefix=5", "trainer.eval_every=4", "trainer.eval_repeats=1", "trainer.eval_post_hoc_steps=2"],
     ],
-    ids=["gru", "bidirectional", "prefix-evaluated"],
+    ids=["gru", "feedback-prefix", "bidirectional", "prefix-evaluated"],
 )
 def test_every_sequence_option_trains_and_draws_sequences(options: list[str], tmp_path: Path) -> None:
     train(compose_cfg(*SINES, *options, "trainer.n_critic=2"), tmp_path)

@@ -2,8 +2,9 @@
 
 RCGAN (Esteban et al. 2017): G is an LSTM (or GRU, `cell`) that reads fresh noise at every step and writes each
 step's values through a linear layer and a sigmoid; D is a recurrent network that scores every step, so its
-output is a (B, T) map of logits that the losses average like a patch discriminator's. With
-`discriminator.bidirectional=true` D reads the sequence both ways, as C-RNN-GAN's D does (Mogren 2016).
+output is a (B, T) map of logits that the losses average like a patch discriminator's. From C-RNN-GAN (Mogren
+2016): `discriminator.bidirectional=true` reads the sequence both ways before scoring, and
+`generator.feedback=true` also hands every step of G the value it wrote at the step before.
 
 Noise: G's latent is `model.z_dim` values per step, handed over flat as (B, T * z_dim) (`latent_size`), so that
 the loop, sampling and interpolation treat it like any other latent vector.
@@ -24,6 +25,7 @@ from ganlab.errors import ConfigError, check_positive
 from ganlab.models.conditional import check_num_classes
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+STEP_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}  # the same, one step at a time (generator.feedback)
 LABEL_EMBED_DIM = 16
 
 
@@ -37,10 +39,14 @@ def sequence_dims(shape: tuple[int, ...], who: str) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def recurrent(cell: str, size_in: int, hidden: int, layers: int, bidirectional: bool, who: str) -> nn.RNNBase:
+def check_recurrent(cell: str, hidden: int, layers: int, who: str) -> None:
     if cell not in CELLS:
         raise ConfigError(f"{who}.cell must be one of {', '.join(CELLS)}, got {cell!r}.")
     check_positive(who, hidden=hidden, layers=layers)
+
+
+def recurrent(cell: str, size_in: int, hidden: int, layers: int, bidirectional: bool, who: str) -> nn.RNNBase:
+    check_recurrent(cell, hidden, layers, who)
     return CELLS[cell](size_in, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)
 
 
@@ -61,9 +67,13 @@ class RNNGenerator(nn.Module):
         hidden: int = 64,
         layers: int = 1,
         num_classes: int | None = None,
+        feedback: bool = False,
     ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim)
+        if not isinstance(feedback, bool):
+            raise ConfigError(f"model.generator.feedback must be true or false, got {feedback!r}.")
+        self.feedback = feedback
         self.length, self.channels = sequence_dims(out_shape, "generator")
         self.z_dim = z_dim
         self.latent_size = self.length * z_dim  # per-step noise, flat: what the loop draws for one sample
@@ -71,8 +81,14 @@ class RNNGenerator(nn.Module):
         embed = LABEL_EMBED_DIM if num_classes else 0
         if num_classes:
             self.embed = nn.Embedding(num_classes, embed)
-        # Every step reads its noise, the known value of a prefix step (zeros elsewhere), and a known-step flag.
-        self.rnn = recurrent(cell, z_dim + self.channels + 1 + embed, hidden, layers, False, "model.generator")
+        # Every step reads its noise, the known value of a prefix step (zeros elsewhere) and a known-step flag; with
+        # feedback, the previous step's value (G's own, or the prefix's) instead of the known value.
+        size_in = z_dim + self.channels + 1 + embed
+        if feedback:  # unrolled step by step, since each step reads the one before
+            check_recurrent(cell, hidden, layers, "model.generator")
+            self.cells = nn.ModuleList(STEP_CELLS[cell](size_in if i == 0 else hidden, hidden) for i in range(layers))
+        else:
+            self.rnn = recurrent(cell, size_in, hidden, layers, False, "model.generator")
         self.out = nn.Linear(hidden, self.channels)
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
@@ -96,11 +112,29 @@ class RNNGenerator(nn.Module):
             parts.append(self.embed(condition)[:, None, :].expand(-1, self.length, -1))
         elif condition is not None:
             raise ValueError("this RNNGenerator is unconditional and was given labels")
+        if self.feedback:
+            return self.unrolled(torch.cat(parts[:1] + parts[2:], 2), prefix)
         h, _ = self.rnn(torch.cat(parts, 2))
         x = torch.sigmoid(self.out(h))
         if prefix is not None:  # the known steps are the prefix itself: D judges the whole sequence
             x = torch.cat([prefix, x[:, prefix.shape[1] :]], 1)
         return x
+
+    def unrolled(self, inputs: Tensor, prefix: Tensor | None) -> Tensor:
+        """C-RNN-GAN's G (Mogren 2016): every step also reads the value written at the step before (the prefix's,
+        where it is known). `inputs`: (B, T, noise [+ label embedding])."""
+        b, steps = inputs.shape[0], 0 if prefix is None else prefix.shape[1]
+        states: list = [None] * len(self.cells)
+        previous, outputs = inputs.new_zeros(b, self.channels), []
+        for t in range(self.length):
+            known = inputs.new_full((b, 1), 1.0 if 0 < t <= steps else 0.0)  # the previous value is real data
+            h = torch.cat([inputs[:, t], previous, known], 1)
+            for i, cell in enumerate(self.cells):
+                states[i] = cell(h, states[i])
+                h = states[i][0] if isinstance(states[i], tuple) else states[i]
+            previous = prefix[:, t] if t < steps else torch.sigmoid(self.out(h))
+            outputs.append(previous)
+        return torch.stack(outputs, 1)
 
 
 class RNNDiscriminator(nn.Module):
