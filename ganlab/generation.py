@@ -71,6 +71,7 @@ class FixedInputs:
     real_points: Tensor | None  # what 2-D points and sequences are drawn over
     columns: int | None
     targets: Tensor | None = None  # image-conditioned models: the real image paired with each input
+    channel_names: list[str] | None = None  # sequences: the panels' names (a csv's columns)
 
     @classmethod
     def draw(
@@ -99,7 +100,7 @@ class FixedInputs:
             return cls(noise[: len(batch.condition)], batch.condition.to(device), None, None, batch.real)
         labels = conditioning.picture_conditions(data, n, columns, device)
         if len(data.shape) == 2:  # sequences, drawn over the same real ones at every step
-            return cls(noise, labels, data.fixed_sequences(n).cpu(), columns)
+            return cls(noise, labels, data.fixed_sequences(n).cpu(), columns, channel_names=data.channel_names)
         return cls(noise, labels, _draw_without_rng(data, n) if is_points else None, columns)
 
     @classmethod
@@ -115,6 +116,8 @@ class FixedInputs:
         image-conditioned model, else a grid (a row per class), or a scatter over real points for 2-D data."""
         if self.targets is not None:
             return pictures.triplets(self.labels, samples, self.targets)
+        if self.channel_names is not None:
+            return pictures.sequences(samples, self.real_points, self.channel_names)
         return pictures.render(samples, self.real_points, ncol=self.columns)
 
 

@@ -85,13 +85,10 @@ def triplets(inputs: Tensor, outputs: Tensor, targets: Tensor, per_row: int | No
 
 
 def render(fake: Tensor, real: Tensor | None, ncol: int | None = None) -> Tensor:
-    """The picture for `fake`: an image grid (`ncol` images a row) for images, generated sequences over real
-    ones (a panel per channel) for sequences, a scatter over `real` for vector data."""
+    """The picture for `fake`: an image grid (`ncol` images a row) for images, a scatter over `real` for
+    vector data (sequences: `sequences`)."""
     if fake.dim() == 4:
         return image_grid(fake, ncol=ncol)
-    if fake.dim() == 3:
-        assert real is not None, "sequences are drawn over real ones"
-        return sequences(fake, real)
     assert real is not None, "2-D samples are drawn over real points"
     return scatter(fake, real)
 

@@ -17,6 +17,7 @@ from tests.conftest import compose_cfg, exits_2, options
 PRESETS = options("experiment")
 OFFLINE = ["ring8", "grid25", "dcgan_digits", "cgan_digits", "progan_digits", "stylegan2_digits"]  # no download
 IMAGE_TO_IMAGE_PRESETS = ["srgan_digits", "simgan_digits"]  # offline too; their networks are given images
+SEQUENCE_PRESETS = ["rcgan_sines", "crnngan_sines"]  # offline too; their networks are recurrent
 
 
 def test_the_presets_the_readme_lists_exist() -> None:
@@ -37,7 +38,9 @@ def test_offline_presets_train(preset: str, tmp_path: Path) -> None:
     assert (state["num_classes"] == 10) == (preset == "cgan_digits")
 
 
-@pytest.mark.parametrize("preset", [p for p in PRESETS if p not in [*IMAGE_TO_IMAGE_PRESETS, "srgan_folder"]])
+@pytest.mark.parametrize(
+    "preset", [p for p in PRESETS if p not in [*IMAGE_TO_IMAGE_PRESETS, *SEQUENCE_PRESETS, "srgan_folder"]]
+)
 def test_presets_compose_to_their_models(preset: str) -> None:
     cfg = compose_cfg(f"experiment={preset}", fast=False)
     shape = {"gaussians": (2,), "cifar10": (3, 32, 32)}.get(cfg.data._target_.split(".")[-2], (1, 32, 32))
@@ -50,6 +53,20 @@ def test_presets_compose_to_their_models(preset: str) -> None:
         x = G(z) if y is None else G(z, y)
         assert x.shape == (2, *shape)
         assert (D(x) if y is None else D(x, y)).shape == (2,)
+
+
+@pytest.mark.parametrize("preset", SEQUENCE_PRESETS)
+def test_sequence_presets_build_at_full_size_on_timegans_sines(preset: str) -> None:
+    """Built as the preset says; their options train in tests/test_sequence_training.py."""
+    from ganlab.build import build
+
+    full = build(compose_cfg(f"experiment={preset}", "trainer.device=cpu", fast=False))
+    assert full.data.shape == (24, 5) and len(full.data) == 10_000 and full.n_critic == 3
+    assert full.z_dim == 24 * 5  # five noise values at every step
+    with torch.no_grad():
+        x = full.G(torch.randn(2, full.z_dim))
+        assert x.shape == (2, 24, 5) and full.D(x).shape == (2, 24)  # D scores every step
+    assert full.D.rnn.bidirectional == (preset == "crnngan_sines")
 
 
 @pytest.mark.parametrize("preset", IMAGE_TO_IMAGE_PRESETS)

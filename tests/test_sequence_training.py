@@ -20,6 +20,7 @@ from ganlab.train import train
 from tests.conftest import assert_same_networks, compose_cfg, exits_2, read_events, straight_and_resumed_from_step_4
 
 SINES = ["model=rnn", "data=sines", "data.n=64"]
+SLOW = pytest.mark.slow  # for the default suite's 4 minutes: the unrolled G and the double backward cost most
 
 
 def write_series(path: Path, rows: int = 60) -> np.ndarray:
@@ -38,8 +39,9 @@ def write_series(path: Path, rows: int = 60) -> np.ndarray:
     "options",
     [
         ["model.generator.cell=gru", "model.discriminator.cell=gru", "model.generator.layers=2"],
-        ["model.generator.feedback=true", "data.prefix=3", "model.generator.layers=2"],
-        ["model.discriminator.bidirectional=true", "loss=wgan_gp"],  # C-RNN-GAN's D, and a penalty through the RNN
+        pytest.param(["model.generator.feedback=true", "data.prefix=3", "model.generator.layers=2"], marks=SLOW),
+        # C-RNN-GAN's D, and a penalty through the RNN
+        pytest.param(["model.discriminator.bidirectional=true", "loss=wgan_gp"], marks=SLOW),
         ["data.prefix=5", "trainer.eval_every=4", "trainer.eval_repeats=1", "trainer.eval_post_hoc_steps=2"],
     ],
     ids=["gru", "feedback-prefix", "bidirectional", "prefix-evaluated"],
@@ -130,6 +132,7 @@ def test_sample_refuses_a_table_for_image_runs_and_too_many_prefixes(
     assert torch.allclose(samples[:, :4], prefixes, atol=1e-6)  # G continues the data's own beginnings
 
 
+@pytest.mark.slow  # importing scikit-learn's t-SNE and matplotlib; trainer.eval_every covers the evaluator by default
 def test_eval_writes_the_sequence_metrics_and_the_papers_pictures(
     csv_run: tuple[Path, np.ndarray], tmp_path: Path
 ) -> None:
