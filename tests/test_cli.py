@@ -110,7 +110,10 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["trainer.keep_every=0"], ["trainer.keep_every must be >= 1"]),
         (
             ["model=[dcgan,mlp]"],
-            ["model takes the name of one option (dcgan, mlp, progan, refiner, resnet, srresnet, stylegan2, unet)"],
+            [
+                "model takes the name of one option "
+                "(dcgan, mlp, progan, refiner, resnet, rnn, srresnet, stylegan2, unet)"
+            ],
         ),
         (["loss=0"], ["loss takes the name of one option"]),
         (["model.generator.width=100000"], ["larger than ganlab builds (at most 65536)"]),

@@ -34,6 +34,8 @@ ADDED_KEYS = {
     ("trainer", "pretrain_steps"): 0,
     ("trainer", "pretrain_content"): "mse",
     ("trainer", "history_buffer"): {"size": 0, "ratio": 0.5},
+    ("trainer", "eval_repeats"): None,
+    ("trainer", "eval_post_hoc_steps"): None,
 }
 # One case per family and per stabiliser path through the step; evaluation off (it draws no training random
 # numbers, but costs seconds).

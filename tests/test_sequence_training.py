@@ -38,7 +38,9 @@ def write_series(path: Path, rows: int = 60) -> np.ndarray:
 @pytest.mark.parametrize(
     "options",
     [
-        ["model.generator.cell=gru", "model.discriminator.cell=gru", "model.generator.layers=2"],
+        pytest.param(
+            ["model.generator.cell=gru", "model.discriminator.cell=gru", "model.generator.layers=2"], marks=SLOW
+        ),
         pytest.param(["model.generator.feedback=true", "data.prefix=3", "model.generator.layers=2"], marks=SLOW),
         # C-RNN-GAN's D, and a penalty through the RNN
         pytest.param(["model.discriminator.bidirectional=true", "loss=wgan_gp"], marks=SLOW),
@@ -82,6 +84,7 @@ def test_rnn_on_images_and_images_models_on_sequences_are_refused(capsys: pytest
     assert "needs image data" in exits_2(["train", "debug=fast", "model=dcgan", "data=sines"], capsys)
 
 
+@pytest.mark.slow  # three runs; the in-memory sources' shared resume path is in the default suite (test_train.py)
 def test_resume_is_bitwise_on_the_cpu(tmp_path: Path) -> None:
     straight, resumed = straight_and_resumed_from_step_4([*SINES, "data.prefix=3"], tmp_path)
     assert straight["step"] == resumed["step"] == 10
