@@ -59,6 +59,7 @@ def poly_kernel_mean(m1: float, v1: float, m2: float, v2: float) -> float:
     return x3 * y3 + 3 * x2 * y2 + 3 * x1 * y1 + 1
 
 
+@pytest.mark.slow  # 20 000 samples a side; the unbiased MMD by hand (next test) checks the formula by default
 def test_kid_of_two_gaussians_is_the_closed_form_mmd_and_zero_for_one_distribution():
     # Small variances: the cubic kernel's heavy tails make the estimate noisy for wide distributions.
     p, q = (0.0, 0.25), (0.4, 0.16)

@@ -206,7 +206,8 @@ def test_sequence_figure_is_a_picture_with_at_most_eight_panels() -> None:
     assert one.shape[0] < picture.shape[0]
 
 
-@pytest.mark.parametrize("method", ["pca", pytest.param("tsne", marks=pytest.mark.slow)])  # t-SNE: a 2-3 s import
+@pytest.mark.slow  # scikit-learn's PCA and t-SNE imports; the pictures of training are drawn by default
+@pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_embedding_figure_writes_a_png(method: str, tmp_path: Path) -> None:
     sines = sine_sequences(130, 12, 3, seed=0)
     path = tmp_path / "figures" / f"{method}.png"

@@ -37,8 +37,11 @@ OWN_LOSS = {
     "unet": "gan",
     "rnn": "gan",
 }
+TRAINED_ELSEWHERE = {"rnn"}  # tests/test_sequence_training.py trains it by default, with its sequence options
 MODEL_LOSS = [
-    (model, loss) if OWN_LOSS.get(model, loss) == loss else pytest.param(model, loss, marks=pytest.mark.slow)
+    (model, loss)
+    if OWN_LOSS.get(model, loss) == loss and model not in TRAINED_ELSEWHERE
+    else pytest.param(model, loss, marks=pytest.mark.slow)
     for model in options("model")
     for loss in LOSSES
 ]
