@@ -36,7 +36,8 @@ def latents(n: int, z_dim: int, seed: int) -> Tensor:
 def sample_batches(
     G: nn.Module, z_dim: int, n: int, seed: int, batch_size: int, device: torch.device, labels: Tensor | None = None
 ) -> Iterator[Tensor]:
-    """n samples in batches from seeded latents; `labels` (n,) for a conditional G."""
+    """n samples in batches from seeded latents; `labels` (n, ...) for a conditional G: class labels, or one
+    condition tensor per sample (a sequence's prefix)."""
     z_all = latents(n, z_dim, seed)
     for start in range(0, n, batch_size):
         z = z_all[start : start + batch_size].to(device)

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
 from ganlab.evaluators import evaluation_count, forked_rng
-from ganlab.generation import generate, latents
+from ganlab.generation import sample_batches
 from ganlab.metrics import sequence as measures
 
 DEFAULT_REPEATS = 5
@@ -80,7 +80,7 @@ class TaskEvaluator:
             "the data holds {available} sequences",
         )
         self.channels = data.shape[1]
-        self.channel_names = list(getattr(data, "channel_names", [f"c{i}" for i in range(self.channels)]))
+        self.channel_names = list(data.channel_names)
         idx = data.fixed_indices(self.n).to(data.sequences.device)
         self.real = data.sequences[idx].float().cpu()
         self.conditions = None
@@ -100,13 +100,9 @@ class TaskEvaluator:
         return names + (["autocorrelation"] if self.real.shape[1] > 1 else [])
 
     def generated(self, G: nn.Module, z_dim: int, seed: int) -> Tensor:
-        z_all = latents(self.n, z_dim, seed)
-        batches = []
-        for start in range(0, self.n, self.batch_size):
-            z = z_all[start : start + self.batch_size].to(self.device)
-            condition = None if self.conditions is None else self.conditions[start : start + self.batch_size]
-            batches.append(generate(G, z, None if condition is None else condition.to(self.device)).float().cpu())
-        return torch.cat(batches).clamp(0, 1)
+        """n sequences from seeded latents, for the real sequences' own conditions (labels or prefixes)."""
+        batches = sample_batches(G, z_dim, self.n, seed, self.batch_size, self.device, self.conditions)
+        return torch.cat([batch.float().cpu() for batch in batches]).clamp(0, 1)
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
