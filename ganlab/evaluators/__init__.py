@@ -34,5 +34,8 @@ def task_extractor(source_config: Any, features: str, device: torch.device, opti
 
 
 def forked_rng(device: torch.device) -> contextlib.AbstractContextManager:
-    """The RNG state (CPU, and the evaluation's GPU) restored on exit: evaluating leaves a training run's alone."""
-    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
+    """The RNG state (CPU, and the evaluation's GPU) restored on exit: evaluating leaves a training run's alone.
+    A bare `cuda` means the current GPU (fork_rng needs an index)."""
+    if device.type != "cuda":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device.index if device.index is not None else torch.cuda.current_device()])

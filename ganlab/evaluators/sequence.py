@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.evaluators import evaluation_count, forked_rng
+from ganlab.evaluators import evaluation_count
 from ganlab.generation import sample_batches
 from ganlab.metrics import sequence as measures
 
@@ -110,18 +110,16 @@ class TaskEvaluator:
         fake = self.generated(G, z_dim, seed)
         disc_steps, pred_steps = self.steps
         metrics: dict[str, float] = {}
-        with forked_rng(self.device):
-            scores = measures.discriminative_scores(
-                self.real, fake, repeats=self.repeats, steps=disc_steps, seed=seed, device=self.device
-            )
-            metrics.update(spread("discriminative", scores))
-            if self.channels >= 2:  # the generated-data predictors and the real-data ones, trained together
-                trains = [fake] * self.repeats + [self.real_train] * self.repeats
-                scores = measures.predictive_scores(
-                    trains, self.real_test, steps=pred_steps, seed=seed, device=self.device
-                )
-                metrics.update(spread("predictive", scores[: self.repeats]))
-                metrics.update(spread("predictive_real", scores[self.repeats :]))
+        # The post-hoc networks keep the training RNG as it was themselves (ganlab/metrics/sequence.py).
+        scores = measures.discriminative_scores(
+            self.real, fake, repeats=self.repeats, steps=disc_steps, seed=seed, device=self.device
+        )
+        metrics.update(spread("discriminative", scores))
+        if self.channels >= 2:  # the generated-data predictors and the real-data ones, trained together
+            trains = [fake] * self.repeats + [self.real_train] * self.repeats
+            scores = measures.predictive_scores(trains, self.real_test, steps=pred_steps, seed=seed, device=self.device)
+            metrics.update(spread("predictive", scores[: self.repeats]))
+            metrics.update(spread("predictive_real", scores[self.repeats :]))
         distances = measures.marginal_distance(self.real, fake)
         metrics["marginal"] = float(distances.mean())
         metrics.update({f"marginal_{c}": float(d) for c, d in zip(self.channel_names, distances, strict=True)})

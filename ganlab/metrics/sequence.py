@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganlab.evaluators import forked_rng
 from ganlab.metrics.gru_ensemble import GRUEnsemble, LinearEnsemble
 
 TRAIN_SHARE_NUMERATOR, TRAIN_SHARE_DENOMINATOR = 4, 5  # TimeGAN's train_test_divide: 80 % train, 20 % test
@@ -71,7 +72,7 @@ def discriminative_scores(
     splits = [(_split(real.detach().float(), gen), _split(fake.detach().float(), gen)) for _ in range(repeats)]
     real_train = torch.stack([r[0] for r, _ in splits]).to(dev)  # (M, N_train, T, C): every repeat's own split
     fake_train = torch.stack([f[0] for _, f in splits]).to(dev)
-    with _forked_rng(dev), _one_cpu_thread():
+    with forked_rng(dev), _one_cpu_thread():
         torch.random.default_generator.manual_seed(seed)  # the weights' initialisation (built on the CPU)
         model = _Classifier(repeats, channels, hidden, layers).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -149,7 +150,7 @@ def predictive_scores(
     gen = torch.Generator().manual_seed(seed)
     trains = [train.to(dev) for train in trains]
     models = len(trains)
-    with _forked_rng(dev), _one_cpu_thread():
+    with forked_rng(dev), _one_cpu_thread():
         torch.random.default_generator.manual_seed(seed)  # the weights' initialisation (built on the CPU)
         model = _Predictor(models, channels - 1, hidden).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -341,15 +342,6 @@ def _figure(size: tuple[float, float]):  # -> matplotlib.figure.Figure
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def _forked_rng(device: torch.device) -> contextlib.AbstractContextManager:
-    """The CPU RNG (and the device's, on a GPU) restored on exit: a training run may score mid-run."""
-    if device.type == "cuda":
-        return torch.random.fork_rng(
-            devices=[device.index if device.index is not None else torch.cuda.current_device()]
-        )
-    return torch.random.fork_rng(devices=[])
 
 
 @contextlib.contextmanager
