@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import datetime
+import importlib
 import logging
 import os
 import re
@@ -23,7 +24,7 @@ from ganlab.jobs.launchers import check_plugins, check_slurm_is_here
 from ganlab.jobs.train_job import hydra_message, launch
 from ganlab.overrides import is_multirun, last_value, override_key, split_override
 
-USAGE = """usage: ganlab <command> [options]
+USAGE = """usage: ganlab <command> [options]     ganlab <command> --help: its options     ganlab --version
 
 commands:
   train    train a GAN: ganlab train model=dcgan loss=wgan_gp data=mnist
@@ -37,10 +38,21 @@ commands:
   eval     compute the metrics that fit the data and write metrics.json in the run dir:
            ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=10000]
            options: features, n, seed, batch_size, device, out
+  export   a trained generator as files that leave ganlab (safetensors weights + generator.json + model card;
+           pt2: torch.export, runs with torch alone; onnx: pip install "ganlab[onnx]"):
+           ganlab export run=<run dir or checkpoint> out=<new folder> [format=safetensors,pt2,onnx]
+           load it back in Python: ganlab.load_generator("<folder>").sample(16, seed=0)
   report   compare the runs of a sweep: status, steps, final metrics, best first; writes report.md/.csv/.png:
            ganlab report outputs/multirun/<date>/<time> [more run dirs] [out=<dir>] [metric=<name>]
 """
-COMMANDS = ("train", "sample", "eval", "report")
+COMMANDS = ("train", "sample", "eval", "export", "report")
+COMMAND_MODULES = {"sample": "sample", "eval": "evaluate", "export": "export", "report": "report"}  # ganlab/commands/
+OPTIONS_CLASSES = {
+    "sample": "SampleOptions",
+    "eval": "EvalOptions",
+    "export": "ExportOptions",
+    "report": "ReportOptions",
+}
 
 
 def _resume_overrides(args: list[str]) -> list[str]:
@@ -137,16 +149,16 @@ def _log_to_stderr() -> None:
 
 
 def _run_command(command: str, args: list[str]) -> None:
-    """`sample`, `eval` and `report`: plain key=value options (no Hydra run directory); mistakes exit 2."""
+    """`sample`, `eval`, `export` and `report`: plain key=value options (no Hydra run directory); mistakes exit 2."""
     _log_to_stderr()  # e.g. "training the mnist feature classifier once"
     try:
-        if command == "sample":
-            from ganlab.commands.sample import main as command_main
-        elif command == "eval":
-            from ganlab.commands.evaluate import main as command_main
-        else:
-            from ganlab.commands.report import main as command_main
-        command_main(args)
+        module = importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}")
+        if {"-h", "--help"} & set(args):
+            from ganlab.commands.help import command_help
+
+            print(command_help(module, getattr(module, OPTIONS_CLASSES[command])))
+            return
+        module.main(args)
     except ConfigError as err:
         _fail(str(err))
     except OSError as err:
@@ -160,10 +172,15 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         sys.exit(0 if args else 2)
+    if args[0] in ("-V", "--version"):
+        from ganlab import __version__
+
+        print(f"ganlab {__version__}")
+        return
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
-    if command in ("sample", "eval", "report"):
+    if command in ("sample", "eval", "export", "report"):
         _run_command(command, rest)
         return
     register_schema()

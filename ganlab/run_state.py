@@ -18,6 +18,7 @@ import torch
 
 import ganlab
 from ganlab.build import Components
+from ganlab.cache import digest
 from ganlab.checkpoint import (
     AUTO,
     LAST,
@@ -80,6 +81,7 @@ class Checkpoints:
         self.pictures = pictures  # its noise is saved, and restored on resume
         self.config = config
         self.overrides = overrides
+        self.data_fingerprint = data_fingerprint(parts.data, config)
 
     def contents(self, run: RunState) -> dict[str, Any]:
         parts = self.parts
@@ -87,6 +89,7 @@ class Checkpoints:
             "ganlab_version": ganlab.__version__,
             "data_shape": list(parts.data.shape),  # lets `ganlab sample` rebuild G without loading the data
             "num_classes": parts.num_classes,
+            "data_fingerprint": self.data_fingerprint,  # the model card of `ganlab export` records it
             "G": parts.G.state_dict(),
             "G_ema": parts.ema.model.state_dict() if parts.ema is not None else None,
             "D": parts.D.state_dict(),
@@ -159,6 +162,15 @@ class Checkpoints:
         saved = state.get("stabilizers") or {}
         for name, stabilizer in parts.stabilizers.items():  # one turned on at resume starts afresh
             stabilizer.load_state_dict(saved.get(name, {}))
+
+
+def data_fingerprint(data: Any, config: Any) -> str:
+    """What identifies the training data: the source's own fingerprint (a hash of its samples or files), or for a
+    source defined by its options alone (the 2-D mixtures) a digest of those options."""
+    own = getattr(data, "fingerprint", None)
+    if callable(own):
+        return str(own())
+    return "config-" + digest(dict(config["data"]))
 
 
 def find_checkpoint(resume: str, ckpt_dir: Path) -> tuple[Path, dict[str, Any]] | None:

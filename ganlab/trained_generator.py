@@ -6,7 +6,7 @@ rebuilt from it: no Hydra composition and no overrides needed. The EMA generator
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class Snapshot:
     z_dim: int
     shape: tuple[int, ...]
     num_classes: int | None  # a conditional generator's classes, else None
+    overrides: list[str] = field(default_factory=list)  # the command line it was trained with
+    data_fingerprint: str | None = None  # of the data it was trained on (checkpoints since the export command)
 
     @property
     def model(self) -> str:
@@ -58,4 +60,16 @@ def load_snapshot(run: str, device: torch.device) -> Snapshot:
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent
     z_dim = latent_size(G, config["model"]["z_dim"])
-    return Snapshot(path, folder, int(state["step"]), config, G, generator, z_dim, shape, labels.get("num_classes"))
+    return Snapshot(
+        path,
+        folder,
+        int(state["step"]),
+        config,
+        G,
+        generator,
+        z_dim,
+        shape,
+        labels.get("num_classes"),
+        list(state.get("overrides") or []),
+        state.get("data_fingerprint"),
+    )

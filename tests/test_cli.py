@@ -170,6 +170,24 @@ def test_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 2 and "unknown command 'trian'" in capsys.readouterr().err
 
 
+def test_version_and_each_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
+    import ganlab
+
+    main(["--version"])
+    assert capsys.readouterr().out == f"ganlab {ganlab.__version__}\n"
+    for command, option in [
+        ("sample", "interpolate="),
+        ("eval", "features="),
+        ("export", "format="),
+        ("report", "metric="),
+    ]:
+        main([command, "--help"])  # not "expected key=value, got '--help'"
+        out = capsys.readouterr().out
+        assert f"ganlab {command}" in out and f"  {option}" in out, out
+    main(["export", "-h"])
+    assert "run=     required; run directory" in capsys.readouterr().out
+
+
 def test_a_bad_option_exits_2_with_hydras_list_of_options(capsys: pytest.CaptureFixture[str]) -> None:
     # In-process: the console script is this same main() (test_train_end_to_end and the SIGTERM test run it).
     assert "Available options in 'loss'" in exits_2(["train", "loss=nope"], capsys)

@@ -34,9 +34,6 @@ class Report:
 
 
 def main(args: list[str]) -> None:
-    if {"-h", "--help"} & set(args):
-        print(__doc__)
-        return
     paths, opts = _split_args(args)
     if not paths:
         raise ConfigError(
