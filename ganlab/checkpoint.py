@@ -10,6 +10,7 @@ import logging
 import os
 import pickle
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,9 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     try:
         try:
-            state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+            with warnings.catch_warnings():  # torch's note on a legacy pickle's protocol: the message below says more
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
         except RuntimeError:
             if not mmap:
                 raise
@@ -66,17 +69,38 @@ def load_checkpoint(
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # not a torch file, truncated, or holds objects weights_only refuses
         hint = " resume=auto falls back to the newest good checkpoint of a run." if option == "resume" else ""
-        if isinstance(err, pickle.UnpicklingError):  # torch's own text talks of weights_only=False: never that
+        kind = _file_kind(path)
+        if kind == "other":  # text, an image, ...: torch's error (a KeyError, an opcode number) says nothing useful
+            reason = "it is neither a torch zip archive nor a pickle; is it the file you meant?"
+        elif isinstance(err, pickle.UnpicklingError):  # torch's own text talks of weights_only=False: never that
             reason = (
                 "UnpicklingError: it holds Python objects other than tensors and plain data, which ganlab refuses "
                 "to unpickle because they could run code"
             )
+        elif kind == "zip" and "central directory" in str(err):
+            reason = "the file is truncated: its zip archive has no end, as after a copy or a write that did not finish"
         else:
             reason = f"{type(err).__name__}: {first_line(err)}; it may be truncated or corrupted"
         raise ConfigError(f"{option}={path}: not a readable ganlab checkpoint ({reason}).{hint}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ConfigError(f"{option}={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
     return state
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since 1.6
+PICKLE_PROTOCOL = b"\x80"  # the first byte of a pickle of protocol 2 or later (torch.save's legacy format)
+
+
+def _file_kind(path: Path) -> str:
+    """"zip", "pickle" or "other", from the file's first bytes."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return "other"
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
+    return "pickle" if head.startswith(PICKLE_PROTOCOL) else "other"
 
 
 AUTO = "auto"  # resume=auto: the newest good checkpoint of this run directory, or a fresh start

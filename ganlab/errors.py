@@ -31,8 +31,16 @@ def check_non_negative(where: str, **values: int) -> None:
 
 
 def first_line(text: object, limit: int = 200) -> str:
-    """The first line of an error's text, for one-paragraph messages."""
-    return (str(text).strip().splitlines() or [""])[0][:limit]
+    """The first line of an error's text, for one-paragraph messages; a long one is cut after its last whole
+    sentence within `limit` (else its last whole word, with an ellipsis), never mid-word."""
+    line = (str(text).strip().splitlines() or [""])[0]
+    if len(line) <= limit:
+        return line
+    head = line[: limit + 1]
+    sentence = head.rfind(". ")
+    if sentence > 0:
+        return head[: sentence + 1]
+    return head[: head.rfind(" ")].rstrip(",;:") + "…" if " " in head else head[:limit] + "…"
 
 
 class RunStopped(Exception):

@@ -55,10 +55,19 @@ def test_resume_path_errors(tmp_path: Path) -> None:
         resolve_checkpoint(tmp_path / "nope")
     with pytest.raises(ConfigError, match="no checkpoints/last.pt"):
         resolve_checkpoint(tmp_path)
-    junk = tmp_path / "junk.pt"
-    junk.write_text("not a checkpoint")
-    with pytest.raises(ConfigError, match="not a readable ganlab checkpoint"):
-        load_checkpoint(junk)
+    for text in ("not a checkpoint", "x = 1\n"):  # torch fails on these with a KeyError / an "unsupported operand"
+        junk = tmp_path / "junk.pt"
+        junk.write_text(text)
+        with pytest.raises(ConfigError, match="not a readable ganlab checkpoint") as err:
+            load_checkpoint(junk)
+        assert "neither a torch zip archive nor a pickle" in str(err.value) and "run code" not in str(err.value)
+    good = tmp_path / "good.pt"
+    save_checkpoint({"step": 1, "weights": torch.zeros(1000)}, good)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:3000])  # a copy that did not finish
+    with pytest.raises(ConfigError, match="the file is truncated: its zip archive has no end") as err:
+        load_checkpoint(cut)
+    assert str(err.value).endswith("resume=auto falls back to the newest good checkpoint of a run.")
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ConfigError, match="not a ganlab checkpoint"):
@@ -88,3 +97,18 @@ def test_resume_with_a_different_model_is_refused(tmp_path: Path) -> None:
     train(compose_cfg(), tmp_path)
     with pytest.raises(ConfigError, match="model.generator.width"):
         train(compose_cfg("model.generator.width=16", "trainer.steps=6", f"resume={tmp_path}"), tmp_path)
+
+
+def test_long_error_texts_are_cut_at_a_sentence_or_a_word() -> None:
+    from ganlab.errors import first_line
+
+    torch_text = (
+        "PytorchStreamReader failed reading zip archive: failed finding central directory. This is an internal miniz "
+        "error. If you are seeing this error, there is a high likelihood that your checkpoint file is corrupted."
+    )
+    assert first_line(torch_text, limit=120) == (
+        "PytorchStreamReader failed reading zip archive: failed finding central directory. This is an internal miniz "
+        "error."
+    )
+    assert first_line("word " * 50, limit=22) == "word word word word…"
+    assert first_line("first line\nsecond") == "first line"
