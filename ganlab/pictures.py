@@ -40,9 +40,21 @@ def save_png(picture: Tensor, path: Path) -> None:
     atomic_write(path, lambda f: write_picture(picture, f, Path(path).suffix))
 
 
+READABLE_SIDE = 600  # pixels: a picture file's longer side is enlarged towards this by a whole factor
+
+
+def readable_factor(size: tuple[int, int]) -> int:
+    """The whole factor a picture of `size` (H, W) is enlarged by in a file: READABLE_SIDE // its longer side."""
+    return max(1, READABLE_SIDE // max(int(size[0]), int(size[1]), 1))
+
+
 def write_picture(picture: Tensor, f: BinaryIO, suffix: str = ".png") -> None:
-    """(3, H, W) in [0, 1] -> 8-bit RGB, encoded as `suffix` says into the open file `f`."""
+    """(3, H, W) in [0, 1] -> 8-bit RGB, encoded as `suffix` says into the open file `f`; a small picture (a grid
+    of 16-pixel digits is 146 pixels wide) is enlarged by a whole factor, each pixel a square block."""
+    factor = readable_factor(picture.shape[-2:])
     pixels = picture.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    if factor > 1:
+        pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
     image_format = Image.registered_extensions().get(suffix.lower(), "PNG")  # f has no name to guess it from
     Image.fromarray(np.ascontiguousarray(pixels)).save(f, format=image_format)
 

@@ -82,7 +82,7 @@ def test_conditional_training_grid_has_one_row_per_class(tmp_path: Path) -> None
     state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert state["num_classes"] == 10 and state["fixed_noise"].shape[0] == 20  # 10 rows x 2 columns
     grid = np.asarray(Image.open(tmp_path / "samples" / "step_0000004.png"))
-    assert grid.shape[:2] == (2 + 10 * 18, 2 + 2 * 18)  # 16-pixel images, 2-pixel gaps
+    assert grid.shape[:2] == (3 * (2 + 10 * 18), 3 * (2 + 2 * 18))  # 16-pixel images, 2-pixel gaps; enlarged 3 times
 
 
 def test_conditional_resnet_learns_its_class_embeddings(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_sample_one_class_or_a_row_per_class(tmp_path: Path, capsys: pytest.Capt
     rows = np.load(tmp_path / "rows.npz")  # 15 rounded up to 10 rows of 2
     assert rows["labels"].tolist() == [c for c in range(10) for _ in range(2)]
     main(["sample", f"run={run}", "n=15", f"out={tmp_path / 'rows.png'}"])
-    assert np.asarray(Image.open(tmp_path / "rows.png")).shape[:2] == (2 + 10 * 18, 2 + 2 * 18)
+    assert np.asarray(Image.open(tmp_path / "rows.png")).shape[:2] == (3 * (2 + 10 * 18), 3 * (2 + 2 * 18))
     capsys.readouterr()
     assert "classes 0 to 9" in exits_2(["sample", f"run={run}", "class=10"], capsys)
     plain = tmp_path / "plain"

@@ -22,10 +22,19 @@ def test_image_grid_matches_torchvision(n: int, channels: int) -> None:
 
 
 def test_png_round_trip(tmp_path: Path) -> None:
-    picture = torch.rand(3, 9, 13)
+    picture = torch.rand(3, 900, 13)  # 600 px or more a side: written as it is
     save_png(picture, tmp_path / "p.png")
     back = torch.from_numpy(np.array(Image.open(tmp_path / "p.png"))).permute(2, 0, 1).float() / 255
-    assert back.shape == (3, 9, 13) and (back - picture).abs().max() <= 0.5 / 255 + 1e-6
+    assert back.shape == (3, 900, 13) and (back - picture).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_small_pictures_are_enlarged_by_a_whole_factor_pixel_for_pixel(tmp_path: Path) -> None:
+    picture = torch.rand(3, 146, 100)  # the default run's grid: 64 digits of 16 px
+    save_png(picture, tmp_path / "p.png")
+    back = torch.from_numpy(np.array(Image.open(tmp_path / "p.png"))).permute(2, 0, 1).float() / 255
+    assert back.shape == (3, 4 * 146, 4 * 100)  # 600 // 146 = 4
+    assert (back[:, ::4, ::4] - picture).abs().max() <= 0.5 / 255 + 1e-6
+    assert torch.equal(back[:, 1::4, 3::4], back[:, ::4, ::4])  # each pixel a 4 x 4 block
 
 
 def test_scatter_places_points_by_coordinates() -> None:

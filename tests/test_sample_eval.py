@@ -44,7 +44,8 @@ def test_sample_grid_and_raw_samples(image_run: Path, tmp_path: Path, capsys: py
     run_main("sample", f"run={image_run}", "n=16", f"out={tmp_path / 'grid.png'}")
     assert "wrote 16 samples" in capsys.readouterr().out
     with Image.open(tmp_path / "grid.png") as img:
-        assert img.size == (2 + 4 * (16 + 2), 2 + 4 * (16 + 2))  # 4 x 4 tiles of 16 px, 2 px apart
+        # 4 x 4 tiles of 16 px, 2 px apart (74 px), enlarged 600 // 74 = 8 times to be readable
+        assert img.size == (8 * (2 + 4 * (16 + 2)), 8 * (2 + 4 * (16 + 2)))
     run_main("sample", f"run={image_run}", "n=10", f"out={tmp_path / 'a.npz'}", "seed=3")
     run_main("sample", f"run={image_run / 'checkpoints' / 'last.pt'}", "n=10", f"out={tmp_path / 'b.npz'}", "seed=3")
     run_main("sample", f"run={image_run}", "n=10", f"out={tmp_path / 'c.npz'}", "seed=4")
@@ -59,13 +60,15 @@ def test_sample_grid_and_raw_samples(image_run: Path, tmp_path: Path, capsys: py
 def test_sample_defaults_to_the_run_directory(image_run: Path) -> None:
     run_main("sample", f"run={image_run}")
     with Image.open(image_run / "sample.png") as img:
-        assert img.size == (2 + 8 * 18, 2 + 8 * 18)  # n=64
+        assert img.size == (4 * (2 + 8 * 18), 4 * (2 + 8 * 18))  # n=64, enlarged 4 times
+    run_main("sample", f"run={image_run}", "n=4")  # a second plain sample keeps the first
+    assert (image_run / "sample.png").stat().st_size != (image_run / "sample_2.png").stat().st_size
 
 
 def test_interpolation_rows_run_between_two_latents(image_run: Path, tmp_path: Path) -> None:
     run_main("sample", f"run={image_run}", "n=12", "steps=6", "interpolate=true", f"out={tmp_path / 'i.png'}")
     with Image.open(tmp_path / "i.png") as img:
-        assert img.size == (2 + 6 * 18, 2 + 2 * 18)  # 2 rows of 6
+        assert img.size == (5 * (2 + 6 * 18), 5 * (2 + 2 * 18))  # 2 rows of 6, enlarged 600 // 110 = 5 times
     run_main("sample", f"run={image_run}", "n=12", "steps=6", "interpolate=true", f"out={tmp_path / 'i.npz'}")
     run_main("sample", f"run={image_run}", "n=4", f"out={tmp_path / 'ends.npz'}")  # latents 0..3 of seed 0
     path, ends = np.load(tmp_path / "i.npz")["samples"], np.load(tmp_path / "ends.npz")["samples"]

@@ -38,7 +38,7 @@ REAL_POINTS = 2_500  # the backdrop of a 2-D scatter
 class SampleOptions:
     run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
     n: int = 64  # samples; with interpolate=true, rows x steps rounded up to whole rows
-    out: str | None = None  # .png/.jpg: a grid (2-D data: a scatter); .npz: raw outputs. Default <run>/sample.png
+    out: str | None = None  # .png/.jpg: a grid (2-D data: a scatter); .npz: raw outputs. Default <run>/sample.png (_2, _3, ...: never replaced)
     seed: int = 0
     interpolate: bool = False  # rows that slerp between two random latents
     steps: int = 8  # images per interpolation row
@@ -77,13 +77,14 @@ def main(args: list[str]) -> None:
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
     G = truncated(snap.G, opts.truncation, snap.model)
-    out = Path(opts.out).expanduser() if opts.out else snap.folder / "sample.png"
+    out = Path(opts.out).expanduser() if opts.out else unused_name(snap.folder / "sample.png")
     sequences = len(snap.shape) == 2
     raw_suffixes = {".npz", ".csv"} if sequences else {".npz"}
     if out.suffix.lower() not in PICTURE_SUFFIXES | raw_suffixes:
         kinds = "raw samples (.npz) or a table (.csv)" if sequences else "raw samples (.npz)"
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or {kinds}.")
     check_writable(out)
+    replacing = out.exists()  # only ever an out= the user named: the default picks a new name
 
     check_class(opts.class_, snap.num_classes)
 
@@ -109,7 +110,19 @@ def main(args: list[str]) -> None:
         picture = picture_of(fake, snap, ncol, opts.seed)
         write_atomically(out, lambda f: pictures.write_picture(picture, f, out.suffix))
     psi = f", truncation {opts.truncation:g}" if opts.truncation != 1 else ""
+    if replacing:
+        print(f"replaced the earlier {out}")
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}{psi}) to {out}")
+
+
+def unused_name(path: Path) -> Path:
+    """`path`, or the first of path_2, path_3, ... that does not exist: a plain `ganlab sample` never replaces
+    the picture an earlier one wrote."""
+    candidate, k = path, 1
+    while candidate.exists():
+        k += 1
+        candidate = path.with_name(f"{path.stem}_{k}{path.suffix}")
+    return candidate
 
 
 def check_class(requested: int | None, num_classes: int | None) -> None:
