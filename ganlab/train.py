@@ -83,6 +83,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         # --- Outputs: the run directory, TensorBoard and console, status.json (rank 0 only) ---
         if dist.is_main:
             prepare_run_dir(run_dir, cfg, store.folder)
+            log.info("run directory: %s", run_dir.resolve())  # what resume=, sample, eval and export take
             run.best = monitor.saved_best(store.folder / BEST) if monitor else None
         logger = RunLogger(run_dir, run.step, t.steps, run.step + 1 if run.step else None, writes=dist.is_main)
         logger.print_config(cfg)
@@ -134,6 +135,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
 
             # --- The end: the HParams tab (this run's settings; its metrics are the scalars logged) ---
             logger.hparams(run_hparams(cfg, overrides))
+        if dist.is_main:
+            log.info("finished at step %d: %s (ganlab sample run=%s)", run.step, run_dir.resolve(), run_dir.resolve())
         return run.metrics.get(monitor.metric) if monitor else None
     finally:  # a streaming source's workers stop here, timed, rather than at interpreter exit
         close_source(parts.data)

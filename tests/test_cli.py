@@ -37,12 +37,17 @@ def test_train_end_to_end(tmp_path: Path) -> None:
     scalars, images = read_events(run)
     assert [s for s, _ in scalars["loss/G"]] == [2, 4] and images["samples"] == [2, 4]
     assert "step 4/4" in (run / "train.log").read_text()
+    said = result.stdout + result.stderr  # the run says where it went, at the start and the end, when piped
+    assert f"run directory: {run}" in said and f"finished at step 4: {run} (ganlab sample run={run})" in said
 
 
-def test_multirun_sweep_gives_one_directory_per_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_multirun_sweep_gives_one_directory_per_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)  # in-process, into the default outputs/ folder of the working directory
     main(["train", "-m", *FAST, "loss=gan,hinge"])
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")  # outputs/multirun/<date>/<time>/<job>
+    assert f"sweep directory: {sweep.relative_to(tmp_path)}" in capsys.readouterr().err  # said before it starts
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     targets = []
     for job in ("0", "1"):

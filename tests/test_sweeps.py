@@ -66,6 +66,19 @@ def test_joblib_runs_the_jobs_in_parallel_processes(tmp_path: Path) -> None:
     assert not (sweep / "2").exists()  # refused before its first step: nothing left behind
 
 
+def test_the_sweep_directory_is_fixed_before_hydra_starts_as_conf_train_yaml_would_name_it() -> None:
+    import yaml
+
+    from ganlab.config import CONF_DIR
+    from ganlab.jobs.train_job import SWEEP_DIR_PATTERN, pin_sweep_dir
+
+    configured = yaml.safe_load((CONF_DIR / "train.yaml").read_text())["hydra"]["sweep"]["dir"]
+    assert configured.replace("${now:", "").replace("}", "") == SWEEP_DIR_PATTERN
+    args, folder = pin_sweep_dir(["-m", "loss=gan,hinge"])
+    assert args == ["-m", "loss=gan,hinge", f"hydra.sweep.dir={folder}"] and folder.startswith("outputs/multirun/")
+    assert pin_sweep_dir(["-m", "hydra.sweep.dir=/x/y"]) == (["-m", "hydra.sweep.dir=/x/y"], "/x/y")
+
+
 def test_job_gpu_gives_each_job_of_a_batch_a_gpu_of_its_own(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The README's one-GPU-per-job recipe, checked on a CPU: each job's trainer.device resolves to cuda:<job mod 2>
     (the jobs then stop, since this machine has no GPU, and say which device they were given)."""
@@ -145,7 +158,9 @@ def test_a_sweep_rerun_with_resume_auto_skips_finished_jobs_and_continues_the_ot
     thread.start()
     assert _run(argv) == 128 + signal.SIGTERM
     thread.join()
-    assert "sweep stopped by SIGTERM: each running job saved a checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "sweep stopped by SIGTERM: each running job saved a checkpoint" in err
+    assert f"Re-run the same command with resume=auto hydra.sweep.dir={sweep}:" in err
     first_kl = load_checkpoint(sweep / "0" / "checkpoints" / "last.pt")["metrics"]["kl"]
     assert RecordReturns.returned == [(0, first_kl)]
     stopped_at = load_checkpoint(sweep / "1" / "checkpoints" / "last.pt")["step"]

@@ -10,6 +10,8 @@ would end a sweep whose other jobs may be fine.
 from __future__ import annotations
 
 import contextlib
+import datetime
+import shlex
 import shutil
 import signal
 import sys
@@ -45,9 +47,11 @@ from ganlab.overrides import is_multirun, last_value
 # a mistyped override is answered in a second, not after torch's start-up.
 
 SWEEP_STOPPED = (
-    "each running job saved a checkpoint. Re-run the same command with resume=auto and the same "
-    "hydra.sweep.dir: stopped jobs continue, finished ones are skipped, unstarted ones start."
+    "each running job saved a checkpoint. Re-run the same command with resume=auto hydra.sweep.dir={dir}: "
+    "stopped jobs continue, finished ones are skipped, unstarted ones start."
 )
+SWEEP_DIR_KEY = "hydra.sweep.dir"
+SWEEP_DIR_PATTERN = "outputs/multirun/%Y-%m-%d/%H-%M-%S"  # conf/train.yaml's hydra.sweep.dir (a test holds them equal)
 FAILURES: list[tuple[int, str]] = []  # (exit code, message) of the jobs of this process that failed
 
 
@@ -58,6 +62,11 @@ def launch(args: list[str], resume: str | None) -> int:
     sys.argv = ["ganlab train", *args]
     FAILURES.clear()
     sweep_stops = SweepStops()
+    sweep_dir = None
+    if is_multirun(args):
+        args, sweep_dir = pin_sweep_dir(args)
+        sys.argv = ["ganlab train", *args]
+        print(f"{message_prefix()}: sweep directory: {sweep_dir}", file=sys.stderr)
     try:
         if is_multirun(args):
             with sweep_stops, workers_that_catch_stops(sweep_stops.token):
@@ -72,7 +81,8 @@ def launch(args: list[str], resume: str | None) -> int:
         # a signal in the moment after joblib started its workers, before their handlers were set, killed them
         # and joblib gave up the pool; no job had begun training yet.)
         if sweep_stops.signum:
-            print(f"{message_prefix()}: sweep stopped by {sweep_stops.name}: {SWEEP_STOPPED}", file=sys.stderr)
+            stopped = SWEEP_STOPPED.format(dir=shlex.quote(str(sweep_dir)))
+            print(f"{message_prefix()}: sweep stopped by {sweep_stops.name}: {stopped}", file=sys.stderr)
             return 128 + sweep_stops.signum
         if isinstance(err, BrokenExecutor):
             raise
@@ -83,6 +93,17 @@ def launch(args: list[str], resume: str | None) -> int:
         print("\n".join(f"{message_prefix()}: {m}" for m in messages), file=sys.stderr)
         return max(code for code, _ in FAILURES)
     return 0
+
+
+def pin_sweep_dir(args: list[str]) -> tuple[list[str], str]:
+    """The sweep's directory, fixed before Hydra starts, so that ganlab can say where it is (at the start, and in
+    the message of a stopped sweep, which is re-run with it): the one given, else conf/train.yaml's pattern
+    filled in now."""
+    given = last_value(args, SWEEP_DIR_KEY)
+    if given is not None:
+        return args, given
+    folder = datetime.datetime.now().strftime(SWEEP_DIR_PATTERN)
+    return [*args, f"{SWEEP_DIR_KEY}={folder}"], folder
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name=CONFIG_NAME, version_base="1.3")
