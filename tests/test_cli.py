@@ -47,7 +47,8 @@ def test_multirun_sweep_gives_one_directory_per_job(
     monkeypatch.chdir(tmp_path)  # in-process, into the default outputs/ folder of the working directory
     main(["train", "-m", *FAST, "loss=gan,hinge"])
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")  # outputs/multirun/<date>/<time>/<job>
-    assert f"sweep directory: {sweep.relative_to(tmp_path)}" in capsys.readouterr().err  # said before it starts
+    out = capsys.readouterr().out
+    assert f"sweep directory: {sweep.relative_to(tmp_path)} (compare its runs: ganlab report" in out
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     targets = []
     for job in ("0", "1"):
@@ -196,6 +197,16 @@ def test_version_and_each_commands_help(capsys: pytest.CaptureFixture[str]) -> N
 def test_a_bad_option_exits_2_with_hydras_list_of_options(capsys: pytest.CaptureFixture[str]) -> None:
     # In-process: the console script is this same main() (test_train_end_to_end and the SIGTERM test run it).
     assert "Available options in 'loss'" in exits_2(["train", "loss=nope"], capsys)
+
+
+def test_a_sweep_that_cannot_compose_leaves_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert "Available options in 'loss'" in exits_2(["train", "-m", *FAST, "loss=gan,nope"], capsys)
+    assert not (tmp_path / "outputs").exists() or list((tmp_path / "outputs").rglob("*")) == [
+        tmp_path / "outputs" / "multirun"
+    ]
 
 
 def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run(tmp_path: Path) -> None:

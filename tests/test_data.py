@@ -83,6 +83,20 @@ def test_missing_torchvision_files_give_a_clear_error(cls: type, tmp_path: Path)
         cls(root=str(tmp_path / "nowhere"), download=False)
 
 
+@pytest.mark.parametrize("cls", [MNISTData, FashionMNISTData])
+def test_a_failed_download_leaves_nothing_behind(cls: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real download that fails (a mirror on a closed local port refuses the connection, with or without a
+    network) leaves neither torchvision's empty <Name>/raw/ folder nor a partial archive, and what was there stays."""
+    monkeypatch.setattr(cls.dataset_class(), "mirrors", ["http://127.0.0.1:9/"])
+    (tmp_path / "data" / "mine").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="downloading them failed"):
+        cls(root=str(tmp_path / "data"), download=True)
+    assert [p.name for p in (tmp_path / "data").rglob("*")] == ["mine"]
+    with pytest.raises(ConfigError, match="downloading them failed"):
+        cls(root=str(tmp_path / "new"), download=True)
+    assert not (tmp_path / "new").exists()
+
+
 def test_image_folder_streams_resized_crops(tmp_path: Path) -> None:
     write_png_folder(tmp_path / "imgs", n=6, size=(40, 30))
     data = ImageFolderData(root=str(tmp_path / "imgs"), image_size=16, num_workers=0)

@@ -7,6 +7,7 @@ start (its package pulls in torch._dynamo), a tenth of a CPU epoch of the MLP GA
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,11 @@ def load_torchvision_images(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training split as uint8 (N, C, S, S) and int64 labels, with a clear error when files are missing."""
     root_path = Path(root).expanduser()
+    before = _tree(root_path, dataset_cls.__name__)
     try:
         ds = dataset_cls(str(root_path), train=True, download=download)
     except (RuntimeError, OSError) as err:  # "Dataset not found", download errors, unwritable root
+        _remove_new(root_path, dataset_cls.__name__, before)  # a failed download leaves no empty MNIST/raw/ or partial archive behind
         files = f"torchvision's {dataset_cls.__name__} files"
         detail = " ".join(str(err).split())  # torchvision's messages span lines
         if download:
@@ -40,6 +43,27 @@ def load_torchvision_images(
     images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)  # -> N, C, H, W
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
     return resize_uint8(images, image_size), labels
+
+
+def _tree(root: Path, dataset: str) -> set[Path]:
+    """What a download may add to: `root` itself, its entries, and everything under root/<dataset> (torchvision's
+    folder for MNIST and FashionMNIST). Not all of `root`, which may hold a large image folder."""
+    if not root.exists():
+        return set()
+    own = root / dataset
+    return {root, *root.iterdir(), *(own.rglob("*") if own.is_dir() else ())}
+
+
+def _remove_new(root: Path, dataset: str, before: set[Path]) -> None:
+    """Remove what a failed download added since `before` was listed, deepest first."""
+    for path in sorted(_tree(root, dataset) - before, key=lambda p: len(p.parts), reverse=True):
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # new: nothing in it was there before
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass  # not ours to insist on
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:

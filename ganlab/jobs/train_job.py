@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import re
 import shlex
 import shutil
 import signal
@@ -63,10 +64,19 @@ def launch(args: list[str], resume: str | None) -> int:
     FAILURES.clear()
     sweep_stops = SweepStops()
     sweep_dir = None
-    if is_multirun(args):
+    if is_multirun(args):  # each job says its own run directory as it starts; the sweep's is said at the end
         args, sweep_dir = pin_sweep_dir(args)
         sys.argv = ["ganlab train", *args]
-        print(f"{message_prefix()}: sweep directory: {sweep_dir}", file=sys.stderr)
+    try:
+        code = run_or_sweep(args, resume, sweep_stops, sweep_dir)
+    finally:
+        remove_unstarted_sweep(sweep_dir)
+    if sweep_dir is not None and Path(sweep_dir).is_dir() and not sweep_stops.signum:
+        print(f"{message_prefix()}: sweep directory: {sweep_dir} (compare its runs: ganlab report {sweep_dir})")
+    return code
+
+
+def run_or_sweep(args: list[str], resume: str | None, sweep_stops: SweepStops, sweep_dir: str | None) -> int:
     try:
         if is_multirun(args):
             with sweep_stops, workers_that_catch_stops(sweep_stops.token):
@@ -230,6 +240,27 @@ def remove_if_untouched(run_dir: Path) -> None:
     """A run refused before its first step leaves no directory behind, only Hydra's own files were there."""
     if run_dir.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+        remove_empty_date_folder(run_dir.parent)
+
+
+DATE_FOLDER = re.compile(r"\d{4}-\d{2}-\d{2}")  # outputs/<date>/ of the default run and sweep directories
+
+
+def remove_empty_date_folder(folder: Path) -> None:
+    """The default directories' <date> level, when the refused run or sweep was all it held (a folder the user
+    named is left alone)."""
+    if DATE_FOLDER.fullmatch(folder.name):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only if empty
+
+
+def remove_unstarted_sweep(sweep_dir: str | None) -> None:
+    """A sweep whose jobs were all refused before starting (a composition error) leaves no folder holding only
+    Hydra's multirun.yaml."""
+    folder = Path(sweep_dir) if sweep_dir else None
+    if folder is not None and folder.is_dir() and [p.name for p in folder.iterdir()] == ["multirun.yaml"]:
+        shutil.rmtree(folder, ignore_errors=True)
+        remove_empty_date_folder(folder.parent)
 
 
 def hold_named_run_dir(args: list[str], resume: str | None) -> contextlib.AbstractContextManager[None]:
