@@ -38,7 +38,7 @@ REAL_POINTS = 2_500  # the backdrop of a 2-D scatter
 class SampleOptions:
     run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
     n: int = 64  # samples; with interpolate=true, rows x steps rounded up to whole rows
-    out: str | None = None  # .png/.jpg: a grid (2-D data: a scatter); .npz: raw outputs. Default <run>/sample.png (_2, _3, ...: never replaced)
+    out: str | None = None  # .png/.jpg: a grid (2-D: a scatter); .npz: raw. Default <run>/sample.png (then _2, ...)
     seed: int = 0
     interpolate: bool = False  # rows that slerp between two random latents
     steps: int = 8  # images per interpolation row

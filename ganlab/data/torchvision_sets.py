@@ -27,7 +27,8 @@ def load_torchvision_images(
     try:
         ds = dataset_cls(str(root_path), train=True, download=download)
     except (RuntimeError, OSError) as err:  # "Dataset not found", download errors, unwritable root
-        _remove_new(root_path, dataset_cls.__name__, before)  # a failed download leaves no empty MNIST/raw/ or partial archive behind
+        # A failed download leaves no empty MNIST/raw/ or partial archive behind.
+        _remove_new(root_path, dataset_cls.__name__, before)
         files = f"torchvision's {dataset_cls.__name__} files"
         detail = " ".join(str(err).split())  # torchvision's messages span lines
         if download:
