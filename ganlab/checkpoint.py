@@ -92,7 +92,7 @@ PICKLE_PROTOCOL = b"\x80"  # the first byte of a pickle of protocol 2 or later (
 
 
 def _file_kind(path: Path) -> str:
-    """"zip", "pickle" or "other", from the file's first bytes."""
+    """The kind of file, from its first bytes: "zip", "pickle" or "other"."""
     try:
         with open(path, "rb") as f:
             head = f.read(4)
