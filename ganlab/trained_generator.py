@@ -16,6 +16,7 @@ from torch import nn
 
 from ganlab.build import latent_size
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
+from ganlab.errors import ConfigError
 from ganlab.targets import instantiate_node, option_name
 
 
@@ -39,7 +40,21 @@ class Snapshot:
         return f"model={option_name(self.config['model']['generator']['_target_'])}"
 
     def data(self, device: torch.device) -> Any:
-        return make_data(self.config, device)
+        try:
+            return make_data(self.config, device)
+        except ConfigError as err:
+            root = self.config["data"].get("root")
+            if root is None:
+                raise
+            raise ConfigError(
+                f"{err} The run read its data from data.root={root}; if the data has moved, give its new place: "
+                "data.root=<folder>."
+            ) from err
+
+    def relocate(self, moved: dict[str, Any]) -> None:
+        """Read the data from where it lives now (`data.root=...` on the command line), not where it was."""
+        if moved:
+            self.config = {**self.config, "data": {**self.config["data"], **moved}}
 
 
 def make_data(config: dict[str, Any], device: torch.device) -> Any:

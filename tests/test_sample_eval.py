@@ -229,3 +229,17 @@ def test_eval_of_a_copied_run_directory(image_run: Path, tmp_path: Path) -> None
     shutil.copytree(image_run, copy)
     run_main("eval", f"run={copy}", "n=50")
     assert json.loads((copy / "metrics.json").read_text())["checkpoint"] == str(copy / "checkpoints" / "last.pt")
+
+
+def test_eval_reads_data_that_moved_from_data_root(
+    mnist_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    main(["train", *FAST, "data=mnist", f"data.root={mnist_root}", "data.download=false", f"hydra.run.dir={run}"])
+    moved = shutil.move(mnist_root, tmp_path / "moved")
+    err = exits_2(["eval", f"run={run}", "features=digits", "n=32"], capsys)
+    assert f"read its data from data.root={mnist_root}; if the data has moved, give its new place" in err
+    main(["eval", f"run={run}", "features=digits", "n=32", f"data.root={moved}"])
+    assert json.loads((run / "metrics.json").read_text())["step"] == 4
+    err = exits_2(["eval", f"run={run}", f"data.root={moved}", "data.image_size=32"], capsys)
+    assert "data.image_size= would change the data the run was trained on" in err

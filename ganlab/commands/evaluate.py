@@ -12,7 +12,7 @@ from omegaconf import MISSING
 
 import ganlab
 from ganlab.build import resolve_device
-from ganlab.commands.options import check_count, check_seed, parse_options
+from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.evaluation import Evaluation, describe, lower_is_better, make_evaluator
 from ganlab.trained_generator import Snapshot, load_snapshot
@@ -36,6 +36,7 @@ class EvalOptions:
 
 
 def main(args: list[str]) -> None:
+    args, moved_data = split_data_overrides(args, "eval")
     opts = parse_options(EvalOptions, args, "eval")
     if opts.n is not None:
         check_count("n", opts.n)
@@ -43,6 +44,7 @@ def main(args: list[str]) -> None:
     check_seed(opts.seed)
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
+    snap.relocate(moved_data)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
     check_writable(out)
     evaluator = make_evaluator(

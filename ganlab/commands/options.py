@@ -48,3 +48,26 @@ def parse_options(schema: type[T], args: list[str], command: str) -> T:
         detail = str(err).split("\n")[0]
         raise ConfigError(f"ganlab {command}: {detail}. Options: {known}.") from err
     return options
+
+
+def split_data_overrides(args: list[str], command: str) -> tuple[list[str], dict[str, str]]:
+    """`data.root=<new place>` (and the other keys that say where data lives, not what it is) taken out of a
+    command's options: a run whose data moved is evaluated or sampled from where the data is now. Other data keys
+    would change the data itself and are refused."""
+    from ganlab.checkpoint import RELOCATABLE_DATA_KEYS
+
+    rest, moved = [], {}
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if not key.startswith("data."):
+            rest.append(arg)
+            continue
+        name = key.removeprefix("data.")
+        if name not in RELOCATABLE_DATA_KEYS:
+            allowed = ", ".join(f"data.{k}" for k in sorted(RELOCATABLE_DATA_KEYS))
+            raise ConfigError(
+                f"ganlab {command}: {key}= would change the data the run was trained on; only where it lives can "
+                f"change ({allowed})."
+            )
+        moved[name] = OmegaConf.from_dotlist([f"v={value}"]).v
+    return rest, moved

@@ -22,7 +22,7 @@ from torch import Tensor
 from ganlab import pictures
 from ganlab.build import resolve_device
 from ganlab.commands import sequence_files
-from ganlab.commands.options import check_count, check_seed, parse_options
+from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
@@ -54,6 +54,7 @@ NOISE_OPTIONS = ("n", "interpolate", "steps", "class", "truncation")  # what inp
 
 
 def main(args: list[str]) -> None:
+    args, moved_data = split_data_overrides(args, "sample")
     opts = parse_options(SampleOptions, args, "sample")
     keys = {arg.split("=", 1)[0] for arg in args}
     if "input" in keys:
@@ -76,6 +77,7 @@ def main(args: list[str]) -> None:
         check_count("steps", opts.steps, low=2, high=1000)
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
+    snap.relocate(moved_data)
     G = truncated(snap.G, opts.truncation, snap.model)
     out = Path(opts.out).expanduser() if opts.out else unused_name(snap.folder / "sample.png")
     sequences = len(snap.shape) == 2
