@@ -3,6 +3,7 @@ it measured (its TensorBoard scalars `metrics/<name>`), and their order by the m
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -20,6 +21,8 @@ from ganlab.status import STATUS_FILE, current_state, read_status
 
 UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
+EVAL_FILE = "metrics.json"  # what `ganlab eval` writes in the run directory
+RANKED_WITHOUT_MONITOR = ("fid", "kl", "discriminative")  # the evaluators' primary metrics: images, 2-D, sequences
 
 
 @dataclass
@@ -108,7 +111,7 @@ def read_run(path: Path, name: str) -> Run:
         )
     else:
         run = _read_run_without_status(path, name)
-    run.curves = metric_curves(path)
+    run.curves = merge_evaluation(metric_curves(path), path / EVAL_FILE)
     grids = sorted((path / "samples").glob("step_*.png"))
     run.samples = grids[-1] if grids else None
     return run
@@ -152,6 +155,22 @@ def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def merge_evaluation(curves: dict[str, list[tuple[int, float]]], path: Path) -> dict[str, list[tuple[int, float]]]:
+    """The run's curves with what `ganlab eval` measured afterwards (metrics.json) added at its step; at a step
+    the training's own evaluation also logged, the later `ganlab eval` counts."""
+    try:
+        measured = json.loads(path.read_text())
+        step = int(measured["step"])
+        values = {m["metric"]: float(m["value"]) for m in measured["metrics"] if isinstance(m["value"], int | float)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return curves  # none, or not one that ganlab eval wrote
+    merged = {name: list(points) for name, points in curves.items()}
+    for name, value in values.items():
+        points = [p for p in merged.get(name, []) if p[0] != step]
+        merged[name] = sorted([*points, (step, value)])
+    return merged
+
+
 def sort_metric(runs: list[Run], requested: str | None) -> str | None:
     """The metric to rank by: `requested`, else the one most of the runs monitor. A requested metric that no
     run logged is a ConfigError naming those that were."""
@@ -162,7 +181,10 @@ def sort_metric(runs: list[Run], requested: str | None) -> str | None:
             raise ConfigError(f"ganlab report: metric={requested}: no run logged metrics/{requested}; logged: {known}.")
         return requested
     monitors = Counter(run.monitor for run in runs if run.monitor)
-    return monitors.most_common(1)[0][0] if monitors else None
+    if monitors:
+        return monitors.most_common(1)[0][0]
+    # Runs that did not evaluate while training, evaluated afterwards with ganlab eval: the evaluator's own.
+    return next((name for name in RANKED_WITHOUT_MONITOR if name in logged), None)
 
 
 def rank(runs: list[Run], metric: str | None) -> list[Run]:

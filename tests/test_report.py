@@ -212,3 +212,47 @@ def test_copies_of_runs_report_under_their_own_names(sweep: Path, tmp_path: Path
     main(["report", str(tmp_path / "runs")])
     rows = _csv_rows(tmp_path / "runs" / "report.csv")
     assert [(row["run"], row["status"]) for row in rows] == [("lr0", "finished"), ("lr3", "crashed")]
+
+
+def test_runs_evaluated_afterwards_are_ranked_by_what_ganlab_eval_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's flow: a sweep without evaluation during training, then `ganlab eval` on each run."""
+    for lr in ("1e-3", "4e-3"):
+        main(["train", *TOY, f"optimizer.lr_g={lr}", f"hydra.run.dir={tmp_path / 'runs' / lr}"])
+        main(["eval", f"run={tmp_path / 'runs' / lr}", "n=200"])
+    kl = {lr: json.loads((tmp_path / "runs" / lr / "metrics.json").read_text()) for lr in ("1e-3", "4e-3")}
+    kl = {lr: next(m["value"] for m in r["metrics"] if m["metric"] == "kl") for lr, r in kl.items()}
+    capsys.readouterr()
+    main(["report", str(tmp_path / "runs")])
+    out = capsys.readouterr().out
+    assert "best first by kl (lower is better)" in out
+    rows = _csv_rows(tmp_path / "runs" / "report.csv")
+    assert [row["run"] for row in rows] == sorted(kl, key=kl.get)
+    assert [float(row["kl"]) for row in rows] == pytest.approx(sorted(kl.values()))
+    picture = (tmp_path / "runs" / "report.png").stat().st_size
+    assert picture > 20_000  # the best run's samples are drawn, not "no best run with samples"
+
+
+def test_the_terminal_table_never_cuts_the_overrides_in_120_columns() -> None:
+    from rich.console import Console
+
+    from ganlab.commands.report import build_report, print_table
+    from ganlab.runs import Run
+
+    overrides = [
+        ["optimizer.lr_d=0.0001", "loss=hinge", "model.generator.width=128", "trainer.n_critic=5"],
+        ["optimizer.lr_d=0.0004", "loss=wgan_gp", "model.generator.width=64", "trainer.n_critic=1"],
+    ]
+    metrics = ["fid", "kid", "is", "precision", "recall", "class_kl", "mode_coverage"]
+    runs = [
+        Run(Path(f"/r/{i}"), str(i), "finished", None, 10, 10, 10, o, "fid", {m: [(10, 1.0 + i)] for m in metrics})
+        for i, o in enumerate(overrides)
+    ]
+    console = Console(width=120, record=True)
+    print_table(build_report(runs, "fid"), console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 120 and "…" not in text
+    for override in overrides[0] + overrides[1]:
+        assert override in text
+    assert "3 more metrics in report.md" in text

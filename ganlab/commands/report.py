@@ -8,6 +8,7 @@ import io
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ganlab.commands.options import parse_options
 from ganlab.commands.output import check_writable, write_atomically
@@ -190,18 +191,30 @@ def picture(report: Report) -> bytes:
     return buffer.getvalue()
 
 
-def print_table(report: Report) -> None:
+TERMINAL_METRICS = 4  # metric columns on the terminal (the ranking one first); report.md and .csv have them all
+OVERRIDE_WIDTH = 60  # the overrides column is at least as wide as the longest override, up to this
+
+
+def print_table(report: Report, console: Any = None) -> None:
+    """The report on the terminal, at least 120 columns wide: the overrides, which tell the runs apart, are never
+    cut (the column is as wide as the longest override and wraps between them); metrics beyond the first few
+    are left to report.md."""
     from rich.console import Console
     from rich.markup import escape  # names and overrides may hold brackets: augment.diffaugment=[color]
     from rich.table import Table
 
-    caption = escape(f"every run: {' '.join(report.common)}") if report.common else None
-    table = Table(title=_heading(report), caption=caption)
-    for name in ["#", "run", "status", "step", "overrides"]:
+    shown = report.columns[:TERMINAL_METRICS]
+    notes = [f"every run: {' '.join(report.common)}"] if report.common else []
+    if len(report.columns) > len(shown):
+        notes.append(f"{len(report.columns) - len(shown)} more metrics in report.md")
+    table = Table(title=_heading(report), caption=escape("; ".join(notes)) if notes else None)
+    for name in ["#", "run", "status", "step"]:
         table.add_column(name, justify="right" if name in ("#", "step") else "left")
-    for name in report.columns:
+    longest = max((len(o) for run in report.runs for o in report.varying[run.name]), default=len("overrides"))
+    table.add_column("overrides", min_width=min(longest, OVERRIDE_WIDTH), overflow="fold")
+    for name in shown:
         table.add_column(name, justify="right", style="bold" if name == report.metric else None)
-    table.add_column("note", overflow="fold")
+    table.add_column("note", overflow="fold", ratio=1)
     colours = {"finished": "green", "running": "cyan", "crashed": "red", "diverged": "red", "interrupted": "yellow"}
     for i, run in enumerate(report.runs, 1):
         state = f"[{colours[run.state]}]{run.state}[/]" if run.state in colours else run.state
@@ -211,7 +224,7 @@ def print_table(report: Report) -> None:
             state,
             _steps(run),
             escape(" ".join(report.varying[run.name])),
-            *(_number(run.metrics.get(m)) for m in report.columns),
+            *(_number(run.metrics.get(m)) for m in shown),
             escape((run.note or "").split(". ")[0]),  # the first sentence; report.md has the whole note
         )
-    Console(width=max(120, Console().width)).print(table)
+    (console or Console(width=max(120, Console().width))).print(table)
