@@ -246,3 +246,35 @@ def test_sigterm_checkpoints_at_a_step_boundary_and_resume_auto_finishes_the_run
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 60
     steps = [s for s, _ in read_events(run)[0]["loss/D"]]
     assert steps == sorted(set(steps)) and steps[-1] == 60 and stopped_at in steps
+
+
+@pytest.mark.parametrize(
+    "override, says",
+    [
+        (
+            "los=hinge",
+            "los: the configuration has no such key, so nothing would read it. Did you mean the group `loss=",
+        ),
+        ("+los=hinge", "+los=hinge: nothing reads los, so it would be ignored. Did you mean the group `loss="),
+        ("lr_d=1e-4", "Did you mean `optimizer.lr_d`?"),
+        ("+lr_d=1e-4", "+lr_d=1e-4: nothing reads lr_d, so it would be ignored. Did you mean `optimizer.lr_d`?"),
+        ("data.kind=ring8", "`data.kind` belongs to data=gaussians: choose one, e.g. `data=gaussians data.kind=...`"),
+        ("trainer.stepz=3", "Did you mean `trainer.steps`?"),
+        ("+trainer.steps=3", "trainer.steps exists already; set it without the +: trainer.steps=3."),
+        ("+optimizer.lr_x=1", "nothing reads optimizer.lr_x"),
+    ],
+)
+def test_unknown_keys_are_refused_with_the_key_meant(
+    override: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not Hydra's advice to add the key with +, which then trains with the key ignored and exits 0."""
+    err = exits_2(["train", *FAST, override, f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert says in err and "To append to your config" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_keys_added_inside_a_class_node_still_reach_the_class(capsys: pytest.CaptureFixture[str]) -> None:
+    from ganlab.unknown_keys import check_additions
+
+    check_additions(["+model.generator.dropout=0.5", "+data.synthetic_options.n=100", "+loss.x=1", "+hydra.a=1"])
+    check_additions(["+stabilizers.mine._target_=mylab.Mine", "+optimizer.generator.fused=false"])

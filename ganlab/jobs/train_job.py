@@ -43,6 +43,7 @@ from ganlab.jobs.launchers import (
 from ganlab.jobs.run_lock import LOCK_FILE, hold_run_dir
 from ganlab.jobs.signals import SweepStops, note_stop, pending_stop
 from ganlab.overrides import is_multirun, last_value
+from ganlab.unknown_keys import rewrite_hydra_message
 
 # torch (and so ganlab.checkpoint, ganlab.distributed, ganlab.train) is imported only once composition succeeded:
 # a mistyped override is answered in a second, not after torch's start-up.
@@ -231,6 +232,9 @@ def wrapped_config_error(err: BaseException) -> ConfigError | None:
 
 def hydra_message(err: Exception) -> str:
     message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
+    ours = rewrite_hydra_message(message)  # not Hydra's advice to add the unknown key with +
+    if ours is not None:
+        return ours
     if isinstance(err, HydraException) and err.__cause__ is not None:
         message += f"\n{err.__cause__}"
     return message
