@@ -218,7 +218,9 @@ class RunLogger:
         return mine[-1] if mine else self.run_dir / pattern
 
     def print_config(self, cfg: DictConfig) -> None:
-        if self.writes:
+        """The config tree, once: by a single run, and by a sweep's first job only (the jobs differ by their
+        overrides, which each job's log and `ganlab report` show; every job's config.yaml holds its whole tree)."""
+        if self.writes and not later_job_of_a_sweep():
             self.console.print(config_tree(cfg))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
@@ -301,3 +303,15 @@ class RunLogger:
             return
         with self._writing():
             self.writer.close()
+
+
+def later_job_of_a_sweep() -> bool:
+    """Whether this is a job of a Hydra multirun other than its first (job.num > 0)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return False
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.mode == RunMode.MULTIRUN and int(hydra_cfg.job.get("num", 0) or 0) > 0
+

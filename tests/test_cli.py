@@ -49,6 +49,7 @@ def test_multirun_sweep_gives_one_directory_per_job(
     (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")  # outputs/multirun/<date>/<time>/<job>
     out = capsys.readouterr().out
     assert f"sweep directory: {sweep.relative_to(tmp_path)} (compare its runs: ganlab report" in out
+    assert out.count("├── model") == 1  # the config tree once per sweep, not once per job
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
     targets = []
     for job in ("0", "1"):
