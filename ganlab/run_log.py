@@ -314,4 +314,3 @@ def later_job_of_a_sweep() -> bool:
         return False
     hydra_cfg = HydraConfig.get()
     return hydra_cfg.mode == RunMode.MULTIRUN and int(hydra_cfg.job.get("num", 0) or 0) > 0
-
