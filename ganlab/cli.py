@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import importlib
 import logging
 import os
@@ -116,11 +117,37 @@ def _check_group_choices(args: list[str]) -> None:
         value = value or ""
         if group not in (*GROUPS, "debug", "experiment", "hparams_search"):
             continue
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        function = SWEEP_FUNCTION.match(value) if multirun else None
+        if function is not None:  # Hydra's sweep functions: choice(a,b), glob(pattern), glob(*,exclude=...)
+            _check_sweep_function(arg, group, function.group(1), function.group(2), options)
+            continue
         names = value.split(",") if multirun else [value]
         if not all(OPTION_NAME.match(name) for name in names):
-            options = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
             sweep = "" if multirun else "; a sweep over several takes -m"
-            raise ConfigError(f"{arg}: {group} takes the name of one option ({options}){sweep}.")
+            raise ConfigError(f"{arg}: {group} takes the name of one option ({', '.join(options)}){sweep}.")
+
+
+SWEEP_FUNCTION = re.compile(r"^(glob|choice)\((.*)\)$")
+
+
+def _check_sweep_function(arg: str, group: str, name: str, inside: str, options: list[str]) -> None:
+    """`-m 'loss=glob(w*)'` and `-m 'model=choice(mlp,dcgan)'` go to Hydra, which expands them over the group's
+    options; one that would select nothing, or a name that is not an option, is refused here with the options."""
+    parts = [p.strip().strip("'\"") for p in inside.split(",") if p.strip()]
+    if name == "choice":
+        chosen = parts
+        unknown = [p for p in parts if p not in options]
+    else:
+        include = [p for p in parts if not p.startswith("exclude=")]
+        exclude = [p.removeprefix("exclude=") for p in parts if p.startswith("exclude=")]
+        chosen = [o for o in options if any(fnmatch.fnmatch(o, i) for i in include or ["*"])]
+        chosen = [o for o in chosen if not any(fnmatch.fnmatch(o, e) for e in exclude)]
+        unknown = []
+    if unknown or not chosen:
+        verb = "is" if len(unknown) == 1 else "are"
+        what = f"{', '.join(unknown)} {verb} not an option" if unknown else "selects none"
+        raise ConfigError(f"{arg}: {what} of {group} ({', '.join(options)}).")
 
 
 def _fail(message: str) -> NoReturn:

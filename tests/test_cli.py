@@ -279,3 +279,16 @@ def test_keys_added_inside_a_class_node_still_reach_the_class(capsys: pytest.Cap
 
     check_additions(["+model.generator.dropout=0.5", "+data.synthetic_options.n=100", "+loss.x=1", "+hydra.a=1"])
     check_additions(["+stabilizers.mine._target_=mylab.Mine", "+optimizer.generator.fused=false"])
+
+
+def test_sweep_functions_over_groups_reach_hydra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    main(["train", "-m", *FAST, "loss=glob(wgan_*)", "optimizer=choice(rmsprop)", f"hydra.sweep.dir={tmp_path / 's'}"])
+    state = load_checkpoint(tmp_path / "s" / "0" / "checkpoints" / "last.pt")
+    assert state["config"]["loss"]["_target_"].endswith("WGANGPLoss")
+    assert state["config"]["optimizer"]["generator"]["_target_"] == "torch.optim.RMSprop"
+    assert not (tmp_path / "s" / "1").exists()
+    assert "selects none of loss (gan, hinge," in exits_2(["train", "-m", *FAST, "loss=glob(zz*)"], capsys)
+    assert "nope is not an option of loss" in exits_2(["train", "-m", *FAST, "loss=choice(gan,nope)"], capsys)
