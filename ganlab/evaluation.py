@@ -24,13 +24,25 @@ from ganlab.protocols import ImageSource, PointMixture
 DEFAULT_N = {"images": 10_000, "points": 2_500}
 MIN_IMAGES = max(IS_SPLITS, PRC_NEIGHBOURHOOD + 1)  # the Inception Score's splits, precision/recall's k-NN
 MIN_REAL = PRC_NEIGHBOURHOOD + 1
-LOWER_IS_BETTER = {"fid", "kid", "kid_std", "kl", "class_kl", "is_std", "fid_bicubic", "l1", "autocorrelation"}
+LOWER_IS_BETTER = {
+    "fid",
+    "kid",
+    "kid_std",
+    "kl",
+    "kl_all",
+    "class_kl",
+    "is_std",
+    "fid_bicubic",
+    "l1",
+    "autocorrelation",
+}
 LOWER_IS_BETTER |= {"marginal", "discriminative", "discriminative_std", "predictive", "predictive_std"}
 LOWER_IS_BETTER |= {"predictive_real", "predictive_real_std"}
 DESCRIPTIONS = {
     "modes": "modes covered (>= 1/5 of their share of samples)",
     "high_quality": "share of samples within 3 std of a mode centre",
     "kl": "KL(generated mode histogram || uniform), nats",
+    "kl_all": "KL(real || generated) over modes + off-mode, all points, nats",
     "fid": "Frechet distance of features",
     "kid": "kernel distance of features (MMD^2, cubic kernel)",
     "kid_std": "KID's std over subsets",
@@ -185,12 +197,12 @@ class Evaluator:
 
     @property
     def primary(self) -> str:
-        """The metric to monitor when none is named: KL of the mode histogram for 2-D data, else FID."""
-        return "kl" if self.points else "fid"
+        """The metric to monitor when none is named: kl_all for 2-D data (it cannot be won by collapse), else FID."""
+        return "kl_all" if self.points else "fid"
 
     def names(self) -> list[str]:
         if self.points:
-            return ["modes", "high_quality", "kl"]
+            return ["modes", "high_quality", "kl", "kl_all"]
         names = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
         if self.reference.class_share is None:
             return names

@@ -22,7 +22,12 @@ from ganlab.status import STATUS_FILE, current_state, read_status
 UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
 EVAL_FILE = "metrics.json"  # what `ganlab eval` writes in the run directory
-RANKED_WITHOUT_MONITOR = ("fid", "kl", "discriminative")  # the evaluators' primary metrics: images, 2-D, sequences
+RANKED_WITHOUT_MONITOR = (
+    "fid",
+    "kl_all",
+    "kl",
+    "discriminative",
+)  # the evaluators' primary metrics: images, 2-D, sequences
 
 
 @dataclass

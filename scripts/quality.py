@@ -47,7 +47,7 @@ class Row:
     checkpoint: str = ""  # what `ganlab eval` reads inside the run directory ("": checkpoints/last.pt)
 
 
-POINT_METRICS = ["modes", "high_quality", "kl"]
+POINT_METRICS = ["modes", "high_quality", "kl", "kl_all"]
 IMAGE_METRICS = ["fid", "kid", "precision", "recall", "classes", "class_kl"]
 SR_METRICS = ["psnr", "ssim", "fid", "psnr_bicubic", "ssim_bicubic", "fid_bicubic"]
 REFINEMENT_METRICS = ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
@@ -201,7 +201,7 @@ def meets(value: float, rule: tuple[str, float]) -> bool:
     return value >= bound if op == ">=" else value <= bound
 
 
-LOWER_IS_BETTER = {"fid", "kid", "kl", "class_kl", "fid_bicubic", "fid_raw"}
+LOWER_IS_BETTER = {"fid", "kid", "kl", "kl_all", "class_kl", "fid_bicubic", "fid_raw"}
 LOWER_IS_BETTER |= {"discriminative", "predictive", "predictive_real", "marginal", "autocorrelation"}
 
 

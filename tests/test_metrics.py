@@ -160,10 +160,34 @@ def test_points_between_modes_are_low_quality():
     midpoints = (centres + centres.roll(1, dims=0)) / 2  # on the chords between neighbouring modes
     points = midpoints.repeat(100, 1)
     metrics = mode_metrics(points, centres, std=0.02)
-    assert metrics == {"modes": 0.0, "high_quality": 0.0, "kl": pytest.approx(math.log(8))}
+    assert metrics == {"modes": 0.0, "high_quality": 0.0, "kl": pytest.approx(math.log(8)), "kl_all": metrics["kl_all"]}
+    assert metrics["kl_all"] > 5  # every point off the modes: as bad as it gets
 
 
 def test_reverse_kl_by_hand():
     counts, reference = torch.tensor([3.0, 1.0, 0.0]), torch.tensor([1.0, 1.0, 2.0])
     by_hand = 0.75 * math.log(0.75 / 0.25) + 0.25 * math.log(0.25 / 0.25)
     assert reverse_kl(counts, reference) == pytest.approx(by_hand)
+
+
+def test_kl_all_by_hand_and_a_collapse_cannot_win_it():
+    from ganlab.metrics.modes import kl_all
+
+    counts, n = torch.tensor([6.0, 2.0, 0.0]), 10  # 8 high-quality points on 3 modes, 2 off every mode
+    off = math.exp(-4.5)
+    real = [(1 - off) / 3] * 3 + [off]
+    generated = [x / 12.0 for x in (6.5, 2.5, 0.5, 2.5)]  # half a point added to each of the 4 bins
+    assert kl_all(counts, n) == pytest.approx(sum(r * math.log(r / g) for r, g in zip(real, generated, strict=True)))
+    # The issue's case: a run with no mode covered and 1.6 % high-quality points spread evenly had the lower `kl`
+    # of the two; `kl_all` ranks the run with 4 of 8 modes covered first.
+    centres = mode_centres("ring8")
+    gen = torch.Generator().manual_seed(0)
+    spread = torch.cat([centres + 0.02 * torch.randn(8, 2, generator=gen) * 0.5 for _ in range(5)])  # 40 points
+    collapsed = torch.cat([spread, 5.0 + torch.randn(2460, 2, generator=gen)])  # 1.6 % near the modes
+    four = ring8_points({0: 700, 1: 600, 2: 600, 3: 600})
+    a, b = mode_metrics(collapsed, centres, std=0.02), mode_metrics(four, centres, std=0.02)
+    assert (a["modes"], b["modes"]) == (0, 4) and a["high_quality"] == pytest.approx(0.016)
+    assert a["kl"] < b["kl"]  # the papers' KL prefers the collapsed run
+    assert b["kl_all"] < a["kl_all"]
+    perfect = mode_metrics(ring8_points({m: 2500 // 8 for m in range(8)}), centres, std=0.02)
+    assert perfect["kl_all"] < 0.01

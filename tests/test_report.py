@@ -58,7 +58,7 @@ def test_report_ranks_the_jobs_by_their_metric_and_tells_how_each_ended(
 ) -> None:
     main(["report", str(sweep)])
     out = capsys.readouterr().out
-    assert "best first by kl (lower is better)" in out and "crashed" in out and "diverged" in out
+    assert "best first by kl_all (lower is better)" in out and "crashed" in out and "diverged" in out
     assert f"wrote {sweep / 'report.md'}" in out
 
     rows = _csv_rows(sweep / "report.csv")
@@ -69,13 +69,14 @@ def test_report_ranks_the_jobs_by_their_metric_and_tells_how_each_ended(
         "2": "diverged",
         "3": "crashed",
     }
-    # The finished jobs first, by their final KL read back from TensorBoard; the failed ones after, by name.
-    final_kl = {job: read_events(sweep / job)[0]["metrics/kl"][-1][1] for job in ("0", "1")}
+    # The finished jobs first, by their final kl_all (the 2-D monitor) read back from TensorBoard; the failed ones
+    # after, by name.
+    final_kl = {job: read_events(sweep / job)[0]["metrics/kl_all"][-1][1] for job in ("0", "1")}
     assert final_kl["0"] != final_kl["1"]  # something to sort
     assert [row["run"] for row in rows] == [*sorted(final_kl, key=final_kl.get), "2", "3"]
     assert [row["rank"] for row in rows] == ["1", "2", "3", "4"]
     for job, kl in final_kl.items():
-        assert float(by_run[job]["kl"]) == kl
+        assert float(by_run[job]["kl_all"]) == kl
         scalars = read_events(sweep / job)[0]
         assert float(by_run[job]["high_quality"]) == scalars["metrics/high_quality"][-1][1]
         assert (by_run[job]["step"], by_run[job]["steps"], by_run[job]["saved_step"]) == ("4", "4", "4")
@@ -83,12 +84,12 @@ def test_report_ranks_the_jobs_by_their_metric_and_tells_how_each_ended(
         overrides = dict(o.split("=", 1) for o in by_run[str(job)]["overrides"].split())
         assert float(overrides["optimizer.lr_g"]) == float(lr) and overrides["data.kind"] == "grid25"
     # How far the failed ones got, and why they stopped.
-    assert by_run["3"]["kl"] == "" and (by_run["3"]["step"], by_run["3"]["saved_step"]) == ("2", "0")
+    assert by_run["3"]["kl_all"] == "" and (by_run["3"]["step"], by_run["3"]["saved_step"]) == ("2", "0")
     assert "could not write the checkpoint" in by_run["3"]["note"]
     assert by_run["2"]["note"].startswith("training diverged at step ")
 
     md = (sweep / "report.md").read_text()
-    assert "| # | run | status | step | overrides | kl | high_quality | modes | note |" in md
+    assert "| # | run | status | step | overrides | kl_all | high_quality | kl | modes | note |" in md
     assert "Every run: `" + " ".join(TOY) in md  # what the jobs share is said once
     assert f"| 1 | {rows[0]['run']} | finished | 4/4 | optimizer.lr_g={float(LRS[int(rows[0]['run'])])} |" in md
     assert "| 4 | 3 | crashed | 2/4 |" in md and "![" in md
@@ -202,7 +203,7 @@ def test_bad_input_exits_2_and_writes_nothing(sweep: Path, tmp_path: Path, capsy
     assert sorted(p.name for p in empty.iterdir()) == ["sub"]
     out = tmp_path / "out"
     err = exits_2(["report", str(sweep), "metric=fid", f"out={out}"], capsys)
-    assert "metric=fid: no run logged metrics/fid; logged: high_quality, kl, modes" in err
+    assert "metric=fid: no run logged metrics/fid; logged: high_quality, kl, kl_all, modes" in err
     assert not out.exists()
 
 
@@ -222,14 +223,14 @@ def test_runs_evaluated_afterwards_are_ranked_by_what_ganlab_eval_wrote(
         main(["train", *TOY, f"optimizer.lr_g={lr}", f"hydra.run.dir={tmp_path / 'runs' / lr}"])
         main(["eval", f"run={tmp_path / 'runs' / lr}", "n=200"])
     kl = {lr: json.loads((tmp_path / "runs" / lr / "metrics.json").read_text()) for lr in ("1e-3", "4e-3")}
-    kl = {lr: next(m["value"] for m in r["metrics"] if m["metric"] == "kl") for lr, r in kl.items()}
+    kl = {lr: next(m["value"] for m in r["metrics"] if m["metric"] == "kl_all") for lr, r in kl.items()}
     capsys.readouterr()
     main(["report", str(tmp_path / "runs")])
     out = capsys.readouterr().out
-    assert "best first by kl (lower is better)" in out
+    assert "best first by kl_all (lower is better)" in out
     rows = _csv_rows(tmp_path / "runs" / "report.csv")
     assert [row["run"] for row in rows] == sorted(kl, key=kl.get)
-    assert [float(row["kl"]) for row in rows] == pytest.approx(sorted(kl.values()))
+    assert [float(row["kl_all"]) for row in rows] == pytest.approx(sorted(kl.values()))
     picture = (tmp_path / "runs" / "report.png").stat().st_size
     assert picture > 20_000  # the best run's samples are drawn, not "no best run with samples"
 

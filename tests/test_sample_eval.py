@@ -133,7 +133,7 @@ def test_eval_of_a_2d_run_gives_mode_metrics(points_run: Path, tmp_path: Path) -
     run_main("eval", f"run={points_run}", f"out={tmp_path / 'm.json'}")
     report = json.loads((tmp_path / "m.json").read_text())
     by_name = {m["metric"]: m for m in report["metrics"]}
-    assert set(by_name) == {"modes", "high_quality", "kl"}
+    assert set(by_name) == {"modes", "high_quality", "kl", "kl_all"}
     assert by_name["modes"]["n_samples"] == 2500 and by_name["modes"]["features"] is None
     assert 0 <= by_name["modes"]["value"] <= 8 and 0 <= by_name["kl"]["value"] <= math.log(8) + 1e-9
 

@@ -6,7 +6,9 @@ Each generated point is registered to its nearest mode centre. It is *high quali
 points, n / (5 K), are high-quality points registered to it: PacGAN's "fewer than 20 of 2500 samples" rule for
 the 25-mode grid, scaled to any n and K. The KL is the reverse KL, KL(p_gen || uniform), of the histogram of
 high-quality points over the modes; with no high-quality point at all it is log K, the value of a generator
-that collapsed onto a single mode.
+that collapsed onto a single mode. That KL alone rewards a collapsed generator whose few high-quality points
+happen to spread; `kl_all` (KL(real || generated) over the modes and an "off the modes" bin, all points
+counted) cannot be won that way, and is the 2-D metric ganlab monitors by default.
 """
 
 from __future__ import annotations
@@ -44,8 +46,26 @@ def covered(counts: Tensor, n: int, reference: Tensor) -> int:
     return int((counts.double() >= COVERED_SHARE * expected).sum())
 
 
+def kl_all(counts: Tensor, n: int) -> float:
+    """KL(real || generated) over K + 1 bins: each mode, and "off every mode" (further than 3 std). The real
+    side is what the mixture itself gives: (1 - e^-4.5) / K per mode and e^-4.5 off them (a 2-D Gaussian's mass
+    beyond 3 std). The generated side is the histogram of all n points with half a point added to every bin
+    (Jeffreys), so that a missing mode costs a finite, large amount.
+
+    Unlike `kl`, which only sees the high-quality points, this cannot be won by collapse: a generator on one
+    mode, or with most of its points off the modes, scores high. A perfect generator scores about 0."""
+    k = len(counts)
+    off_share = math.exp(-(HIGH_QUALITY_STDS**2) / 2)
+    real = torch.cat([torch.full((k,), (1 - off_share) / k, dtype=torch.float64), torch.tensor([off_share])])
+    off = n - counts.sum()
+    generated = torch.cat([counts.double(), off.double().reshape(1)]) + 0.5
+    generated = generated / generated.sum()
+    return float((real * (real / generated).log()).sum())
+
+
 def mode_metrics(points: Tensor, centres: Tensor, std: float) -> dict[str, float]:
-    """`modes` covered (of K), share of `high_quality` points (0..1), and `kl` from uniform (nats)."""
+    """`modes` covered (of K), share of `high_quality` points (0..1), `kl` of the high-quality points from
+    uniform (nats; the papers' measure), and `kl_all` (all points, see `kl_all`; what ganlab monitors)."""
     counts, high_quality = mode_histogram(points, centres, std)
     k = len(centres)
     uniform = torch.ones(k)
@@ -53,4 +73,5 @@ def mode_metrics(points: Tensor, centres: Tensor, std: float) -> dict[str, float
         "modes": float(covered(counts, len(points), uniform)),
         "high_quality": float(high_quality.double().mean()),
         "kl": reverse_kl(counts, uniform) if counts.sum() > 0 else math.log(k),
+        "kl_all": kl_all(counts, len(points)),
     }
