@@ -18,14 +18,13 @@ import numpy as np
 import torch
 
 from ganlab.atomic_write import atomic_write
+from ganlab.config import RELOCATABLE_DATA_KEYS
 from ganlab.errors import ConfigError, first_line
 
 FORMAT = "ganlab-checkpoint-v1"
 LAST = "last.pt"
 BEST = "best.pt"  # the checkpoint with the best value of trainer.monitor so far
 CHECKPOINT_DIR = "checkpoints"
-# Keys that may differ on resume: where the data lives, not what it is.
-RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers", "cache"}
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:

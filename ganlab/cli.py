@@ -180,19 +180,34 @@ def _run_command(command: str, args: list[str]) -> None:
     """`sample`, `eval`, `export` and `report`: plain key=value options (no Hydra run directory); mistakes exit 2."""
     _log_to_stderr()  # e.g. "training the mnist feature classifier once"
     try:
-        module = importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}")
+        from ganlab.commands import schemas
+
+        schema = getattr(schemas, OPTIONS_CLASSES[command])
         if {"-h", "--help"} & set(args):
             from ganlab.commands.help import command_help
 
-            print(command_help(module, getattr(module, OPTIONS_CLASSES[command])))
+            module = importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}")
+            print(command_help(module, schema))
             return
-        module.main(args)
+        _check_options(command, schema, args)  # a typo is answered before torch is imported (seconds)
+        importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}").main(args)
     except ConfigError as err:
         _fail(str(err))
     except OSError as err:
         if err.errno not in SPACE_ERRNOS:
             raise
         _fail(f"could not write {err.filename or 'a file'} ({err.strerror}).")  # a cache, e.g. the classifier's
+
+
+def _check_options(command: str, schema: type, args: list[str]) -> None:
+    """The command's key=value options parsed as its own main() will parse them, up front."""
+    from ganlab.commands.options import parse_options, split_data_overrides
+
+    if command == "report":
+        return  # it takes directories besides options: report.py sorts them out, and imports no torch to do so
+    if command in ("sample", "eval"):
+        args, _ = split_data_overrides(args, command)
+    parse_options(schema, args, command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ from ganlab.overrides import split_override
 OTHER_GROUPS = ("debug", "debug_model", "experiment", "hparams_search", "stabilizers", "content", "hydra")
 NODES_WITH_CLASSES = ("model", "optimizer", "stabilizers")  # their classes sit one level down: model.generator
 NODES_NAMING_CLASSES = ("loss", "data", "content")  # a _target_ at their top
+SCHEMA_NODES = ("trainer", "augment")  # typed by ganlab/config.py: their keys are known without composing
 COULD_NOT_OVERRIDE = re.compile(r"Could not override '([^']+)'")
 
 
@@ -95,17 +96,29 @@ def rewrite_hydra_message(message: str) -> str | None:
     found = COULD_NOT_OVERRIDE.search(message)
     if not found or "To append to your config use" not in message:
         return None
-    key = found.group(1)
+    return unknown_key_message(found.group(1))
+
+
+def unknown_key_message(key: str) -> str:
     return f"{key}: the configuration has no such key, so nothing would read it.{suggestion(key)}"
 
 
 def check_additions(args: list[str]) -> None:
-    """Refuse `+key=value` where nothing reads the key (see the module's docstring)."""
+    """Refuse `+key=value` where nothing reads the key (see the module's docstring), and an unknown top-level
+    `key=value` before Hydra starts."""
     schema = _schema_keys(TrainSchema)
+    tops = {*GROUPS, *OTHER_GROUPS, *(k for k in schema if "." not in k)}
     for arg in args:
-        if not arg.startswith("+") or "=" not in arg:
+        if arg.startswith("-") or "=" not in arg:
             continue
         key = split_override(arg)[0]
+        if not arg.startswith(("+", "~")):
+            # Answered before Hydra starts (a second, not five): unknown top-level keys and run knobs. Keys inside
+            # the groups depend on the options chosen: Hydra checks those (rewrite_hydra_message words it).
+            top = key.split(".")[0]
+            if top not in tops or (top in SCHEMA_NODES and key not in schema):
+                raise ConfigError(unknown_key_message(key))
+            continue
         parts = key.split(".")
         top = parts[0]
         if top == "hydra" or top in NODES_NAMING_CLASSES:

@@ -4,35 +4,19 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from omegaconf import MISSING
 
 import ganlab
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.schemas import EvalOptions
 from ganlab.evaluation import Evaluation, describe, lower_is_better, make_evaluator
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
 METRICS_FILE = "metrics.json"
-
-
-@dataclass
-class EvalOptions:
-    run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
-    features: str = "auto"  # auto: the data's own classifier (digits, mnist, fashion_mnist), else inception
-    n: int | None = None  # generated samples; default 10000 for images, 2500 for 2-D data
-    seed: int = 0
-    batch_size: int = 250
-    device: str = "auto"
-    out: str | None = None  # default <run dir>/metrics.json
-    truncation: float = 1.0  # psi for a generator with a w space (model=stylegan2); recorded in metrics.json
-    repeats: int | None = None  # sequences: post-hoc classifier/predictor trainings per score (default 5)
-    post_hoc_steps: int | None = None  # sequences: their training steps (default TimeGAN's 2000 and 5000)
 
 
 def main(args: list[str]) -> None:

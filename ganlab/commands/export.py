@@ -10,14 +10,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import MISSING
 
 from ganlab.atomic_write import SPACE_ERRNOS
 from ganlab.commands.options import parse_options
+from ganlab.commands.schemas import ExportOptions
 from ganlab.errors import ConfigError
 from ganlab.export import check, onnx, pt2, safetensors
 from ganlab.export.card import write_card
@@ -27,13 +26,6 @@ from ganlab.trained_generator import load_snapshot
 
 UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, *SPACE_ERRNOS)  # the place, not ganlab, is at fault
 FORMATS = {"safetensors": safetensors, "pt2": pt2, "onnx": onnx}  # format= name -> its module
-
-
-@dataclass
-class ExportOptions:
-    run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
-    out: str = MISSING  # a new (or empty) folder
-    format: str = "safetensors"  # comma-separated: safetensors (always written), pt2, onnx
 
 
 def main(args: list[str]) -> None:

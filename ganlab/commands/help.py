@@ -15,7 +15,7 @@ FIELD_COMMENT = re.compile(r"^\s+(\w+)\s*:.*?#\s*(.+)$")
 
 def command_help(module: ModuleType, schema: type) -> str:
     comments = {}
-    for line in inspect.getsource(schema).splitlines():
+    for line in inspect.getsource(schema).splitlines():  # ganlab/commands/schemas.py
         found = FIELD_COMMENT.match(line)
         if found:
             comments[found.group(1)] = found.group(2).strip()

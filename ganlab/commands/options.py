@@ -54,7 +54,7 @@ def split_data_overrides(args: list[str], command: str) -> tuple[list[str], dict
     """`data.root=<new place>` (and the other keys that say where data lives, not what it is) taken out of a
     command's options: a run whose data moved is evaluated or sampled from where the data is now. Other data keys
     would change the data itself and are refused."""
-    from ganlab.checkpoint import RELOCATABLE_DATA_KEYS
+    from ganlab.config import RELOCATABLE_DATA_KEYS
 
     rest, moved = [], {}
     for arg in args:

@@ -12,17 +12,12 @@ from typing import Any
 
 from ganlab.commands.options import parse_options
 from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.schemas import ReportOptions
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
 from ganlab.runs import Run, find_runs, rank, read_runs, sort_metric, split_overrides
 
 FILES = ("report.md", "report.csv", "report.png")
-
-
-@dataclass
-class ReportOptions:
-    out: str | None = None  # folder for the report files; default: the given directory (several: their common one)
-    metric: str | None = None  # rank by this metric instead of the one the runs monitor (trainer.monitor)
 
 
 @dataclass

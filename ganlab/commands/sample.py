@@ -11,12 +11,10 @@ generator (super-resolution, refiner, U-Net) applied to the user's own images, o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import MISSING
 from torch import Tensor
 
 from ganlab import pictures
@@ -24,6 +22,7 @@ from ganlab.build import resolve_device
 from ganlab.commands import sequence_files
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.schemas import SampleOptions
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
 from ganlab.generation import generate, latents, slerp
@@ -32,22 +31,6 @@ from ganlab.truncation import truncated
 
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 REAL_POINTS = 2_500  # the backdrop of a 2-D scatter
-
-
-@dataclass
-class SampleOptions:
-    run: str = MISSING  # run directory (its checkpoints/last.pt) or a checkpoint file
-    n: int = 64  # samples; with interpolate=true, rows x steps rounded up to whole rows
-    out: str | None = None  # .png/.jpg: a grid (2-D: a scatter); .npz: raw. Default <run>/sample.png (then _2, ...)
-    seed: int = 0
-    interpolate: bool = False  # rows that slerp between two random latents
-    steps: int = 8  # images per interpolation row
-    device: str = "auto"
-    class_: int | None = None  # `class=3`: a conditional generator draws only that class
-    truncation: float = 1.0  # psi < 1 pulls w towards its average: less variety, more typical samples
-    input: str | None = None  # an image or a folder of images for an image-conditioned G; out= is then a folder
-    tile: int | None = None  # with input= for super-resolution: tile side in low-res pixels (apply_images.py)
-    overlap: int | None = None  # low-res pixels cropped off each tile's inner edges; default G's receptive radius
 
 
 NOISE_OPTIONS = ("n", "interpolate", "steps", "class", "truncation")  # what input= has no use for
