@@ -44,16 +44,25 @@ commands:
            pt2: torch.export, runs with torch alone; onnx: pip install "ganlab[onnx]"):
            ganlab export run=<run dir or checkpoint> out=<new folder> [format=safetensors,pt2,onnx]
            load it back in Python: ganlab.load_generator("<folder>").sample(16, seed=0)
+  browse   a static HTML page of a run (samples over training, curves, interpolation, neighbours, config) or of
+           a sweep (its runs ranked, each linked): ganlab browse run=<run or sweep dir> [out=page.html]
   report   compare the runs of a sweep: status, steps, final metrics, best first; writes report.md/.csv/.png:
            ganlab report outputs/multirun/<date>/<time> [more run dirs] [out=<dir>] [metric=<name>]
 """
-COMMANDS = ("train", "sample", "eval", "export", "report")
-COMMAND_MODULES = {"sample": "sample", "eval": "evaluate", "export": "export", "report": "report"}  # ganlab/commands/
+COMMANDS = ("train", "sample", "eval", "export", "report", "browse")
+COMMAND_MODULES = {
+    "sample": "sample",
+    "eval": "evaluate",
+    "export": "export",
+    "report": "report",
+    "browse": "browse",
+}  # ganlab/commands/
 OPTIONS_CLASSES = {
     "sample": "SampleOptions",
     "eval": "EvalOptions",
     "export": "ExportOptions",
     "report": "ReportOptions",
+    "browse": "BrowseOptions",
 }
 
 
@@ -223,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
-    if command in ("sample", "eval", "export", "report"):
+    if command in COMMAND_MODULES:
         _run_command(command, rest)
         return
     register_schema()

@@ -50,3 +50,9 @@ class ExportOptions:
 class ReportOptions:
     out: str | None = None  # folder for the report files; default: the given directory (several: their common one)
     metric: str | None = None  # rank by this metric instead of the one the runs monitor (trainer.monitor)
+
+
+@dataclass
+class BrowseOptions:
+    run: str = MISSING  # a run directory, or a sweep's (a page per run and an index)
+    out: str | None = None  # the page (an index for a sweep); default <dir>/browse.html
