@@ -42,6 +42,8 @@ class Run:
     overrides: list[str]
     monitor: str | None  # trainer.monitor, or the evaluator's primary metric (fid; kl for 2-D data)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
+    # metric -> "features=<extractor> n=<samples>" of its last value: values measured differently do not compare
+    measured_with: dict[str, str] = field(default_factory=dict)
     samples: Path | None = None  # the last sample grid, samples/step_XXXXXXX.png
 
     @property
@@ -117,6 +119,10 @@ def read_run(path: Path, name: str) -> Run:
     else:
         run = _read_run_without_status(path, name)
     run.curves = merge_evaluation(metric_curves(path), path / EVAL_FILE)
+    during = (record or {}).get("measured_with")  # the evaluations during training
+    if during:
+        run.measured_with = dict.fromkeys(run.curves, measurement(during.get("features"), during.get("n")))
+    run.measured_with.update(evaluation_measurements(path / EVAL_FILE, run.curves))
     grids = sorted((path / "samples").glob("step_*.png"))
     run.samples = grids[-1] if grids else None
     return run
@@ -174,6 +180,43 @@ def merge_evaluation(curves: dict[str, list[tuple[int, float]]], path: Path) -> 
         points = [p for p in merged.get(name, []) if p[0] != step]
         merged[name] = sorted([*points, (step, value)])
     return merged
+
+
+def measurement(features: Any, n: Any) -> str:
+    return f"features={features or 'none'} n={n}"
+
+
+def evaluation_measurements(path: Path, curves: dict[str, list[tuple[int, float]]]) -> dict[str, str]:
+    """What `ganlab eval` measured each metric with (metrics.json), for the metrics whose last value is its."""
+    try:
+        measured = json.loads(path.read_text())
+        step = int(measured["step"])
+        records = {m["metric"]: m for m in measured["metrics"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {
+        name: measurement(record.get("features"), record.get("n_samples"))
+        for name, record in records.items()
+        if curves.get(name) and curves[name][-1][0] == step
+    }
+
+
+def check_comparable(runs: list[Run], metric: str | None) -> None:
+    """Refuse to rank runs whose values of `metric` were measured with different extractors or sample counts:
+    an FID in the digits classifier's features and one in Inception's are different numbers."""
+    if metric is None:
+        return
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        value = run.metrics.get(metric)
+        if value is not None and math.isfinite(value) and metric in run.measured_with:
+            groups.setdefault(run.measured_with[metric], []).append(run.name)
+    if len(groups) > 1:
+        listed = "; ".join(f"{how}: {', '.join(names)}" for how, names in sorted(groups.items()))
+        raise ConfigError(
+            f"ganlab report: the runs' {metric} values were measured differently and do not compare ({listed}). "
+            f"Evaluate them alike (ganlab eval run=<run> features=... n=...) or report each group separately."
+        )
 
 
 def sort_metric(runs: list[Run], requested: str | None) -> str | None:

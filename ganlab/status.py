@@ -45,6 +45,7 @@ class RunStatus:
         overrides: list[str],
         step: int = 0,
         writes: bool = True,
+        measured_with: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(run_dir) / STATUS_FILE
         self.writes = writes
@@ -54,6 +55,7 @@ class RunStatus:
             "saved_step": step,  # the last step in checkpoints/last.pt: where a resume continues
             "steps": steps,
             "monitor": monitor,
+            "measured_with": measured_with,  # the evaluation's extractor and n: ganlab report compares only alike
             "overrides": list(overrides),
             "pid": os.getpid(),
             "host": socket.gethostname(),

@@ -88,7 +88,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         logger = RunLogger(run_dir, run.step, t.steps, run.step + 1 if run.step else None, writes=dist.is_main)
         logger.print_config(cfg)
         metric = monitor.metric if monitor else None
-        status = RunStatus(run_dir, t.steps, metric, list(overrides), run.step, writes=dist.is_main)
+        measured_with = {"features": monitor.evaluator.features, "n": monitor.evaluator.n} if monitor else None
+        status = RunStatus(run_dir, t.steps, metric, list(overrides), run.step, dist.is_main, measured_with)
         speed = Throughput(t.batch_size, stepper.batches_drawn)
 
         # --- Steps, each followed by its periodic work ---

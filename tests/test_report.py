@@ -257,3 +257,18 @@ def test_the_terminal_table_never_cuts_the_overrides_in_120_columns() -> None:
     for override in overrides[0] + overrides[1]:
         assert override in text
     assert "3 more metrics in report.md" in text
+
+
+def test_runs_measured_with_different_extractors_or_n_are_not_ranked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = tmp_path / "runs"
+    main(["train", "debug=fast", f"hydra.run.dir={runs / 'a'}"])
+    shutil.copytree(runs / "a", runs / "b")  # the same run, evaluated on another number of samples
+    for name, n in (("a", "200"), ("b", "300")):
+        main(["eval", f"run={runs / name}", "features=digits", f"n={n}"])
+    capsys.readouterr()
+    err = exits_2(["report", str(runs)], capsys)
+    assert "the runs' fid values were measured differently and do not compare" in err
+    assert "features=digits n=200: a; features=digits n=300: b" in err
+    assert not (runs / "report.md").exists()

@@ -7,14 +7,21 @@ import html
 from pathlib import Path
 
 from ganlab.browse.page import _document, relative
-from ganlab.runs import Run, rank, sort_metric, split_overrides
+from ganlab.errors import ConfigError
+from ganlab.runs import Run, check_comparable, rank, sort_metric, split_overrides
 
 
 def sweep_page(runs: list[Run], pages: dict[str, Path], out: Path) -> str:
-    metric = sort_metric(runs, None)
+    metric, note = sort_metric(runs, None), ""
+    try:
+        check_comparable(runs, metric)
+    except ConfigError as err:  # shown unranked, with the reason
+        metric, note = None, str(err).removeprefix("ganlab report: ")
     ordered = rank(runs, metric)
     common, varying = split_overrides(ordered)
     order = f"best first by {html.escape(metric)}" if metric else "in name order (no run logged a metric)"
+    if note:
+        order = f"in name order: {html.escape(note)}"
     rows = []
     for i, run in enumerate(ordered, 1):
         value = run.metrics.get(metric) if metric else None

@@ -15,7 +15,7 @@ from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import ReportOptions
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
-from ganlab.runs import Run, find_runs, rank, read_runs, sort_metric, split_overrides
+from ganlab.runs import Run, check_comparable, find_runs, rank, read_runs, sort_metric, split_overrides
 
 FILES = ("report.md", "report.csv", "report.png")
 
@@ -38,6 +38,7 @@ def main(args: list[str]) -> None:
         )
     runs = read_runs(find_runs(paths))
     metric = sort_metric(runs, opts.metric)
+    check_comparable(runs, metric)
     out = Path(opts.out).expanduser() if opts.out else _default_out(paths)
     check_writable(out / FILES[0])
 
