@@ -144,9 +144,9 @@ def _read_run_without_status(path: Path, name: str) -> Run:
     return Run(path, name, UNKNOWN, note, None, steps, None, overrides, monitor)
 
 
-def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """{metric: [(step, value)]} of the run's `metrics/<name>` scalars, as TensorBoard shows them (events that
-    a resume purged are left out)."""
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value)]} of every scalar in the run's event files, as TensorBoard shows them (events that a
+    resume purged are left out)."""
     from tensorboard.backend.event_processing.event_accumulator import (
         AUDIO,
         HISTOGRAMS,
@@ -159,11 +159,16 @@ def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     # Keep every scalar, next to nothing else: the sample images are most of the file.
     acc = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0, IMAGES: 1, AUDIO: 1, HISTOGRAMS: 1, TENSORS: 1})
     acc.Reload()
-    return {
-        tag.removeprefix(METRIC_PREFIX): [(e.step, e.value) for e in acc.Scalars(tag)]
-        for tag in acc.Tags()["scalars"]
-        if tag.startswith(METRIC_PREFIX)
-    }
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def metric_curves(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """{metric: [(step, value)]} of the run's `metrics/<name>` scalars."""
+    return metrics_of(read_scalars(run_dir))
+
+
+def metrics_of(scalars: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:
+    return {tag.removeprefix(METRIC_PREFIX): points for tag, points in scalars.items() if tag.startswith(METRIC_PREFIX)}
 
 
 def merge_evaluation(curves: dict[str, list[tuple[int, float]]], path: Path) -> dict[str, list[tuple[int, float]]]:

@@ -4,27 +4,10 @@ from __future__ import annotations
 
 import html
 import math
-from pathlib import Path
 
 WIDTH, HEIGHT, MARGIN = 360, 180, 38
 CHARTED = ("loss/", "metrics/", "D/")
 MARKED_POINTS = 30  # the tags a page shows: losses, metrics, D's outputs
-
-
-def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """{tag: [(step, value)]} of every scalar in the run's event files (what a resume purged left out)."""
-    from tensorboard.backend.event_processing.event_accumulator import (
-        AUDIO,
-        HISTOGRAMS,
-        IMAGES,
-        SCALARS,
-        TENSORS,
-        EventAccumulator,
-    )
-
-    acc = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0, IMAGES: 1, AUDIO: 1, HISTOGRAMS: 1, TENSORS: 1})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 def charted(scalars: dict[str, list[tuple[int, float]]]) -> dict[str, list[tuple[int, float]]]:

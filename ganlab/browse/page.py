@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from ganlab.browse.curves import charted, read_scalars, svg_chart
+from ganlab.browse.curves import charted, svg_chart
 from ganlab.browse.figures import Figure, draw_figures
 from ganlab.checkpoint import CHECKPOINT_DIR, LAST
-from ganlab.runs import EVAL_FILE, merge_evaluation, metric_curves
+from ganlab.runs import EVAL_FILE, merge_evaluation, metrics_of, read_scalars
 from ganlab.status import read_status
 from ganlab.trained_generator import load_snapshot
 
@@ -39,8 +39,9 @@ def run_page(run_dir: Path, out: Path) -> str:
     if (run_dir / CHECKPOINT_DIR / LAST).is_file():
         snap = load_snapshot(str(run_dir), torch.device("cpu"))
         figures = draw_figures(snap, run_dir)
-    scalars = charted(read_scalars(run_dir))
-    metrics = merge_evaluation(metric_curves(run_dir), run_dir / EVAL_FILE)
+    logged = read_scalars(run_dir)
+    scalars = charted(logged)
+    metrics = merge_evaluation(metrics_of(logged), run_dir / EVAL_FILE)
     status = read_status(run_dir) or {}
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else "(no config.yaml)"
     parts = [
