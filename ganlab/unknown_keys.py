@@ -112,6 +112,8 @@ def check_additions(args: list[str]) -> None:
         if arg.startswith("-") or "=" not in arg:
             continue
         key = split_override(arg)[0]
+        if "/" in key:  # a config group by its path (hydra/launcher=joblib): Hydra knows its options
+            continue
         if not arg.startswith(("+", "~")):
             # Answered before Hydra starts (a second, not five): unknown top-level keys and run knobs. Keys inside
             # the groups depend on the options chosen: Hydra checks those (rewrite_hydra_message words it).
