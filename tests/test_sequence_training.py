@@ -191,3 +191,18 @@ def test_sequence_options_are_refused_for_images(capsys: pytest.CaptureFixture[s
     main(["train", "debug=fast", f"hydra.run.dir={tmp_path}"])
     assert "only sequence data" in exits_2(["eval", f"run={tmp_path}", "repeats=3"], capsys)
     assert "raw samples (.npz)" in exits_2(["sample", f"run={tmp_path}", f"out={tmp_path / 'x.csv'}"], capsys)
+
+
+def test_the_generators_output_is_a_sigmoid_or_linear() -> None:
+    from ganlab.errors import ConfigError
+    from ganlab.models.rnn import RNNGenerator
+
+    z = torch.randn(3, 24 * 5)
+    outputs = {}
+    for output in ("sigmoid", "linear"):
+        torch.manual_seed(0)  # the same weights for both
+        outputs[output] = RNNGenerator(5, (24, 5), output=output)(z)
+    assert torch.allclose(outputs["sigmoid"], torch.sigmoid(outputs["linear"]))
+    assert outputs["sigmoid"].min() > 0 and outputs["linear"].min() < 0  # unbounded: no plateaus at 0 and 1
+    with pytest.raises(ConfigError, match="model.generator.output must be one of sigmoid, linear"):
+        RNNGenerator(5, (24, 5), output="tanh")

@@ -27,6 +27,7 @@ from ganlab.models.conditional import check_num_classes
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 STEP_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}  # the same, one step at a time (generator.feedback)
 LABEL_EMBED_DIM = 16
+OUTPUTS = {"sigmoid": torch.sigmoid, "linear": lambda x: x}
 
 
 def sequence_dims(shape: tuple[int, ...], who: str) -> tuple[int, int]:
@@ -68,9 +69,13 @@ class RNNGenerator(nn.Module):
         layers: int = 1,
         num_classes: int | None = None,
         feedback: bool = False,
+        output: str = "sigmoid",
     ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim)
+        if output not in OUTPUTS:
+            raise ConfigError(f"model.generator.output must be one of {', '.join(OUTPUTS)}, got {output!r}.")
+        self.squash = OUTPUTS[output]
         if not isinstance(feedback, bool):
             raise ConfigError(f"model.generator.feedback must be true or false, got {feedback!r}.")
         self.feedback = feedback
@@ -115,7 +120,7 @@ class RNNGenerator(nn.Module):
         if self.feedback:
             return self.unrolled(torch.cat(parts[:1] + parts[2:], 2), prefix)
         h, _ = self.rnn(torch.cat(parts, 2))
-        x = torch.sigmoid(self.out(h))
+        x = self.squash(self.out(h))
         if prefix is not None:  # the known steps are the prefix itself: D judges the whole sequence
             x = torch.cat([prefix, x[:, prefix.shape[1] :]], 1)
         return x
@@ -132,7 +137,7 @@ class RNNGenerator(nn.Module):
             for i, cell in enumerate(self.cells):
                 states[i] = cell(h, states[i])
                 h = states[i][0] if isinstance(states[i], tuple) else states[i]
-            previous = prefix[:, t] if t < steps else torch.sigmoid(self.out(h))
+            previous = prefix[:, t] if t < steps else self.squash(self.out(h))
             outputs.append(previous)
         return torch.stack(outputs, 1)
 
