@@ -1,7 +1,8 @@
 """What every time-series source shares: sequences held on the device as one (N, T, C) tensor, scaled to [0, 1].
 
 Sequences stay in [0, 1] (TimeGAN's convention, and the scale its published scores are measured on): G ends in
-a sigmoid, and the metrics (ganlab/metrics/sequence.py) read them as they are. A source that scaled its data
+a sigmoid, or with `model.generator.output=linear` learns the range from D (its samples may overshoot it a
+little), and the metrics (ganlab/metrics/sequence.py) read them as they are. A source that scaled its data
 (data=csv) keeps the scaling, so that `to_units` writes samples back in the data's own units. `task =
 "sequence"` selects the evaluator (ganlab/evaluators/sequence.py); `data.prefix` > 0 conditions G on a real
 sequence's first steps (condition.Prefixed).
