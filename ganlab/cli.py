@@ -50,19 +50,13 @@ commands:
            ganlab report outputs/multirun/<date>/<time> [more run dirs] [out=<dir>] [metric=<name>]
 """
 COMMANDS = ("train", "sample", "eval", "export", "report", "browse")
-COMMAND_MODULES = {
-    "sample": "sample",
-    "eval": "evaluate",
-    "export": "export",
-    "report": "report",
-    "browse": "browse",
-}  # ganlab/commands/
-OPTIONS_CLASSES = {
-    "sample": "SampleOptions",
-    "eval": "EvalOptions",
-    "export": "ExportOptions",
-    "report": "ReportOptions",
-    "browse": "BrowseOptions",
+# The key=value commands: their module under ganlab/commands/, and its options class in commands/schemas.py.
+KEY_VALUE_COMMANDS = {
+    "sample": ("sample", "SampleOptions"),
+    "eval": ("evaluate", "EvalOptions"),
+    "export": ("export", "ExportOptions"),
+    "report": ("report", "ReportOptions"),
+    "browse": ("browse", "BrowseOptions"),
 }
 
 
@@ -186,20 +180,22 @@ def _log_to_stderr() -> None:
 
 
 def _run_command(command: str, args: list[str]) -> None:
-    """`sample`, `eval`, `export` and `report`: plain key=value options (no Hydra run directory); mistakes exit 2."""
+    """The key=value commands (`sample`, `eval`, `export`, `report`, `browse`): no Hydra run directory; mistakes
+    exit 2."""
     _log_to_stderr()  # e.g. "training the mnist feature classifier once"
     try:
         from ganlab.commands import schemas
 
-        schema = getattr(schemas, OPTIONS_CLASSES[command])
+        module_name, options_class = KEY_VALUE_COMMANDS[command]
+        schema = getattr(schemas, options_class)
         if {"-h", "--help"} & set(args):
             from ganlab.commands.help import command_help
 
-            module = importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}")
+            module = importlib.import_module(f"ganlab.commands.{module_name}")
             print(command_help(module, schema))
             return
         _check_options(command, schema, args)  # a typo is answered before torch is imported (seconds)
-        importlib.import_module(f"ganlab.commands.{COMMAND_MODULES[command]}").main(args)
+        importlib.import_module(f"ganlab.commands.{module_name}").main(args)
     except ConfigError as err:
         _fail(str(err))
     except OSError as err:
@@ -232,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}.\n\n{USAGE}")
-    if command in COMMAND_MODULES:
+    if command in KEY_VALUE_COMMANDS:
         _run_command(command, rest)
         return
     register_schema()

@@ -22,12 +22,8 @@ from ganlab.status import STATUS_FILE, current_state, read_status
 UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
 EVAL_FILE = "metrics.json"  # what `ganlab eval` writes in the run directory
-RANKED_WITHOUT_MONITOR = (
-    "fid",
-    "kl_all",
-    "kl",
-    "discriminative",
-)  # the evaluators' primary metrics: images, 2-D, sequences
+# The evaluators' primary metrics (images, 2-D, sequences): what ranks runs that monitored none.
+RANKED_WITHOUT_MONITOR = ("fid", "kl_all", "kl", "discriminative")
 
 
 @dataclass
@@ -118,11 +114,12 @@ def read_run(path: Path, name: str) -> Run:
         )
     else:
         run = _read_run_without_status(path, name)
-    run.curves = merge_evaluation(metric_curves(path), path / EVAL_FILE)
+    evaluation = read_evaluation(path / EVAL_FILE)
+    run.curves = merge_evaluation(metric_curves(path), evaluation)
     during = (record or {}).get("measured_with")  # the evaluations during training
     if during:
         run.measured_with = dict.fromkeys(run.curves, measurement(during.get("features"), during.get("n")))
-    run.measured_with.update(evaluation_measurements(path / EVAL_FILE, run.curves))
+    run.measured_with.update(evaluation_measurements(evaluation, run.curves))
     grids = sorted((path / "samples").glob("step_*.png"))
     run.samples = grids[-1] if grids else None
     return run
@@ -171,19 +168,33 @@ def metrics_of(scalars: dict[str, list[tuple[int, float]]]) -> dict[str, list[tu
     return {tag.removeprefix(METRIC_PREFIX): points for tag, points in scalars.items() if tag.startswith(METRIC_PREFIX)}
 
 
-def merge_evaluation(curves: dict[str, list[tuple[int, float]]], path: Path) -> dict[str, list[tuple[int, float]]]:
-    """The run's curves with what `ganlab eval` measured afterwards (metrics.json) added at its step; at a step
-    the training's own evaluation also logged, the later `ganlab eval` counts."""
+Evaluation = tuple[int, list[dict[str, Any]]]  # metrics.json: its step and one record per metric
+
+
+def read_evaluation(path: Path) -> Evaluation | None:
+    """What `ganlab eval` wrote (metrics.json): its step and the records of its numeric metrics; None when there
+    is none, or the file is not one that ganlab eval wrote."""
     try:
         measured = json.loads(path.read_text())
         step = int(measured["step"])
-        values = {m["metric"]: float(m["value"]) for m in measured["metrics"] if isinstance(m["value"], int | float)}
+        records = [m for m in measured["metrics"] if isinstance(m["value"], int | float) and "metric" in m]
     except (OSError, ValueError, KeyError, TypeError):
-        return curves  # none, or not one that ganlab eval wrote
+        return None
+    return step, records
+
+
+def merge_evaluation(
+    curves: dict[str, list[tuple[int, float]]], evaluation: Evaluation | None
+) -> dict[str, list[tuple[int, float]]]:
+    """The run's curves with what `ganlab eval` measured afterwards added at its step; at a step the training's
+    own evaluation also logged, the later `ganlab eval` counts."""
+    if evaluation is None:
+        return curves
+    step, records = evaluation
     merged = {name: list(points) for name, points in curves.items()}
-    for name, value in values.items():
-        points = [p for p in merged.get(name, []) if p[0] != step]
-        merged[name] = sorted([*points, (step, value)])
+    for record in records:
+        points = [p for p in merged.get(record["metric"], []) if p[0] != step]
+        merged[record["metric"]] = sorted([*points, (step, float(record["value"]))])
     return merged
 
 
@@ -191,18 +202,17 @@ def measurement(features: Any, n: Any) -> str:
     return f"features={features or 'none'} n={n}"
 
 
-def evaluation_measurements(path: Path, curves: dict[str, list[tuple[int, float]]]) -> dict[str, str]:
-    """What `ganlab eval` measured each metric with (metrics.json), for the metrics whose last value is its."""
-    try:
-        measured = json.loads(path.read_text())
-        step = int(measured["step"])
-        records = {m["metric"]: m for m in measured["metrics"]}
-    except (OSError, ValueError, KeyError, TypeError):
+def evaluation_measurements(
+    evaluation: Evaluation | None, curves: dict[str, list[tuple[int, float]]]
+) -> dict[str, str]:
+    """What `ganlab eval` measured each metric with, for the metrics whose last value is its."""
+    if evaluation is None:
         return {}
+    step, records = evaluation
     return {
-        name: measurement(record.get("features"), record.get("n_samples"))
-        for name, record in records.items()
-        if curves.get(name) and curves[name][-1][0] == step
+        r["metric"]: measurement(r.get("features"), r.get("n_samples"))
+        for r in records
+        if curves.get(r["metric"]) and curves[r["metric"]][-1][0] == step
     }
 
 

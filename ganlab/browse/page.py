@@ -14,7 +14,7 @@ import torch
 from ganlab.browse.curves import charted, svg_chart
 from ganlab.browse.figures import Figure, draw_figures
 from ganlab.checkpoint import CHECKPOINT_DIR, LAST
-from ganlab.runs import EVAL_FILE, merge_evaluation, metrics_of, read_scalars
+from ganlab.runs import EVAL_FILE, merge_evaluation, metrics_of, read_evaluation, read_scalars
 from ganlab.status import read_status
 from ganlab.trained_generator import load_snapshot
 
@@ -41,7 +41,7 @@ def run_page(run_dir: Path, out: Path) -> str:
         figures = draw_figures(snap, run_dir)
     logged = read_scalars(run_dir)
     scalars = charted(logged)
-    metrics = merge_evaluation(metrics_of(logged), run_dir / EVAL_FILE)
+    metrics = merge_evaluation(metrics_of(logged), read_evaluation(run_dir / EVAL_FILE))
     status = read_status(run_dir) or {}
     config = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").is_file() else "(no config.yaml)"
     parts = [

@@ -13,10 +13,9 @@ from ganlab.commands.options import check_count, check_seed, parse_options, spli
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import EvalOptions
 from ganlab.evaluation import Evaluation, describe, lower_is_better, make_evaluator
+from ganlab.runs import EVAL_FILE
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
-
-METRICS_FILE = "metrics.json"
 
 
 def main(args: list[str]) -> None:
@@ -29,7 +28,7 @@ def main(args: list[str]) -> None:
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device)
     snap.relocate(moved_data)
-    out = Path(opts.out).expanduser() if opts.out else snap.folder / METRICS_FILE
+    out = Path(opts.out).expanduser() if opts.out else snap.folder / EVAL_FILE
     check_writable(out)
     evaluator = make_evaluator(
         snap.data(device),

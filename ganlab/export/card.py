@@ -3,15 +3,14 @@ data's fingerprint, the ganlab version), what `ganlab eval` measured, and how to
 
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 from typing import Any
 
 from ganlab.export.spec import GeneratorSpec
+from ganlab.runs import EVAL_FILE, read_evaluation
 
 FILE = "README.md"
-METRICS_FILE = "metrics.json"  # what `ganlab eval` writes in the run directory
 
 
 def write_card(folder: Path, spec: GeneratorSpec, source: Any) -> str:
@@ -36,7 +35,7 @@ def card_text(spec: GeneratorSpec, source: Any) -> str:
     ]
     lines = [f"# A {spec.model} generator trained on {spec.data}", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]
-    lines += ["", "## Metrics", "", *_metrics_lines(Path(source.folder) / METRICS_FILE, spec.step)]
+    lines += ["", "## Metrics", "", *_metrics_lines(Path(source.folder) / EVAL_FILE, spec.step)]
     lines += ["", "## Files", ""]
     lines += [f"- `{name}` (SHA-256 `{digest[:16]}…`)" for name, digest in sorted(spec.files.items())]
     lines += ["", "## Loading", "", *_usage_lines(spec)]
@@ -54,15 +53,13 @@ def _condition_text(spec: GeneratorSpec) -> str:
 
 
 def _metrics_lines(path: Path, step: int) -> list[str]:
-    try:
-        measured = json.loads(path.read_text())
-        metrics = [m for m in measured["metrics"] if isinstance(m.get("value"), int | float)]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    evaluation = read_evaluation(path)
+    if evaluation is None:
         return ["None measured: `ganlab eval run=<run dir>` writes metrics.json, which a later export includes."]
-    at = measured.get("step")
+    at, records = evaluation
     note = "" if at == step else f" (measured at step {at}, not the exported step {step})"
     lines = [f"From the run's metrics.json{note}:", "", "| metric | value |", "|---|---|"]
-    return lines + [f"| {m['metric']} | {m['value']:.6g} |" for m in metrics]
+    return lines + [f"| {r['metric']} | {r['value']:.6g} |" for r in records]
 
 
 def _usage_lines(spec: GeneratorSpec) -> list[str]:
