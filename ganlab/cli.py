@@ -24,7 +24,7 @@ from ganlab.errors import ConfigError, message_prefix
 from ganlab.jobs.launchers import check_plugins, check_slurm_is_here
 from ganlab.jobs.train_job import hydra_message, launch
 from ganlab.overrides import is_multirun, last_value, override_key, split_override
-from ganlab.unknown_keys import check_additions
+from ganlab.unknown_keys import check_keys
 
 USAGE = """usage: ganlab <command> [options]     ganlab <command> --help: its options     ganlab --version
 
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna imports it; its "setup plugin ..." lines are noise
     try:
         _check_group_choices(rest)
-        check_additions(rest)
+        check_keys(rest)
         check_plugins(rest)
         check_slurm_is_here(rest)
         resume = last_value(rest, "resume")

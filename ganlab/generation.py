@@ -62,6 +62,13 @@ def slerp(z0: Tensor, z1: Tensor, t: Tensor) -> Tensor:
     return w0 * z0[:, None, :] + w1 * z1[:, None, :]
 
 
+def interpolation_latents(rows: int, steps: int, z_dim: int, seed: int) -> Tensor:
+    """(rows * steps, z_dim): each row of `steps` latents slerps from latent r to latent rows + r of the seed."""
+    ends = latents(2 * rows, z_dim, seed)
+    path = slerp(ends[:rows], ends[rows:], torch.linspace(0, 1, steps))  # (rows, steps, z_dim)
+    return path.reshape(rows * steps, z_dim)
+
+
 @dataclass
 class FixedInputs:
     """What a run's sample pictures show at every step: G's output for fixed latents (a conditional grid: one

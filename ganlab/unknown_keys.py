@@ -103,7 +103,7 @@ def unknown_key_message(key: str) -> str:
     return f"{key}: the configuration has no such key, so nothing would read it.{suggestion(key)}"
 
 
-def check_additions(args: list[str]) -> None:
+def check_keys(args: list[str]) -> None:
     """Refuse `+key=value` where nothing reads the key (see the module's docstring), and an unknown top-level
     `key=value` before Hydra starts."""
     schema = _schema_keys(TrainSchema)

@@ -14,7 +14,7 @@ from torch import Tensor
 from ganlab import pictures
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.generation import generate, latents, slerp
+from ganlab.generation import generate, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot
 
 FOLDER = "browse"
@@ -50,9 +50,7 @@ def _save(picture: Tensor, folder: Path, name: str) -> str:
 
 
 def interpolation(snap: Snapshot, folder: Path) -> Figure:
-    ends = latents(2 * INTERPOLATION_ROWS, snap.z_dim, SEED)
-    path = slerp(ends[:INTERPOLATION_ROWS], ends[INTERPOLATION_ROWS:], torch.linspace(0, 1, INTERPOLATION_STEPS))
-    z = path.reshape(-1, snap.z_dim)
+    z = interpolation_latents(INTERPOLATION_ROWS, INTERPOLATION_STEPS, snap.z_dim, SEED)  # as `ganlab sample` draws
     labels = None
     if snap.num_classes:  # row r stays in class r
         labels = torch.arange(INTERPOLATION_ROWS).repeat_interleave(INTERPOLATION_STEPS) % snap.num_classes

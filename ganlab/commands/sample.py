@@ -25,7 +25,7 @@ from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import SampleOptions
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.generation import generate, latents, slerp
+from ganlab.generation import generate, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
@@ -74,7 +74,7 @@ def main(args: list[str]) -> None:
     check_class(opts.class_, snap.num_classes)
 
     if opts.interpolate:
-        z, ncol = interpolation_latents(opts, snap.z_dim)
+        z, ncol = interpolation_latents(math.ceil(opts.n / opts.steps), opts.steps, snap.z_dim, opts.seed), opts.steps
     elif snap.num_classes and opts.class_ is None:  # one row per class, n rounded up to whole rows
         ncol = math.ceil(opts.n / snap.num_classes)
         z = latents(ncol * snap.num_classes, snap.z_dim, opts.seed)
@@ -127,13 +127,6 @@ def requested_labels(n: int, ncol: int | None, requested: int | None, num_classe
     if requested is not None:
         return torch.full((n,), requested, dtype=torch.long)
     return grid_labels(n, ncol or n, num_classes)
-
-
-def interpolation_latents(opts: SampleOptions, z_dim: int) -> tuple[Tensor, int]:
-    rows = math.ceil(opts.n / opts.steps)
-    ends = latents(2 * rows, z_dim, opts.seed)
-    path = slerp(ends[:rows], ends[rows:], torch.linspace(0, 1, opts.steps))  # (rows, steps, z_dim)
-    return path.reshape(rows * opts.steps, z_dim), opts.steps
 
 
 def picture_of(fake: Tensor, snap: Snapshot, ncol: int | None, seed: int) -> Tensor:
