@@ -59,7 +59,7 @@ class TrainerSchema:
     eval_features: str = "auto"  # as `ganlab eval features=`
     eval_repeats: int | None = None  # sequences: as `ganlab eval repeats=` (None: 5)
     eval_post_hoc_steps: int | None = None  # sequences: as `ganlab eval post_hoc_steps=` (None: 2000 and 5000)
-    monitor: str | None = None  # metric for checkpoints/best.pt and the return value; None: fid, or kl_all for 2-D
+    monitor: str | None = None  # metric for best.pt and the return value; None: fid_<extractor>, kl_all for 2-D
     # stabilisers (ganlab/stabilizers/)
     ema: float | None = None  # EMA decay of G's weights per G step, e.g. 0.999 (None: no EMA)
     ema_half_life: float | None = None  # or the EMA's half-life in images (StyleGAN: 10000); overrides ema

@@ -16,6 +16,7 @@ from torch import nn
 
 from ganlab.errors import ConfigError
 from ganlab.generation import sample_batches
+from ganlab.metric_names import rename, split, with_extractor
 from ganlab.metrics.fidelity import IS_SPLITS, PRC_NEIGHBOURHOOD, fid, inception_score, kid, precision_recall
 from ganlab.metrics.modes import covered, mode_metrics, reverse_kl
 from ganlab.models.conditional import balanced_labels
@@ -33,6 +34,7 @@ LOWER_IS_BETTER = {
     "class_kl",
     "is_std",
     "fid_bicubic",
+    "fid_raw",
     "l1",
     "autocorrelation",
 }
@@ -75,11 +77,12 @@ PER_CHANNEL = {"marginal_": "Wasserstein-1 distance of channel {}'s values"}  # 
 
 
 def describe(metric: str) -> str:
-    """A metric's one-line description, per-channel ones included."""
+    """A metric's one-line description, per-channel ones and the feature space included."""
     for prefix, description in PER_CHANNEL.items():
         if metric.startswith(prefix) and metric not in DESCRIPTIONS:
             return description.format(metric[len(prefix) :])
-    return DESCRIPTIONS[metric]
+    plain, extractor = split(metric)
+    return DESCRIPTIONS[plain] + (f" [{extractor} features]" if extractor else "")
 
 
 def make_evaluator(
@@ -115,7 +118,7 @@ def make_evaluator(
 
 
 def lower_is_better(metric: str) -> bool:
-    return metric in LOWER_IS_BETTER or metric.startswith(tuple(PER_CHANNEL))
+    return split(metric)[0] in LOWER_IS_BETTER or metric.startswith(tuple(PER_CHANNEL))
 
 
 @dataclass
@@ -197,16 +200,17 @@ class Evaluator:
 
     @property
     def primary(self) -> str:
-        """The metric to monitor when none is named: kl_all for 2-D data (it cannot be won by collapse), else FID."""
-        return "kl_all" if self.points else "fid"
+        """The metric to monitor when none is named: kl_all for 2-D data (it cannot be won by collapse), else FID
+        in the run's extractor (fid_digits, fid_inception)."""
+        return "kl_all" if self.points else with_extractor("fid", self.features)
 
     def names(self) -> list[str]:
         if self.points:
             return ["modes", "high_quality", "kl", "kl_all"]
         names = ["fid", "kid", "kid_std", "is", "is_std", "precision", "recall"]
-        if self.reference.class_share is None:
-            return names
-        return names + ["classes", "class_kl"] + (["class_accuracy"] if self.num_classes else [])
+        if self.reference.class_share is not None:
+            names += ["classes", "class_kl"] + (["class_accuracy"] if self.num_classes else [])
+        return [with_extractor(name, self.features) for name in names]
 
     def requested_labels(self) -> torch.Tensor | None:
         """The classes a conditional generator is asked for: each equally often (up to one sample)."""
@@ -244,4 +248,4 @@ class Evaluator:
             metrics["class_kl"] = reverse_kl(counts, share.clamp_min(1e-12))
             if labels is not None:
                 metrics["class_accuracy"] = float((fake_logits.argmax(1) == labels).double().mean())
-        return Evaluation(metrics, self.n, len(real), self.features)
+        return Evaluation(rename(metrics, self.features), self.n, len(real), self.features)

@@ -14,6 +14,7 @@ from ganlab.build import Components
 from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better, make_evaluator
+from ganlab.metric_names import resolve
 
 log = logging.getLogger("ganlab")
 
@@ -70,7 +71,8 @@ def make_monitor(cfg: DictConfig, parts: Components) -> Monitor | None:
         repeats=t.eval_repeats,
         post_hoc_steps=t.eval_post_hoc_steps,
     )
-    metric = t.monitor or evaluator.primary
+    # trainer.monitor=fid means the FID in this run's extractor: fid_digits, fid_inception.
+    metric = resolve(t.monitor, evaluator.names()) if t.monitor else evaluator.primary
     if metric not in evaluator.names():
         raise ConfigError(
             f"trainer.monitor={metric} is not computed for this data; choose one of {', '.join(evaluator.names())}."

@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ganlab import metric_names
 from ganlab.checkpoint import CHECKPOINT_DIR
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
@@ -22,7 +23,7 @@ from ganlab.status import STATUS_FILE, current_state, read_status
 UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
 EVAL_FILE = "metrics.json"  # what `ganlab eval` writes in the run directory
-# The evaluators' primary metrics (images, 2-D, sequences): what ranks runs that monitored none.
+# The evaluators' primary metrics (images, 2-D, sequences), by plain name: what ranks runs that monitored none.
 RANKED_WITHOUT_MONITOR = ("fid", "kl_all", "kl", "discriminative")
 
 
@@ -36,7 +37,7 @@ class Run:
     steps: int | None  # trainer.steps
     saved_step: int | None  # the step of checkpoints/last.pt: where resume= continues
     overrides: list[str]
-    monitor: str | None  # trainer.monitor, or the evaluator's primary metric (fid; kl for 2-D data)
+    monitor: str | None  # trainer.monitor, or the evaluator's primary metric (fid_<extractor>; kl_all for 2-D)
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # metric -> [(step, value)]
     # metric -> "features=<extractor> n=<samples>" of its last value: values measured differently do not compare
     measured_with: dict[str, str] = field(default_factory=dict)
@@ -235,19 +236,52 @@ def check_comparable(runs: list[Run], metric: str | None) -> None:
 
 
 def sort_metric(runs: list[Run], requested: str | None) -> str | None:
-    """The metric to rank by: `requested`, else the one most of the runs monitor. A requested metric that no
-    run logged is a ConfigError naming those that were."""
+    """The metric to rank by: `requested` (`fid` standing for the one fid_<extractor> the runs logged), else the
+    one most of the runs monitor. A requested metric that no run logged is a ConfigError naming those that were;
+    so is a plain `fid` logged in several extractors, and runs monitoring one metric in different extractors."""
     logged = sorted({name for run in runs for name in run.curves})
     if requested is not None:
-        if requested not in logged:
-            known = ", ".join(logged) or "none (evaluate with trainer.eval_every=N or trainer.monitor=<metric>)"
-            raise ConfigError(f"ganlab report: metric={requested}: no run logged metrics/{requested}; logged: {known}.")
-        return requested
+        return logged_metric(requested, logged)
     monitors = Counter(run.monitor for run in runs if run.monitor)
-    if monitors:
-        return monitors.most_common(1)[0][0]
+    refuse_mixed_extractors(monitors)
+    if monitors:  # a run that never started names its monitor as configured: fid for fid_<extractor>
+        return metric_names.resolve(monitors.most_common(1)[0][0], logged)
     # Runs that did not evaluate while training, evaluated afterwards with ganlab eval: the evaluator's own.
-    return next((name for name in RANKED_WITHOUT_MONITOR if name in logged), None)
+    primaries = [name for name in logged if metric_names.split(name)[0] in RANKED_WITHOUT_MONITOR]
+    refuse_mixed_extractors(Counter(primaries))
+    return min(primaries, key=lambda name: RANKED_WITHOUT_MONITOR.index(metric_names.split(name)[0]), default=None)
+
+
+def logged_metric(requested: str, logged: list[str]) -> str:
+    if requested in logged:
+        return requested
+    alike = [name for name in logged if metric_names.split(name)[0] == requested]
+    if len(alike) == 1:
+        return alike[0]
+    known = ", ".join(logged) or "none (evaluate with trainer.eval_every=N or trainer.monitor=<metric>)"
+    if alike:
+        raise ConfigError(
+            f"ganlab report: metric={requested} was measured in several feature spaces ({', '.join(alike)}), "
+            "whose values do not compare: name one."
+        )
+    raise ConfigError(f"ganlab report: metric={requested}: no run logged metrics/{requested}; logged: {known}.")
+
+
+def refuse_mixed_extractors(metrics: Counter[str]) -> None:
+    """One metric measured in different extractors' features (fid_digits and fid_inception) ranks nothing."""
+    by_plain: dict[str, list[str]] = {}
+    for name in metrics:
+        plain, extractor = metric_names.split(name)
+        if extractor:
+            by_plain.setdefault(plain, []).append(name)
+    for plain, names in by_plain.items():
+        if len(names) > 1:
+            counts = ", ".join(f"{name} ({metrics[name]} runs)" for name in sorted(names))
+            raise ConfigError(
+                f"ganlab report: the runs measured {plain} in different feature spaces ({counts}); those values "
+                "do not compare. Evaluate them alike (ganlab eval run=<run> features=...) and rank with "
+                f"metric=<name>, or report each group separately."
+            )
 
 
 def rank(runs: list[Run], metric: str | None) -> list[Run]:

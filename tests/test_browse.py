@@ -76,7 +76,7 @@ def test_a_run_page_shows_samples_over_training_curves_figures_and_config(run: P
     text = (run / "browse.html").read_text()
     assert all(f'"src": "samples/{p.name}"' in text for p in grids)  # the slider's steps
     labels = {a["aria-label"] for a in page.find("svg")}
-    assert {"loss/D", "loss/G", "metrics/fid", "metrics/class_kl"} <= labels
+    assert {"loss/D", "loss/G", "metrics/fid_digits", "metrics/class_kl"} <= labels
     with Image.open(run / "browse" / "interpolation.png") as strip:  # 4 rows of 8 digits of 16 px, enlarged
         factor = strip.size[0] // (2 + 8 * 18)
         assert strip.size == (factor * (2 + 8 * 18), factor * (2 + 4 * 18))

@@ -68,13 +68,23 @@ def test_evaluator_scores_real_digits_as_good_and_one_class_as_collapsed() -> No
     real = evaluator(Replay(data.sample), z_dim=4).metrics
     ones = data.images[data.labels == 1]
     collapsed = evaluator(Replay(lambda n: ones[torch.randint(len(ones), (n,))]), z_dim=4).metrics
-    assert set(real) == {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "classes", "class_kl"}
+    assert set(real) == {
+        "fid_digits",
+        "kid_digits",
+        "kid_digits_std",
+        "is_digits",
+        "is_digits_std",
+        "precision_digits",
+        "recall_digits",
+        "classes",
+        "class_kl",
+    }
     assert real["classes"] == 10 and real["class_kl"] < 0.02
     assert collapsed["classes"] == 1 and collapsed["class_kl"] > 2.0  # log(10) = 2.30 for one class
-    assert real["fid"] < 0.1 * collapsed["fid"]
-    assert real["kid"] < 0.1 * collapsed["kid"]
-    assert real["is"] > 8.5 and collapsed["is"] < 1.5
-    assert real["recall"] > 0.8 and collapsed["recall"] < 0.3
+    assert real["fid_digits"] < 0.1 * collapsed["fid_digits"]
+    assert real["kid_digits"] < 0.1 * collapsed["kid_digits"]
+    assert real["is_digits"] > 8.5 and collapsed["is_digits"] < 1.5
+    assert real["recall_digits"] > 0.8 and collapsed["recall_digits"] < 0.3
 
 
 def test_real_features_are_cached_per_data_and_reused(isolated_caches: Path) -> None:

@@ -211,10 +211,10 @@ def test_the_translation_evaluator_scores_held_out_pairs(tmp_path: Path) -> None
     data = grey(tmp_path, heldout=0.25)
     evaluator = make_evaluator(data, None, features="digits", batch_size=3)  # 4 held-out pairs in 2 batches
     assert isinstance(evaluator, TaskEvaluator) and evaluator.n == 4
-    assert evaluator.primary == "l1" and evaluator.names() == ["l1", "fid"] and "l1" in LOWER_IS_BETTER
+    assert evaluator.primary == "l1" and evaluator.names() == ["l1", "fid_digits"] and "l1" in LOWER_IS_BETTER
 
     exact = evaluator(Translator(torch.neg), z_dim=1)
-    assert exact.metrics["l1"] < 1e-6 and abs(exact.metrics["fid"]) < 1e-3
+    assert exact.metrics["l1"] < 1e-6 and abs(exact.metrics["fid_digits"]) < 1e-3
     assert exact.n_samples == exact.n_real == 4 and exact.features == "digits"
 
     # G outputs zeros: L1 is the mean |B| of the held-out targets, read from the files here
@@ -224,7 +224,7 @@ def test_the_translation_evaluator_scores_held_out_pairs(tmp_path: Path) -> None
     expected = np.mean([np.abs(np.asarray(Image.open(p), np.float64) / 127.5 - 1).mean() for p in targets])
     zeros = evaluator(Translator(torch.zeros_like), z_dim=1)
     assert zeros.metrics["l1"] == pytest.approx(expected, rel=1e-5)
-    assert zeros.metrics["fid"] > 1
+    assert zeros.metrics["fid_digits"] > 1
 
     # a random G: the same numbers for a seed, others for another, and the training RNG does not move
     noisy = Translator(torch.neg, noise=0.5)

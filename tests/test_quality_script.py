@@ -51,10 +51,11 @@ def test_within_a_factor_of_another_row_and_the_time_limit_are_checked() -> None
 
 def test_table_shows_mean_and_std_and_the_verdict() -> None:
     base = quality.Row("base", "baseline", [], quality.IMAGE_METRICS)
-    row = quality.Row("preset", "preset", [], quality.IMAGE_METRICS, beats={"fid": "base"})
+    row = quality.Row("preset", "preset", [], quality.IMAGE_METRICS, beats={"fid_digits": "base"})
     one = {m: 1.0 for m in quality.IMAGE_METRICS}
     text = quality.table(
-        [(base, [{**one, "fid": 3.0}, {**one, "fid": 4.0}], [10.0, 20.0]), (row, [one, one], [5.0, 5.0])], seeds=2
+        [(base, [{**one, "fid_digits": 3.0}, {**one, "fid_digits": 4.0}], [10.0, 20.0]), (row, [one, one], [5.0, 5.0])],
+        seeds=2,
     )
     lines = text.splitlines()
     assert lines[2].startswith("| baseline | 3.50 ± 0.50 |") and lines[2].endswith("| 15 | — |")

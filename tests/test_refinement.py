@@ -99,7 +99,7 @@ def test_the_refinement_test_scores_an_identity_refiner_as_the_raw_images(unpair
     assert evaluator.primary == "real_accuracy"
     metrics = evaluator(Identity(), 1).metrics
     assert metrics["real_accuracy"] == metrics["real_accuracy_raw"]  # the same classifier, seed and images
-    assert metrics["fid"] == pytest.approx(metrics["fid_raw"])
+    assert metrics["fid_digits"] == pytest.approx(metrics["fid_digits_raw"])
     assert 0.1 < metrics["real_accuracy"] < 1  # 200 rendered digits already teach something about real ones
 
 
@@ -107,5 +107,5 @@ def test_a_simgan_run_trains_and_reports_the_refinement_test(tmp_path: Path) -> 
     cfg = compose_cfg(*SIMGAN, "trainer.eval_every=4", "trainer.eval_n=100")
     train(cfg, tmp_path)
     scalars, images = read_events(tmp_path)
-    assert {"metrics/real_accuracy", "metrics/real_accuracy_raw", "metrics/fid", "loss/content"} <= set(scalars)
+    assert {"metrics/real_accuracy", "metrics/real_accuracy_raw", "metrics/fid_digits", "loss/content"} <= set(scalars)
     assert images["samples"] == [2, 4]

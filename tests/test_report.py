@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from ganlab.cli import main
-from ganlab.errors import RunInterrupted
+from ganlab.errors import ConfigError, RunInterrupted
 from ganlab.runs import read_run
 from ganlab.status import CRASHED, INTERRUPTED, RUNNING, STATUS_FILE, current_state, read_status
 from ganlab.train import train
@@ -269,6 +269,25 @@ def test_runs_measured_with_different_extractors_or_n_are_not_ranked(
         main(["eval", f"run={runs / name}", "features=digits", f"n={n}"])
     capsys.readouterr()
     err = exits_2(["report", str(runs)], capsys)
-    assert "the runs' fid values were measured differently and do not compare" in err
+    assert "the runs' fid_digits values were measured differently and do not compare" in err
     assert "features=digits n=200: a; features=digits n=300: b" in err
     assert not (runs / "report.md").exists()
+
+
+def test_one_metric_in_two_feature_spaces_is_not_ranked_and_plain_fid_finds_its_extractor() -> None:
+    from ganlab.runs import Run, sort_metric
+
+    def run(name: str, metric: str, monitor: str | None) -> Run:
+        return Run(Path(name), name, "finished", None, 10, 10, 10, [], monitor, {metric: [(10, 1.0)]})
+
+    digits, inception = run("a", "fid_digits", "fid_digits"), run("b", "fid_inception", "fid_inception")
+    with pytest.raises(ConfigError, match=r"measured fid in different feature spaces \(fid_digits \(1 runs\), fid_inc"):
+        sort_metric([digits, inception], None)
+    unmonitored = [run("a", "fid_digits", None), run("b", "fid_inception", None)]
+    with pytest.raises(ConfigError, match="measured fid in different feature spaces"):
+        sort_metric(unmonitored, None)
+    with pytest.raises(ConfigError, match=r"metric=fid was measured in several feature spaces \(fid_digits, fid_in"):
+        sort_metric(unmonitored, "fid")
+    assert sort_metric(unmonitored, "fid_inception") == "fid_inception"
+    assert sort_metric([digits, run("c", "fid_digits", "fid")], "fid") == "fid_digits"
+    assert sort_metric([run("c", "fid_digits", None), run("d", "kl_all", None)], None) == "fid_digits"

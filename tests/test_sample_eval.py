@@ -118,15 +118,25 @@ def test_two_dimensional_samples_and_scatter(points_run: Path, tmp_path: Path) -
 def test_eval_of_an_image_run_writes_metrics_json(image_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run_main("eval", f"run={image_run}", "n=200")
     out = capsys.readouterr().out
-    assert "fid" in out and "class_kl" in out and "features=digits" in out
+    assert "fid_digits" in out and "class_kl" in out and "features=digits" in out
     report = json.loads((image_run / "metrics.json").read_text())
     assert report["ganlab_version"] == ganlab.__version__ and report["step"] == 4 and report["generator"] == "G"
     by_name = {m["metric"]: m for m in report["metrics"]}
-    assert set(by_name) == {"fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "classes", "class_kl"}
+    assert set(by_name) == {
+        "fid_digits",
+        "kid_digits",
+        "kid_digits_std",
+        "is_digits",
+        "is_digits_std",
+        "precision_digits",
+        "recall_digits",
+        "classes",
+        "class_kl",
+    }
     for record in by_name.values():
         assert record["n_samples"] == 200 and record["features"] == "digits" and math.isfinite(record["value"])
-    assert by_name["fid"]["lower_is_better"] and not by_name["is"]["lower_is_better"]
-    assert 0 <= by_name["precision"]["value"] <= 1 and 1 <= by_name["is"]["value"] <= 10
+    assert by_name["fid_digits"]["lower_is_better"] and not by_name["is_digits"]["lower_is_better"]
+    assert 0 <= by_name["precision_digits"]["value"] <= 1 and 1 <= by_name["is_digits"]["value"] <= 10
 
 
 def test_eval_of_a_2d_run_gives_mode_metrics(points_run: Path, tmp_path: Path) -> None:
@@ -140,7 +150,7 @@ def test_eval_of_a_2d_run_gives_mode_metrics(points_run: Path, tmp_path: Path) -
 
 def test_eval_writes_its_metrics_where_out_says(image_run: Path, tmp_path: Path) -> None:
     run_main("eval", f"run={image_run}", "n=100", f"out={tmp_path / 'x.json'}")  # the console script: test_cli
-    assert json.loads((tmp_path / "x.json").read_text())["metrics"][0]["metric"] == "fid"
+    assert json.loads((tmp_path / "x.json").read_text())["metrics"][0]["metric"] == "fid_digits"
 
 
 _fails = exits_2

@@ -182,7 +182,7 @@ def test_the_evaluation_scores_bicubic_as_its_baseline(digits_x4: SuperResolutio
     assert evaluator.primary == "psnr" and evaluator.n == 50
     result = evaluator(Bicubic(), 1).metrics
     assert result["psnr"] == pytest.approx(result["psnr_bicubic"]) and result["ssim"] == result["ssim_bicubic"]
-    assert result["fid"] == pytest.approx(result["fid_bicubic"])
+    assert result["fid_digits"] == pytest.approx(result["fid_digits_bicubic"])
     high = digits_x4.heldout_images[:50]
     up = upsample_bicubic(digits_x4.low_res(high), 4)
     assert result["psnr"] == pytest.approx(psnr(up, high, border=2).mean().item())
@@ -193,13 +193,15 @@ def test_train_and_eval_a_super_resolution_run(tmp_path: Path, capsys: pytest.Ca
     cfg = compose_cfg(*SR, "content=perceptual", "content.network=digits", "trainer.eval_every=4", "trainer.eval_n=20")
     train(cfg, tmp_path)
     scalars, _ = read_events(tmp_path)
-    assert {"metrics/psnr", "metrics/ssim", "metrics/fid", "metrics/psnr_bicubic", "loss/content"} <= set(scalars)
+    assert {"metrics/psnr", "metrics/ssim", "metrics/fid_digits", "metrics/psnr_bicubic", "loss/content"} <= set(
+        scalars
+    )
     code, err = cli_exit(["eval", f"run={tmp_path}", "n=20"], capsys)
     assert code == 0, err
     report = json.loads((tmp_path / "metrics.json").read_text())
     values = {m["metric"]: m for m in report["metrics"]}
     assert values["psnr"]["n_samples"] == 20 and not values["psnr"]["lower_is_better"]
-    assert values["fid_bicubic"]["lower_is_better"]
+    assert values["fid_digits_bicubic"]["lower_is_better"]
     assert values["psnr_bicubic"]["value"] == pytest.approx(dict(scalars["metrics/psnr_bicubic"])[4], rel=1e-6)
 
 

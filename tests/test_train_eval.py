@@ -19,16 +19,16 @@ EVAL = ["trainer.steps=6", "trainer.eval_every=2", "trainer.eval_n=50"]
 def test_periodic_evaluation_logs_metrics_keeps_the_best_and_returns_the_final_value(tmp_path: Path) -> None:
     returned = train(compose_cfg(*EVAL), tmp_path)
     scalars, _ = read_events(tmp_path)
-    fid = dict(scalars["metrics/fid"])
+    fid = dict(scalars["metrics/fid_digits"])
     assert sorted(fid) == [2, 4, 6]
-    for tag in ("kid", "is", "precision", "recall", "classes", "class_kl"):
+    for tag in ("kid_digits", "is_digits", "precision_digits", "recall_digits", "classes", "class_kl"):
         assert [s for s, _ in scalars[f"metrics/{tag}"]] == [2, 4, 6]
     assert returned == pytest.approx(fid[6])
     best_step = min(fid, key=fid.get)
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert best["step"] == best_step
     assert best["best"] == {
-        "metric": "fid",
+        "metric": "fid_digits",
         "value": pytest.approx(fid[best_step]),
         "step": best_step,
         "features": "digits",
@@ -36,7 +36,7 @@ def test_periodic_evaluation_logs_metrics_keeps_the_best_and_returns_the_final_v
         "seed": 0,
     }
     last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
-    assert last["metrics"]["fid"] == pytest.approx(fid[6])
+    assert last["metrics"]["fid_digits"] == pytest.approx(fid[6])
 
 
 def test_evaluating_does_not_change_the_training(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_a_monitor_where_higher_is_better_and_resume_keeps_the_best(tmp_path: Pa
         tmp_path,
     )  # fmt: skip
     scalars, _ = read_events(tmp_path)
-    recall = dict(scalars["metrics/recall"])
+    recall = dict(scalars["metrics/recall_digits"])  # trainer.monitor=recall: in the run's extractor
     assert sorted(recall) == [2, 4, 6, 8]
     best_step = max(recall, key=lambda s: (recall[s], -s))  # the first step that reached the maximum
     assert load_checkpoint(tmp_path / "checkpoints" / "best.pt")["step"] == best_step
@@ -73,7 +73,7 @@ def test_an_evaluation_cut_off_by_a_stop_is_done_on_resume(tmp_path: Path) -> No
 
     train(compose_cfg(*EVAL), tmp_path)
     scalars, _ = read_events(tmp_path)
-    uninterrupted = dict(scalars["metrics/fid"])[6]
+    uninterrupted = dict(scalars["metrics/fid_digits"])[6]
     # What a SIGTERM at the last step leaves: last.pt at step 6, whose evaluation never ran.
     last = tmp_path / "checkpoints" / "last.pt"
     state = load_checkpoint(last)
@@ -141,7 +141,7 @@ def test_too_few_real_images_for_the_metrics_is_refused_before_training(tmp_path
     ("overrides", "message"),
     [
         (["trainer.monitor=fid", "data=gaussians", "model=mlp"], "trainer.monitor=fid is not computed for this data"),
-        (["trainer.monitor=sharpness"], "choose one of fid, kid"),
+        (["trainer.monitor=sharpness"], "choose one of fid_digits, kid_digits"),
         (["trainer.eval_every=0"], "trainer.eval_every must be >= 1"),
         (["trainer.eval_every=2", "trainer.eval_n=3"], "trainer.eval_n >= 10"),
         (["trainer.eval_every=2", "trainer.eval_n=0"], "trainer.eval_n must be between 1 and"),

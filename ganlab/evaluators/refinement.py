@@ -18,6 +18,7 @@ from ganlab.data.base import to_unit_range
 from ganlab.errors import ConfigError
 from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
+from ganlab.metric_names import rename, with_extractor
 from ganlab.metrics.classifier import FeatureClassifier, train_classifier
 from ganlab.metrics.fidelity import fid
 
@@ -78,7 +79,8 @@ class TaskEvaluator:
         return accuracy(model, self.real.cpu(), self.real_labels)
 
     def names(self) -> list[str]:
-        return ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
+        names = ["real_accuracy", "real_accuracy_raw", "fid", "fid_raw"]
+        return [with_extractor(name, self.features) for name in names]
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
@@ -96,7 +98,7 @@ class TaskEvaluator:
             "fid": fid(self._features(refined), self.real_features),
             "fid_raw": self.raw_fid,
         }
-        return Evaluation(metrics, self.n, len(self.real_features), self.features)
+        return Evaluation(rename(metrics, self.features), self.n, len(self.real_features), self.features)
 
 
 @torch.no_grad()

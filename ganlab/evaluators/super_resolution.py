@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from ganlab.data.resize import upsample_bicubic
 from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
+from ganlab.metric_names import rename, with_extractor
 from ganlab.metrics.fidelity import fid
 from ganlab.metrics.restoration import SSIM_WINDOW, psnr, ssim
 
@@ -61,7 +62,8 @@ class TaskEvaluator:
         return [hr.to(self.device) for hr in self.data.evaluation_batches(self.n, self.batch_size)]
 
     def names(self) -> list[str]:
-        return ["psnr", "ssim", "fid", "psnr_bicubic", "ssim_bicubic", "fid_bicubic"]
+        names = ["psnr", "ssim", "fid", "psnr_bicubic", "ssim_bicubic", "fid_bicubic"]
+        return [with_extractor(name, self.features) for name in names]
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
@@ -84,5 +86,6 @@ class TaskEvaluator:
                 features[f"fid{suffix}"].append(self.extractor(output)[0].cpu())
         metrics = {name: total / self.n for name, total in sums.items()}
         metrics |= {name: fid(torch.cat(f), self.real_features) for name, f in features.items()}
+        metrics = rename(metrics, self.features)
         order = self.names()
         return Evaluation({name: metrics[name] for name in order}, self.n, len(self.real_features), self.features)

@@ -1,9 +1,9 @@
 """Judging image-to-image translation (data=paired_folder, model=unet) on held-out pairs, as pix2pix does.
 
 G translates the held-out inputs A, which never trained, and its outputs are compared with their targets B:
-`l1`, the mean absolute error per pixel in G's [-1, 1] units (pix2pix's L1 term, lower is better), and `fid`,
-the Frechet distance between the features of G's outputs and those of the real held-out targets (Inception
-unless `features=` names another extractor: features=digits reads greyscale images offline).
+`l1`, the mean absolute error per pixel in G's [-1, 1] units (pix2pix's L1 term, lower is better), and
+`fid_<extractor>`, the Frechet distance between the features of G's outputs and those of the real held-out
+targets (Inception unless `features=` names another extractor: features=digits reads greyscale images offline).
 
 pix2pix's U-Net keeps its dropout on in eval mode (its noise), so its outputs are random: every evaluation
 seeds the RNG with the evaluation's seed inside a forked RNG, so that it is reproducible and leaves the
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ganlab.errors import ConfigError
 from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
+from ganlab.metric_names import rename, with_extractor
 from ganlab.metrics.fidelity import fid
 
 MIN_EVAL_PAIRS = 2  # FID's covariance needs two
@@ -61,7 +62,7 @@ class TaskEvaluator:
         ]
 
     def names(self) -> list[str]:
-        return ["l1", "fid"]
+        return ["l1", with_extractor("fid", self.features)]
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
@@ -81,4 +82,4 @@ class TaskEvaluator:
                 l1_sum += float((output - target).abs().mean(dim=(1, 2, 3)).sum())
                 features.append(self.extractor(output)[0].cpu())
         metrics = {"l1": l1_sum / self.n, "fid": fid(torch.cat(features), self.real_features)}
-        return Evaluation(metrics, self.n, len(self.real_features), self.features)
+        return Evaluation(rename(metrics, self.features), self.n, len(self.real_features), self.features)
