@@ -17,12 +17,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ganlab.condition import Conditioning, conditioning_for
 from ganlab.config import check_run_knobs
 from ganlab.content.base import ContentTerm
+from ganlab.data.selection import build_data
 from ganlab.distributed import current, local_device
 from ganlab.errors import ConfigError
 from ganlab.growth import GrowthSchedule, growth_schedule
@@ -30,6 +31,7 @@ from ganlab.losses.base import AdversarialLoss
 from ganlab.models.layers import has_batchnorm
 from ganlab.protocols import DataSource
 from ganlab.speed import Execution, prepare_execution
+from ganlab.stabilizers.ada import AdaController, make_ada
 from ganlab.stabilizers.augment import AugmentedDiscriminator
 from ganlab.stabilizers.base import Stabilizer
 from ganlab.stabilizers.critic_schedule import CriticSchedule
@@ -38,6 +40,7 @@ from ganlab.stabilizers.history_buffer import HistoryBuffer, history_buffer
 from ganlab.stabilizers.lr_schedule import LRSchedule
 from ganlab.stabilizers.spectral_norm import apply_spectral_norm
 from ganlab.targets import instantiate_node
+from ganlab.transfer.freeze_d import freeze_blocks
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class Components:
     pretrain: ContentTerm | None = None  # G's pixel loss for its first trainer.pretrain_steps steps, without D
     pretrain_steps: int = 0
     history: HistoryBuffer | None = None  # trainer.history_buffer: D's fakes partly from G's earlier outputs
+    ada: AdaController | None = None  # augment.ada: the adaptive augmentation's p and its controller
 
     @property
     def G_eval(self) -> nn.Module:
@@ -157,6 +161,17 @@ def _has_fused(optimizer_class: Any) -> bool:
         return False
 
 
+def make_discriminator(node: DictConfig, in_shape: tuple[int, ...], **labels: Any) -> nn.Module:
+    """D from its node, less `freeze` (FreezeD, which build applies: ganlab/transfer/freeze_d.py)."""
+    resolved = OmegaConf.to_container(node, resolve=True)  # its interpolations (${loss.d_norm}) read the whole config
+    own = OmegaConf.create({key: value for key, value in resolved.items() if key != "freeze"})
+    return instantiate_node(own, in_shape=in_shape, **labels)
+
+
+def trainable(model: nn.Module) -> list[nn.Parameter]:
+    return [param for param in model.parameters() if param.requires_grad]
+
+
 def model_flag(cfg: DictConfig, key: str) -> bool:
     value = cfg.model.get(key, False)
     if not isinstance(value, bool):
@@ -240,12 +255,12 @@ def build(cfg: DictConfig) -> Components:
             "interact). Use model.discriminator.norm=layer or none (the loss's default d_norm is "
             f"{loss.d_norm})."
         )
-    data: DataSource = instantiate_node(cfg.data, device=device)
+    data: DataSource = build_data(cfg.data, device)  # with data.classes/limit/xflip (ganlab/data/selection.py)
     num_classes = conditional_classes(cfg, data)
     labels = {} if num_classes is None else {"num_classes": num_classes}
     G = instantiate_node(cfg.model.generator, out_shape=data.shape, **labels).to(device)
     check_image_condition(G, data, cfg)
-    D = instantiate_node(cfg.model.discriminator, in_shape=data.shape, **labels)
+    D = make_discriminator(cfg.model.discriminator, data.shape, **labels)
     if model_flag(cfg, "spectral_norm"):
         apply_spectral_norm(D)
     if cfg.trainer.sync_bn:
@@ -253,11 +268,13 @@ def build(cfg: DictConfig) -> Components:
         if d_takes_sync_batchnorm(loss, D):
             D = sync_batchnorm(D, device)
     D = D.to(device)
+    freeze_blocks(D, int(cfg.model.discriminator.get("freeze") or 0))  # FreezeD: the first blocks keep their weights
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device)
-    opt_d = _optimizer(cfg.optimizer.discriminator, D.parameters(), "discriminator", device)
+    opt_d = _optimizer(cfg.optimizer.discriminator, trainable(D), "discriminator", device)
     t = cfg.trainer
     beta = ema_beta(t.ema, t.ema_half_life, t.batch_size)
     ema = EMA(G, beta, t.ema_start) if beta is not None else None
+    ada = make_ada(cfg.augment, data.shape, t.batch_size, device)
     execution = prepare_execution(
         G,
         D,
@@ -287,7 +304,12 @@ def build(cfg: DictConfig) -> Components:
         lr_d=LRSchedule(opt_d, t.lr_schedule_d, t.steps, "trainer.lr_schedule_d"),
         ema=ema,
         D_view=AugmentedDiscriminator(
-            D, cfg.augment.diffaugment, cfg.augment.instance_noise, cfg.augment.instance_noise_steps, data.shape
+            D,
+            cfg.augment.diffaugment,
+            cfg.augment.instance_noise,
+            cfg.augment.instance_noise_steps,
+            data.shape,
+            ada.pipeline if ada is not None else None,
         ),
         execution=execution,
         stabilizers=build_stabilizers(cfg.get("stabilizers") or {}, data.shape, device, G, D),
@@ -296,6 +318,7 @@ def build(cfg: DictConfig) -> Components:
         pretrain=pretrain_term(t, data),
         pretrain_steps=int(t.pretrain_steps),
         history=history_buffer(t.history_buffer, data.shape, device),
+        ada=ada,
     )
 
 

@@ -133,6 +133,16 @@ def _flatten(node: Any, prefix: str) -> dict[str, Any]:
     return {prefix: node}
 
 
+# Keys of model and data added after checkpoints were written without them: such a checkpoint had the default.
+KEYS_ADDED_LATER = {
+    "data.crop": "center",
+    "data.classes": None,
+    "data.limit": None,
+    "data.xflip": False,
+    "model.discriminator.freeze": 0,
+}
+
+
 def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ (missing counts as different): all of `model` and `data` (the weights
     and the data they were fitted to) and the optimizer classes (their saved state). Hyperparameters such as
@@ -147,8 +157,9 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
                 continue
             if key.startswith("model.loss_defaults."):  # the loss's hyperparameters a model suggests (progan)
                 continue
-            if a.get(key, "<missing>") != b.get(key, "<missing>"):
-                diffs.append(f"{key} (checkpoint: {a.get(key, '<missing>')}, requested: {b.get(key, '<missing>')})")
+            default = KEYS_ADDED_LATER.get(key, "<missing>")  # a checkpoint from before a key existed had its default
+            if a.get(key, default) != b.get(key, default):
+                diffs.append(f"{key} (checkpoint: {a.get(key, default)}, requested: {b.get(key, default)})")
     return diffs
 
 

@@ -91,6 +91,13 @@ class AugmentSchema:
     diffaugment: list[str] = field(default_factory=list)  # any of color, translation, cutout (Zhao et al. 2020)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs (0: off)
     instance_noise_steps: int | None = None  # anneal the noise linearly to 0 over these G steps (None: constant)
+    # ADA (Karras et al. 2020; ganlab/stabilizers/ada.py): blit/geom/color transformations, each with probability p
+    ada: bool = False
+    ada_groups: list[str] = field(default_factory=lambda: ["blit", "geom", "color"])  # the paper's bgc
+    ada_p: float = 0.0  # p at the start (and throughout when ada_target is None)
+    ada_target: float | None = 0.6  # r_t = E[sign(D(real))] that p is steered to (None: p stays at ada_p)
+    ada_kimg: float = 500.0  # p can go from 0 to 1 in this many thousand real images
+    ada_interval: int = 4  # D updates between adjustments of p
 
 
 @dataclass
@@ -105,6 +112,7 @@ class TrainSchema:
     content: Any = None  # conf/content/<name>.yaml: G's content term (image-conditioned models)
     seed: int = 0
     resume: str | None = None
+    init: str | None = None  # a trained run (dir or checkpoint) whose G, D, G_ema a new run starts from
 
 
 def register_schema() -> None:

@@ -189,9 +189,10 @@ class Evaluator:
             raise ConfigError(
                 f"image metrics need {n_option} >= {MIN_IMAGES} (the Inception Score's splits), got {self.n}."
             )
-        if len(data) < MIN_REAL:
+        n_real = len(getattr(data, "reference", data))  # data.limit trains on a subset; the metrics use the whole
+        if n_real < MIN_REAL:
             raise ConfigError(
-                f"the data holds {len(data)} images; image metrics need at least {MIN_REAL} real ones "
+                f"the data holds {n_real} images; image metrics need at least {MIN_REAL} real ones "
                 f"(precision/recall compare each with its {PRC_NEIGHBOURHOOD} nearest neighbours)."
             )
         self.features = default_features(data_cfg, points=False) if features in ("auto", None) else features

@@ -101,6 +101,7 @@ class Checkpoints:
             "stabilizers": {name: s.state_dict() for name, s in parts.stabilizers.items()},
             "growth": parts.growth.record() if parts.growth is not None else None,  # also in G's and D's buffers
             "history_buffer": parts.history.state_dict() if parts.history is not None else None,
+            "ada": parts.ada.state_dict() if parts.ada is not None else None,  # p: exact resume
             "fixed_noise": self.pictures.noise.cpu(),
             "rng": capture_rng(),
             "config": self.config,
@@ -157,6 +158,8 @@ class Checkpoints:
         self.stepper.d_updates = int(state.get("d_updates", 0))
         if parts.growth is not None:  # the networks now hold the checkpoint's phase and alpha
             parts.growth.forget()
+        if parts.ada is not None:  # ADA turned on at resume starts at augment.ada_p
+            parts.ada.load_state_dict(state.get("ada"))
         if parts.history is not None and state.get("history_buffer") is not None:  # else it starts empty
             parts.history.load_state_dict(state["history_buffer"])
         saved = state.get("stabilizers") or {}

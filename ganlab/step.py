@@ -101,6 +101,8 @@ class TrainStep:
         self.scaler_g = torch.amp.GradScaler(parts.device.type) if scaled else None
         self.scaler_d = torch.amp.GradScaler(parts.device.type) if scaled else None
         self.one = torch.ones((), device=parts.device)
+        # D's learning parameters: frozen during G's update, and back after it. FreezeD's frozen blocks stay out.
+        self.d_learning = [param for param in parts.D.parameters() if param.requires_grad]
         self.G_train: Callable[..., Tensor] = run.G
         self.critic_d = parts.D_view.through(run.D)  # D's steps, synchronised across ranks
         self.critic_d_eager = parts.D_view.through(run.D_eager)  # ... whose penalty differentiates D twice
@@ -138,6 +140,8 @@ class TrainStep:
             regularize = self.d_updates % p.loss.reg_every == 0
             self.graphs.run(("D", regularize, *grown), self.d_update, regularize)
             self.d_updates += 1
+            if p.ada is not None:  # every augment.ada_interval D updates, on the device
+                p.ada.after_d_updates(self.d_updates)
         # --- generator: one update through D, whose parameters get no gradients ---
         regularizers = self.hooks["g_regularizer"]
         due = tuple(i for i, s in enumerate(regularizers) if (step - 1) % s.g_reg_every == 0)  # one G update a step
@@ -164,6 +168,8 @@ class TrainStep:
                 d_loss = d_loss if term is None else d_loss + term
                 d_stats |= stats
         kept = self.update(d_loss, p.opt_d, p.D, self.scaler_d, d_stats, "D")
+        if p.ada is not None:
+            p.ada.observe(d_stats["D/real_sign"])
         p.loss.after_d_step(p.D)
         for stabilizer in self.hooks["after_d_update"]:
             stabilizer.after_d_update(p.D)
@@ -173,7 +179,8 @@ class TrainStep:
         """One G update through the frozen D, then the EMA of G and the end of the step for the NaN watch;
         `regularizers`: which of the lazy G regularisers (path length) act in this update."""
         p = self.parts
-        p.D.requires_grad_(False)
+        for param in self.d_learning:
+            param.requires_grad_(False)
         batch = p.conditioning.g_batch(p.data, self.batch_size, p.device)  # e.g. classes drawn uniformly
         with self.autocast():
             z = torch.randn(self.batch_size, p.z_dim, device=p.device)
@@ -193,7 +200,8 @@ class TrainStep:
                 g_loss = g_loss if term is None else g_loss + term
                 g_stats |= stats
         kept = self.update(g_loss, p.opt_g, p.G, self.scaler_g, g_stats, "G")
-        p.D.requires_grad_(True)
+        for param in self.d_learning:
+            param.requires_grad_(True)
         for stabilizer in self.hooks["after_g_update"]:
             stabilizer.after_g_update(p.G)
         if p.ema is not None:

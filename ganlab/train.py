@@ -40,6 +40,7 @@ from ganlab.run_log import RunLogger, log_to_files, run_hparams
 from ganlab.run_state import Checkpoints, RunState, find_checkpoint, stop_diverged
 from ganlab.status import DIVERGED, RunStatus
 from ganlab.step import TrainStep
+from ganlab.transfer.init import initialize_from
 
 log = logging.getLogger("ganlab")
 
@@ -72,6 +73,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
             store.resume(*found, run, t.rollback_lr_factor)
             if dist.is_main:
                 log.info("resumed %s at step %d", found[0], run.step)
+        elif cfg.init:  # a new run from a trained run's weights: its own steps, optimizers and data
+            initialize_from(cfg.init, parts.G, parts.D, parts.ema.model if parts.ema is not None else None)
         if dist.enabled:  # each rank its own batches (a checkpoint holds rank 0's RNG state, whatever the world size)
             torch.manual_seed(rank_seed(cfg.seed, dist.rank, run.step))
         watch.reset(run.step)
@@ -188,6 +191,7 @@ def rates(parts: Components, speed: Throughput, batches: int) -> dict[str, float
         "lr/D": parts.lr_d.current[0],
         "perf/images_per_s": speed.images_per_s(batches),
         **(parts.growth.scalars() if parts.growth is not None else {}),
+        **(parts.ada.scalars() if parts.ada is not None else {}),
     }
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from ganlab.build import latent_size
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
+from ganlab.data.selection import build_data
 from ganlab.errors import ConfigError
 from ganlab.targets import instantiate_node, option_name
 
@@ -58,7 +59,7 @@ class Snapshot:
 
 
 def make_data(config: dict[str, Any], device: torch.device) -> Any:
-    return instantiate_node(OmegaConf.create(config["data"]), device=device)
+    return build_data(config["data"], device)
 
 
 def load_snapshot(run: str, device: torch.device) -> Snapshot:

@@ -162,7 +162,7 @@ def test_the_readme_table_gives_the_schema_defaults() -> None:
     for name, schema in nested.items():
         defaults |= {f"trainer.{name}.{f.name}": f for f in dataclasses.fields(schema)}
     defaults |= {f"augment.{f.name}": f for f in dataclasses.fields(AugmentSchema)}
-    defaults |= {f.name: f for f in dataclasses.fields(TrainSchema) if f.name in ("seed", "resume")}
+    defaults |= {f.name: f for f in dataclasses.fields(TrainSchema) if f.name in ("seed", "resume", "init")}
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     documented = {}
     for keys, default in re.findall(r"^\| ((?:`[\w.]+`(?:, )?)+) \| ([^|]*) \|", readme, flags=re.M):

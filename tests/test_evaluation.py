@@ -114,10 +114,10 @@ def test_evaluation_leaves_the_global_rng_alone() -> None:
 def test_mnist_classifier_is_trained_on_first_use_then_cached(
     mnist_root: Path, isolated_caches: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ganlab.targets import instantiate_node
+    from ganlab.data.selection import build_data
 
     cfg = compose_cfg("data=mnist", f"data.root={mnist_root}", "data.download=false", "data.image_size=16").data
-    data = instantiate_node(cfg, device="cpu")
+    data = build_data(cfg, "cpu")
     with caplog.at_level("INFO", logger="ganlab"):
         Evaluator(data, cfg, "auto", n=20)
     assert "training the mnist feature classifier once" in caplog.text

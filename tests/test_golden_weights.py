@@ -36,7 +36,19 @@ ADDED_KEYS = {
     ("trainer", "history_buffer"): {"size": 0, "ratio": 0.5},
     ("trainer", "eval_repeats"): None,
     ("trainer", "eval_post_hoc_steps"): None,
+    ("augment", "ada"): False,
+    ("augment", "ada_groups"): ["blit", "geom", "color"],
+    ("augment", "ada_p"): 0.0,
+    ("augment", "ada_target"): 0.6,
+    ("augment", "ada_kimg"): 500.0,
+    ("augment", "ada_interval"): 4,
+    ("init",): None,
+    ("model", "discriminator", "freeze"): 0,
+    ("data", "classes"): None,  # the data keys: only image sets (IMAGE_SETS)
+    ("data", "limit"): None,
+    ("data", "xflip"): False,
 }
+IMAGE_SETS = ("DigitsData", "MNISTData", "FashionMNISTData", "CIFAR10Data", "ImageFolderData")
 # One case per family and per stabiliser path through the step; evaluation off (it draws no training random
 # numbers, but costs seconds).
 CASES: dict[str, list[str]] = {
@@ -95,6 +107,8 @@ def with_added_keys(config: dict) -> dict:
             node[key] = dict(node[key])
             node = node[key]
         if path[-1] == "drift" and not node.get("_target_", "").endswith("WGANGPLoss"):
+            continue
+        if path[0] == "data" and not node.get("_target_", "").endswith(IMAGE_SETS):
             continue
         node[path[-1]] = value
     return config

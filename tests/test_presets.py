@@ -9,6 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from ganlab.build import make_discriminator
 from ganlab.checkpoint import load_checkpoint
 from ganlab.targets import instantiate_node
 from ganlab.train import train
@@ -46,7 +47,7 @@ def test_presets_compose_to_their_models(preset: str) -> None:
     shape = {"gaussians": (2,), "cifar10": (3, 32, 32)}.get(cfg.data._target_.split(".")[-2], (1, 32, 32))
     labels = {"num_classes": 10} if cfg.model.conditional else {}
     G = instantiate_node(cfg.model.generator, out_shape=shape, **labels)
-    D = instantiate_node(cfg.model.discriminator, in_shape=shape, **labels)
+    D = make_discriminator(cfg.model.discriminator, shape, **labels)
     z = torch.randn(2, cfg.model.z_dim)
     y = torch.tensor([0, 1]) if labels else None
     with torch.no_grad():
@@ -87,7 +88,7 @@ def test_srgan_folder_builds_the_papers_networks() -> None:
     """The GPU preset at full size: SRResNet of 16 blocks (1.55M weights) from 24x24 to 96x96, VGG-style D."""
     cfg = compose_cfg("experiment=srgan_folder", "data.source_options.root=/data", fast=False)
     G = instantiate_node(cfg.model.generator, out_shape=(3, 96, 96))
-    D = instantiate_node(cfg.model.discriminator, in_shape=(3, 96, 96))
+    D = make_discriminator(cfg.model.discriminator, (3, 96, 96))
     assert sum(p.numel() for p in G.parameters()) == pytest.approx(1.55e6, rel=0.01)
     with torch.no_grad():
         high = G(torch.zeros(2, 1), torch.zeros(2, 3, 24, 24))
@@ -151,7 +152,7 @@ def test_stylegan2_folder_at_a_size_it_cannot_scale_is_a_message(capsys: pytest.
 def test_the_classic_mlp_gan_has_the_reference_architecture() -> None:
     cfg = compose_cfg("experiment=mlp_mnist", fast=False)
     G = instantiate_node(cfg.model.generator, out_shape=(1, 28, 28))
-    D = instantiate_node(cfg.model.discriminator, in_shape=(1, 28, 28))
+    D = make_discriminator(cfg.model.discriminator, (1, 28, 28))
     linears = [(m.in_features, m.out_features) for m in G.modules() if isinstance(m, torch.nn.Linear)]
     assert linears == [(100, 128), (128, 256), (256, 512), (512, 1024), (1024, 784)]
     assert [m.num_features for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)] == [256, 512, 1024]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ganlab.data.base import close_source
+from ganlab.data.selection import build_data
 from ganlab.protocols import (
     DataSource,
     ImagePairSource,
@@ -17,7 +18,6 @@ from ganlab.protocols import (
     PointMixture,
     SequenceSource,
 )
-from ganlab.targets import instantiate_node
 from tests.conftest import compose_cfg, options, write_paired_folder, write_png_folder
 
 EXPECTED = {  # the contracts each option must keep (cifar10 has no offline files here: its loader is mnist's)
@@ -62,7 +62,7 @@ def test_a_data_option_keeps_its_contracts(name: str, cache: str, mnist_root: Pa
     if name == "csv":
         (tmp_path / "s.csv").write_text("a,b,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
         extra = [f"data.path={tmp_path / 's.csv'}", "data.length=6", "data.label_column=y"]
-    data = instantiate_node(compose_cfg(f"data={name}", *extra).data, device="cpu")
+    data = build_data(compose_cfg(f"data={name}", *extra).data, "cpu")
     try:
         assert isinstance(data, DataSource)
         for contract in EXPECTED[name]:

@@ -12,7 +12,8 @@ import torch
 
 from tests.conftest import REPO
 
-CEILINGS = {"default": 119, "mlp_mnist": 147, "wgan_gp": 1071}
+# Raised by 2 per D update for D/real_sign (r_t, ADA's overfitting measure, logged by every run: issue 21).
+CEILINGS = {"default": 121, "mlp_mnist": 149, "wgan_gp": 1081}
 MEASURED_ON = (2, 14)  # other torch versions decompose some operations differently: 15 % headroom there
 
 

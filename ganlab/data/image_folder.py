@@ -1,5 +1,16 @@
-"""`data=image_folder`: every image under `data.root` (recursively), resized and centre-cropped to `image_size`,
+"""`data=image_folder`: every image under `data.root` (recursively), made `image_size` square as `data.crop` says,
 streamed through a DataLoader because such folders (CelebA, LSUN) need not fit in memory.
+
+`data.crop` (center, the default, pad or resize) decides what happens to a non-square image: `center` resizes
+the short side to `image_size` and crops the middle of the long side; `pad` resizes the long side to
+`image_size`, keeping the aspect ratio, and pads the short side symmetrically with black (0, which is -1 in the
+model's [-1, 1]); `resize` stretches the image to the square, ignoring the aspect ratio.
+
+Images in other modes than RGB and L (RGBA, LA, palette, CMYK, 16-bit ...) are converted to `data.channels`, the
+transparent ones composited on black rather than losing their alpha channel and showing whatever colour hides
+under it. A pre-scan of the files' headers when the source is built counts them, and one INFO message per source
+says how many there were and of which modes (one message whether the images are then cached or streamed by
+worker processes).
 
 `data.cache` (true, false or auto, the default) decides whether the folder is instead decoded once at start-up
 into one uint8 tensor and then sampled by index on the device like the built-in sets (InMemoryImages): no
@@ -18,10 +29,12 @@ are at least two, each top-level sub-folder is a class (sorted by name); otherwi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +48,10 @@ from ganlab.data.base import InMemoryImages
 from ganlab.errors import ConfigError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+CROPS = ("center", "pad", "resize")  # data.crop: how a non-square image becomes image_size x image_size
+PAD_FILL = 0  # data.crop=pad pads with black: 0 in [0, 255], -1 in the model's [-1, 1]
+PLAIN_MODES = ("RGB", "L")  # converted into each other as PIL does, without a message
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # composited on black (so is a palette with a transparent entry)
 CACHE_MEMORY_FRACTION = 0.5  # data.cache=true may take at most this share of the host's available memory
 AUTO_CACHE_FRACTION = 0.25  # data.cache=auto caches only what takes at most this share (host, and CUDA's free)
 DECODE_BATCH = 64  # images per DataLoader batch while filling the cache
@@ -56,6 +73,81 @@ log = logging.getLogger("ganlab")
 
 def find_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def check_crop(crop: object) -> str:
+    """data.crop's value, or a ConfigError naming the choices (raised before any image is decoded)."""
+    if not isinstance(crop, str) or crop not in CROPS:
+        raise ConfigError(
+            f"data.crop={crop!r}: choose center (resize the short side to data.image_size and crop the middle of "
+            "the long side), pad (resize the long side and pad the short side with black) or resize (stretch to "
+            "the square, ignoring the aspect ratio)."
+        )
+    return crop
+
+
+def pad_to_square(image: Tensor, size: int) -> Tensor:
+    """(C, H, W) uint8 -> (C, size, size): the long side resized to `size` (antialiased, aspect ratio kept), the
+    short side padded with PAD_FILL on both sides (an odd pixel of padding goes to the bottom or the right)."""
+    height, width = image.shape[-2:]
+    longest = max(height, width)
+    new_h, new_w = (max(1, int(side * size / longest + 0.5)) for side in (height, width))
+    if (new_h, new_w) != (height, width):
+        image = v2.functional.resize(image, [new_h, new_w], antialias=True)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    return v2.functional.pad(image, [left, top, size - new_w - left, size - new_h - top], fill=PAD_FILL)
+
+
+def square_transform(crop: str, image_size: int) -> Callable[[Image.Image], Tensor]:
+    """A PIL image -> a uint8 (C, image_size, image_size) tensor, as data.crop says (see the module's docstring)."""
+    if crop == "pad":
+        return v2.Compose([v2.PILToTensor(), functools.partial(pad_to_square, size=image_size)])
+    if crop == "resize":
+        return v2.Compose([v2.PILToTensor(), v2.Resize((image_size, image_size), antialias=True)])
+    return v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+
+
+def is_transparent(img: Image.Image) -> bool:
+    """Whether an image of a non-plain mode has an alpha channel or a transparent palette entry (the header says
+    so: no decoding)."""
+    return img.mode in ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)
+
+
+def to_mode(img: Image.Image, mode: str) -> Image.Image:
+    """The image in `mode` (RGB or L). RGB and L convert as PIL does (as before data.crop existed); transparent
+    images are composited on black first, since PIL's plain convert drops the alpha channel and shows whatever
+    colour the transparent pixels happen to hold (often noise or white)."""
+    if img.mode in PLAIN_MODES or not is_transparent(img):
+        return img.convert(mode)
+    rgba = img.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), rgba).convert(mode)
+
+
+def scan_modes(files: list[Path]) -> tuple[Counter[str], int]:
+    """(how many files of each non-plain mode, how many of those are transparent), from the headers alone
+    (Image.open decodes no pixels). Unreadable files are left to the decoding, which reports them as before."""
+    modes: Counter[str] = Counter()
+    transparent = 0
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                if img.mode not in PLAIN_MODES:
+                    modes[img.mode] += 1
+                    transparent += is_transparent(img)
+        except OSError:
+            continue
+    return modes, transparent
+
+
+def conversion_message(modes: Counter[str], transparent: int, total: int, mode: str, where: Path) -> str | None:
+    """The one line that reports the converted files, or None when there were none."""
+    if not modes:
+        return None
+    counts = ", ".join(f"{m}: {n}" for m, n in sorted(modes.items(), key=lambda item: (-item[1], item[0])))
+    message = f"{sum(modes.values())} of {total} images in {where} were converted to {mode} ({counts})"
+    if transparent:
+        message += f"; transparent pixels (in {transparent} of them) are composited on black"
+    return message
 
 
 def class_labels(root: Path, files: list[Path]) -> tuple[list[str], list[int]] | None:
@@ -94,8 +186,10 @@ def free_device_memory(device: torch.device) -> int | None:
 
 
 class ImageFiles(Dataset):
-    """The images, resized and centre-cropped: float in [-1, 1] for streaming, or the uint8 crops (`uint8=True`)
-    that the cache holds; the float path is the uint8 one followed by the conversion, so both agree."""
+    """The images, made square as `crop` says: float in [-1, 1] for streaming, or the uint8 squares (`uint8=True`)
+    that the cache holds; the float path is the uint8 one followed by the conversion, so both agree.
+
+    `crop` (the transform) and `mode` are also what data=paired_folder applies to its pairs itself."""
 
     def __init__(
         self,
@@ -104,12 +198,13 @@ class ImageFiles(Dataset):
         channels: int,
         labels: list[int] | None = None,
         uint8: bool = False,
+        crop: str = "center",
     ) -> None:
         self.files = files
         self.labels = labels
         self.mode = "RGB" if channels == 3 else "L"
         self.uint8 = uint8
-        self.crop = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
+        self.crop = square_transform(check_crop(crop), image_size)
         self.to_float = v2.Compose(
             [
                 v2.ToDtype(torch.float32, scale=True),
@@ -122,7 +217,7 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
         with Image.open(self.files[index]) as img:
-            image = self.crop(img.convert(self.mode))
+            image = self.crop(to_mode(img, self.mode))
         if not self.uint8:
             image = self.to_float(image)
         return image if self.labels is None else (image, self.labels[index])
@@ -177,6 +272,7 @@ class ImageFolderData:
         num_workers: int = 4,
         device: torch.device | str = "cpu",
         cache: bool | str = False,
+        crop: str = "center",
     ) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
@@ -193,11 +289,13 @@ class ImageFolderData:
                 f"data.cache must be true, false or auto, got {cache!r}: true decodes the folder into memory once, "
                 "false streams it from disk, auto caches it when it fits easily in memory."
             )
+        self.crop = check_crop(crop)
         self.root = root_path
         found = class_labels(root_path, files)
         self.class_names = found[0] if found else None
         self.num_classes = len(found[0]) if found else None
-        self.dataset = ImageFiles(files, image_size, channels, found[1] if found else None)
+        self.dataset = ImageFiles(files, image_size, channels, found[1] if found else None, crop=self.crop)
+        self.composited = self._report_conversions()
         self.shape = (channels, image_size, image_size)
         self.num_workers = num_workers
         self.device = torch.device(device)
@@ -215,6 +313,17 @@ class ImageFolderData:
         self.memory: InMemoryImages | None = self._decode_all() if self._should_cache(cache) else None
         if self.memory is None and num_workers > 0:
             self._start_workers()
+
+    def _report_conversions(self) -> int:
+        """Log once, for this source, how many files are not RGB or L and get converted (counted from their
+        headers here, since streaming decodes them in worker processes); return how many were transparent."""
+        start = time.perf_counter()
+        modes, transparent = scan_modes(self.dataset.files)
+        log.debug("image_folder: read %d headers in %.3f s", len(self.dataset), time.perf_counter() - start)
+        message = conversion_message(modes, transparent, len(self.dataset), self.dataset.mode, self.root)
+        if message is not None:
+            log.info("image_folder: %s", message)
+        return transparent
 
     def _cache_bytes(self) -> int:
         c, h, w = self.shape
@@ -256,7 +365,7 @@ class ImageFolderData:
         """Decode every image once (in parallel through DataLoader workers) into one uint8 (N, C, H, W) tensor."""
         n, shape, size = len(self.dataset), self.shape, self._cache_bytes()
         start = time.perf_counter()
-        crops = ImageFiles(self.dataset.files, shape[1], shape[0], uint8=True)
+        crops = ImageFiles(self.dataset.files, shape[1], shape[0], uint8=True, crop=self.crop)
         images = torch.empty((n, *shape), dtype=torch.uint8)
         loader = DataLoader(  # in file order
             crops, batch_size=DECODE_BATCH, num_workers=self.num_workers, multiprocessing_context=self._context()
@@ -411,10 +520,16 @@ class ImageFolderData:
 
     def fingerprint(self) -> str:
         """A hash of the file list with sizes and modification times (reading every image would be slow). The
-        same with and without the cache, which holds the same pixels: cached metric statistics stay valid."""
+        same with and without the cache, which holds the same pixels: cached metric statistics stay valid.
+        With data.crop=center and no transparent image it is what it was before data.crop and the compositing
+        on black existed; otherwise the pixels differ from what an older statistic was computed on."""
         h = hashlib.sha256()
         for path in self.dataset.files:
             stat = path.stat()
             h.update(f"{path.relative_to(self.root)}:{stat.st_size}:{stat.st_mtime_ns};".encode())
         h.update(f"{self.shape}".encode())
+        if self.crop != "center":
+            h.update(f"crop={self.crop};".encode())
+        if self.composited:
+            h.update(b"transparent composited on black;")
         return h.hexdigest()[:16]

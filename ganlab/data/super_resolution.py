@@ -54,7 +54,7 @@ class SuperResolutionData:
         source_options: Any = None,
         device: torch.device | str = "cpu",
     ) -> None:
-        from ganlab.targets import instantiate_node
+        from ganlab.data.selection import build_data
 
         if scale not in SCALES:
             raise ConfigError(f"data.scale must be one of {', '.join(map(str, SCALES))}, got {scale}.")
@@ -67,7 +67,7 @@ class SuperResolutionData:
             raise ConfigError(f"data.heldout is the share of images kept out of training, in (0, 1), got {heldout}.")
         self.scale = int(scale)
         self.source_config = source_node(source, image_size, source_options)
-        inner = instantiate_node(self.source_config, device=device)
+        inner = build_data(self.source_config, device)
         self.shape = tuple(inner.shape)
         if len(self.shape) != 3:
             raise ConfigError(f"data.source={source} is not a source of images.")

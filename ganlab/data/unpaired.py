@@ -29,13 +29,13 @@ def in_memory(
 ) -> tuple[Any, DictConfig]:
     """An image source by its option name (conf/data/<source>.yaml at `image_size`, `options` merged in), with
     its images in memory (SimGAN's sets are small, and its test reads all of them), and its config node."""
-    from ganlab.targets import instantiate_node
+    from ganlab.data.selection import build_data
 
     allowed = SYNTHETIC_SOURCES if option == "data.synthetic" else REAL_SOURCES
     if source not in allowed:
         raise ConfigError(f"{option}={source!r}: choose one of {', '.join(allowed)}.")
     node = option_node(source, image_size, options)
-    data = memory_of(instantiate_node(node, device=device))  # an in-memory set, or a cached image folder
+    data = memory_of(build_data(node, device))  # an in-memory set, or a cached image folder
     if data is None:
         raise ConfigError(f"{option}={source}: data=unpaired holds its sources in memory; use data.cache=true.")
     return data, node

@@ -68,6 +68,8 @@ class AdversarialLoss:
         stats = {
             "D/real": real_out.detach().mean(),
             "D/fake": fake_out.detach().mean(),
+            # r_t, ADA's overfitting heuristic: the share of real images D scores as real, minus the rest
+            "D/real_sign": real_out.detach().sign().mean(),
         }
         if self.wasserstein:
             stats["D/wasserstein"] = stats["D/real"] - stats["D/fake"]

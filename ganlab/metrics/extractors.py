@@ -104,12 +104,13 @@ def classifier_training_set(name: str, data_cfg: Any) -> tuple[Tensor, Tensor]:
 
     The run's own data node is used when it is that dataset (its root); otherwise ganlab's default config."""
     from ganlab.config import CONF_DIR
+    from ganlab.data.selection import without_selection
     from ganlab.protocols import InMemoryImageSource
     from ganlab.targets import instantiate_node
 
     node = data_cfg if data_name(data_cfg) == name else OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")
     node = OmegaConf.merge(node, {"image_size": CLASSIFIERS[name][0]})
-    data: InMemoryImageSource = instantiate_node(node, device="cpu")
+    data: InMemoryImageSource = instantiate_node(without_selection(node), device="cpu")  # the whole training split
     images = data.images if data.images.dtype != torch.uint8 else data.images.float().mul(2 / 255).sub(1)
     return images.contiguous(), data.labels.contiguous()
 

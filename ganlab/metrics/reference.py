@@ -20,6 +20,7 @@ log = logging.getLogger("ganlab")
 FORMAT = "ganlab-reference-v1"
 SPLIT = "train"  # every ganlab data source trains on the training split; the metrics compare with it
 RELOCATABLE = {"root", "download", "num_workers", "_target_"}
+TRAINING_ONLY = {"limit", "xflip"}  # which images train (ganlab/data/selection.py); the real side is the same
 
 
 @dataclass
@@ -30,11 +31,12 @@ class Reference:
 
 
 def reference_features(data: ImageSource, data_cfg: Any, extractor: Extractor, n: int, batch_size: int) -> Reference:
+    data = getattr(data, "reference", data)  # data.limit trains on a subset; the metrics compare with the whole
     n_real = min(n, len(data))
     options = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
     key = {
         "data": data_name(data_cfg),
-        "options": {k: v for k, v in options.items() if k not in RELOCATABLE},
+        "options": {k: v for k, v in options.items() if k not in RELOCATABLE | TRAINING_ONLY},
         "pixels": data.fingerprint(),
         "split": SPLIT,
         "shape": list(data.shape),

@@ -5,7 +5,8 @@ scores, real and fake alike, so that G is trained through the augmentation and D
 dataset. Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise added to D's inputs,
 making the real and fake distributions overlap; annealed linearly to zero over `instance_noise_steps`.
 
-Augmentation draws from the global torch RNG on D's device, so a resumed run sees the same draws.
+ADA (augment.ada, ganlab/stabilizers/ada.py) runs first, when on. Augmentation draws from the global torch RNG
+on D's device, so a resumed run sees the same draws.
 """
 
 from __future__ import annotations
@@ -84,13 +85,17 @@ class AugmentedDiscriminator:
         instance_noise: float,
         instance_noise_steps: int | None,
         shape: tuple[int, ...],
+        ada: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
+        """`ada`: the adaptive augmentation pipeline (augment.ada, ganlab/stabilizers/ada.py), applied first."""
         if not instance_noise >= 0:
             raise ConfigError(f"augment.instance_noise must be a std >= 0, got {instance_noise}.")
         if instance_noise_steps is not None and instance_noise_steps < 1:
             raise ConfigError(f"augment.instance_noise_steps must be >= 1 or null, got {instance_noise_steps}.")
         self.D = D
         self.policy = [POLICIES[name] for name in check_policy(diffaugment, shape)]
+        if ada is not None:
+            self.policy.insert(0, ada)
         self.noise_std0 = float(instance_noise)
         self.noise_steps = instance_noise_steps
         # The current std on D's device: a captured CUDA graph reads it, so the annealing reaches the graph by a
