@@ -51,7 +51,7 @@ from PIL import Image, ImageOps
 from torch import Tensor, nn
 
 from ganlab.commands.output import write_atomically
-from ganlab.data.image_folder import IMAGE_SUFFIXES, find_images
+from ganlab.data.image_folder import IMAGE_SUFFIXES, find_images, to_mode
 from ganlab.errors import ConfigError, first_line
 
 KEPT_SUFFIXES = {".png", ".jpg", ".jpeg"}  # written in their own format; any other input becomes .png
@@ -157,11 +157,11 @@ def prepare_out(out: str | None, inputs: list[Path], names: list[Path]) -> list[
 
 
 def read_image(path: Path, channels: int) -> Tensor:
-    """(channels, H, W) float in [-1, 1], decoded as data=image_folder decodes (PIL, converted to L or RGB), upright
-    as the file's EXIF orientation says."""
+    """(channels, H, W) float in [-1, 1], decoded as data=image_folder decodes (PIL, converted to L or RGB,
+    transparent pixels on black), upright as the file's EXIF orientation says."""
     try:
         with Image.open(path) as img:
-            pixels = np.asarray(ImageOps.exif_transpose(img).convert("RGB" if channels == 3 else "L"))
+            pixels = np.asarray(to_mode(ImageOps.exif_transpose(img), "RGB" if channels == 3 else "L"))
     except (OSError, ValueError, Image.DecompressionBombError) as err:
         raise ConfigError(f"input=: cannot read {path} as an image ({first_line(err)}).") from err
     image = torch.from_numpy(pixels.copy()).float()

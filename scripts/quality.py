@@ -47,6 +47,8 @@ class Row:
     near: dict[str, tuple[str, float]] = field(default_factory=dict)  # metric -> (other, d): |mean - other's| <= d
     train_slug: str | None = None  # evaluate the run of this row instead of training one of its own
     checkpoint: str = ""  # what `ganlab eval` reads inside the run directory ("": checkpoints/last.pt)
+    init_from: str | None = None  # start from the run of this row with the same seed (init=)
+    scalars: dict[str, str] = field(default_factory=dict)  # metric -> TensorBoard tag whose last value it reports
 
 
 POINT_METRICS = ["modes", "high_quality", "kl", "kl_all"]
@@ -55,6 +57,9 @@ IMAGE_METRICS = ["fid_digits", "kid_digits", "precision_digits", "recall_digits"
 SR_METRICS = ["psnr", "ssim", "fid_digits", "psnr_bicubic", "ssim_bicubic", "fid_digits_bicubic"]
 REFINEMENT_METRICS = ["real_accuracy", "real_accuracy_raw", "fid_digits", "fid_digits_raw"]
 SEQUENCE_METRICS = ["discriminative", "predictive", "predictive_real", "marginal", "autocorrelation"]
+LIMITED = ["experiment=dcgan_digits", "data.limit=100"]
+RT = {"r_t": "D/real_sign"}
+TUNE = ["experiment=dcgan_digits", "data.classes=[5,6,7,8,9]", "data.limit=50", "trainer.steps=1000"]
 ROWS = [
     Row(
         "ring8",
@@ -160,6 +165,48 @@ ROWS = [
         max_train_s=600,
     ),
     Row("crnngan_sines", "crnngan_sines (C-RNN-GAN's bidirectional D)", ["experiment=crnngan_sines"], SEQUENCE_METRICS),
+    # Issue 21, limited data: dcgan_digits on 100 digits (10 a class), 2000 steps; ADA must cut the FID by >= 30 %.
+    # r_t = E[sign(D(real))] over the last 50 steps: near 1 when D has memorised its set, near 0.6 under ADA.
+    Row("digits100", "dcgan_digits, data.limit=100", LIMITED, [*IMAGE_METRICS, "r_t"], scalars=RT),
+    Row(
+        "digits100_diffaugment",
+        "dcgan_digits, data.limit=100, DiffAugment (color,translation,cutout)",
+        [*LIMITED, "augment.diffaugment=[color,translation,cutout]"],
+        [*IMAGE_METRICS, "r_t"],
+        scalars=RT,
+    ),
+    Row(
+        "digits100_ada",
+        "dcgan_digits, data.limit=100, ADA (ada_kimg=100)",
+        [*LIMITED, "augment.ada=true", "augment.ada_kimg=100"],
+        [*IMAGE_METRICS, "r_t", "p"],
+        within={"fid_digits": ("digits100", 0.7)},
+        scalars={**RT, "p": "augment/p"},
+    ),
+    # Issue 21, transfer: pre-train on digits 0-4, fine-tune on 50 images of 5-9 with init= and FreezeD; it must
+    # reach a lower FID (against all of 5-9) than those 50 images from scratch, in as many steps.
+    Row(
+        "digits04",
+        "pre-training: dcgan_digits on digits 0-4",
+        ["experiment=dcgan_digits", "data.classes=[0,1,2,3,4]"],
+        IMAGE_METRICS,
+    ),  # fmt: skip
+    Row("digits59_scratch", "digits 5-9, 50 images, 1000 steps from scratch", TUNE, IMAGE_METRICS),
+    Row(
+        "digits59_init",
+        "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, no FreezeD)",
+        TUNE,
+        IMAGE_METRICS,
+        init_from="digits04",
+    ),
+    Row(
+        "digits59_freezed",
+        "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, FreezeD freeze=1)",
+        [*TUNE, "model.discriminator.freeze=1"],
+        IMAGE_METRICS,
+        init_from="digits04",
+        beats={"fid_digits": "digits59_scratch"},
+    ),
 ]
 
 
@@ -180,14 +227,27 @@ def measure(row: Row, seed: int, runs: Path) -> tuple[dict[str, float], float]:
     if not timing_file.is_file():  # a re-run of the script reuses finished runs and measurements
         start = time.perf_counter()
         # No evaluation inside training: `ganlab eval` measures once, with its own defaults.
-        run([*GANLAB, "train", *row.overrides, f"seed={seed}", "trainer.monitor=null", "trainer.eval_every=null",
-             f"hydra.run.dir={run_dir}"], log)  # fmt: skip
+        init = [f"init={runs / row.init_from / f'seed{seed}'}"] if row.init_from else []
+        run([*GANLAB, "train", *row.overrides, *init, f"seed={seed}", "trainer.monitor=null",
+             "trainer.eval_every=null", f"hydra.run.dir={run_dir}"], log)  # fmt: skip
         timing_file.write_text(f"{time.perf_counter() - start:.1f}\n")
     if not metrics_file.is_file():
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         run([*GANLAB, "eval", f"run={run_dir / row.checkpoint}", f"out={metrics_file}"], log)
     report = json.loads(metrics_file.read_text())
-    return {m["metric"]: m["value"] for m in report["metrics"]}, float(timing_file.read_text())
+    metrics = {m["metric"]: m["value"] for m in report["metrics"]} | last_scalars(run_dir, row.scalars)
+    return metrics, float(timing_file.read_text())
+
+
+def last_scalars(run_dir: Path, tags: dict[str, str]) -> dict[str, float]:
+    """The last logged value of each TensorBoard tag, by the name the table gives it."""
+    if not tags:
+        return {}
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    return {name: events.Scalars(tag)[-1].value for name, tag in tags.items()}
 
 
 def fmt(metric: str, values: list[float]) -> str:
@@ -279,12 +339,12 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--only", default="", help="comma-separated row names (prefixes) to run")
+    parser.add_argument("--only", default="", help="comma-separated row names or slugs (prefixes) to run")
     parser.add_argument("--runs", type=Path, default=Path("outputs/quality"), help="where the runs go")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    rows = [r for r in ROWS if not wanted or any(r.name.startswith(w) for w in wanted)]
+    rows = [r for r in ROWS if not wanted or any(r.name.startswith(w) or r.slug.startswith(w) for w in wanted)]
     results = []
     for row in rows:
         per_seed, secs = [], []

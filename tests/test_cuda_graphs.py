@@ -43,6 +43,8 @@ CONFIGS = {
     # RMSprop as CUDA runs it: the foreach update (the CPU default, one tensor at a time, reads a tensor lr back)
     "mlp_points": ["model=mlp", "data=gaussians", "loss=hinge", "optimizer=rmsprop", *FOREACH],
     "wgan_burst": ["loss=wgan", "trainer.n_critic_schedule=wgan", "trainer.critic_burst=3"],
+    # p on the device, read by the captured D and G parts, moved between steps; r_t's sums added inside D's graph
+    "ada": ["augment.ada=true", "augment.ada_p=0.5", "augment.ada_kimg=0.32", "loss.r1=1.0", "loss.reg_every=2"],
 }
 
 

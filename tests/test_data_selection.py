@@ -24,6 +24,8 @@ def test_a_limit_is_a_fixed_class_balanced_subset_and_the_metrics_keep_the_whole
     assert len(data.reference) == 1797  # the bundled digits: FID compares with all of them
     whole = next(data.reference_batches(1797, 1797))
     assert whole.shape[0] == 1797
+    trained = next(data.training_batches(1797, 1797))
+    assert trained.shape[0] == 100 and torch.equal(trained.sort(0).values, to_unit_range(data.images).sort(0).values)
     # 13 images over 10 classes: one of each class, then 3 more of three classes
     assert sorted(build_data({**DIGITS, "limit": 13}, "cpu").labels.bincount().tolist()) == [1] * 7 + [2] * 3
 

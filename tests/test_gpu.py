@@ -148,6 +148,7 @@ def graphed_stepper(*options: str) -> object:
         ["model.conditional=true"],
         ["model=mlp", "data=gaussians", "loss=hinge", "optimizer=rmsprop"],
         ["loss=wgan", "trainer.n_critic_schedule=wgan", "trainer.critic_burst=3"],
+        ["augment.ada=true", "augment.ada_p=0.5", "augment.ada_kimg=0.32", "loss.r1=1.0", "loss.reg_every=2"],
         STYLEGAN2,
         PROGAN,
         SRGAN,

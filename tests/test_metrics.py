@@ -155,6 +155,14 @@ def test_a_mode_with_few_samples_is_not_covered():
     assert mode_metrics(points, centres, std=0.05)["modes"] == 24
 
 
+def test_classes_the_real_data_lacks_are_not_counted_as_covered():
+    from ganlab.metrics.modes import covered
+
+    share = torch.tensor([0.0] * 5 + [0.2] * 5)  # data.classes=[5,6,7,8,9]
+    assert covered(torch.tensor([0] * 5 + [20] * 5), 100, share) == 5
+    assert covered(torch.tensor([10] * 5 + [10, 10, 10, 10, 3]), 100, share) == 4  # 3 < 20 / 5
+
+
 def test_points_between_modes_are_low_quality():
     centres = mode_centres("ring8")
     midpoints = (centres + centres.roll(1, dims=0)) / 2  # on the chords between neighbouring modes

@@ -76,7 +76,9 @@ def nearest_neighbours(snap: Snapshot, folder: Path) -> Figure:
         data = snap.data(torch.device("cpu"))
     except ConfigError as err:
         return Figure("Nearest real neighbours", None, f"Not drawn: the run's data could not be read ({err})")
-    real = torch.cat(list(data.reference_batches(min(NEIGHBOUR_POOL, len(data)), 500))).float().cpu()
+    # A run on data.limit images is compared with those it trained on: copying them is what to look for.
+    batches = getattr(data, "training_batches", data.reference_batches)
+    real = torch.cat(list(batches(min(NEIGHBOUR_POOL, len(data)), 500))).float().cpu()
     z = latents(NEIGHBOUR_SAMPLES, snap.z_dim, SEED + 1)
     labels = grid_labels(NEIGHBOUR_SAMPLES, 1, snap.num_classes) if snap.num_classes else None
     fake = generate(snap.G, z, labels).float().cpu()

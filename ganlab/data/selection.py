@@ -110,6 +110,10 @@ class LimitedImages(InMemoryImages):
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         return self.reference.reference_batches(n, batch_size)
 
+    def training_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
+        """min(n, limit) of the images it trains on (ganlab browse looks for copies among them)."""
+        return super().reference_batches(n, batch_size)
+
     def fingerprint(self) -> str:
         return self.reference.fingerprint()  # keys the cached real features, which are the whole set's
 

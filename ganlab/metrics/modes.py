@@ -41,9 +41,10 @@ def reverse_kl(counts: Tensor, reference: Tensor) -> float:
 
 
 def covered(counts: Tensor, n: int, reference: Tensor) -> int:
-    """Bins holding at least COVERED_SHARE of the count expected from `reference` for n samples."""
+    """Bins the reference has (a share > 0: data.classes=[5,6,7,8,9] has no 0-4) holding at least COVERED_SHARE
+    of the count expected from `reference` for n samples."""
     expected = n * reference.double() / reference.sum()
-    return int((counts.double() >= COVERED_SHARE * expected).sum())
+    return int(((counts.double() >= COVERED_SHARE * expected) & (reference > 0)).sum())
 
 
 def kl_all(counts: Tensor, n: int) -> float:
