@@ -5,7 +5,7 @@ Every number comes from the real command line: `ganlab train experiment=<preset>
 the digits classifier's feature space). Baselines run beside the presets so the table shows what each preset
 buys: a plain non-saturating MLP GAN on ring8 (same steps) and the default `ganlab train` DCGAN.
 
-    python scripts/quality.py                          # everything, 5 seeds (about an hour on 2 CPU cores)
+    python scripts/quality.py                          # everything, 5 seeds (hours on 2 CPU cores)
     python scripts/quality.py --only ring8 --seeds 2   # a subset
     python scripts/quality.py --out results.md --runs /tmp/quality
 
