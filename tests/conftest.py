@@ -24,6 +24,20 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 REPO = Path(__file__).resolve().parents[1]
 
 
+# What an image evaluation in the digits classifier's features reports (issue 20: the extractor in every name)
+DIGITS_IMAGE_METRICS = {
+    "fid_digits",
+    "kid_digits",
+    "kid_digits_std",
+    "is_digits",
+    "is_digits_std",
+    "precision_digits",
+    "recall_digits",
+    "classes",
+    "class_kl",
+}
+
+
 def compose_cfg(*overrides: str, fast: bool = True) -> DictConfig:
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose(CONFIG_NAME, overrides=[*(["debug=fast"] if fast else []), *overrides])

@@ -18,7 +18,7 @@ from ganlab.evaluation import Evaluator
 from ganlab.metrics.classifier import load_classifier
 from ganlab.metrics.extractors import SHIPPED_WEIGHTS, get_extractor
 from ganlab.metrics.fidelity import fid
-from tests.conftest import compose_cfg
+from tests.conftest import DIGITS_IMAGE_METRICS, compose_cfg
 
 DIGITS_CFG = OmegaConf.create({"_target_": "ganlab.data.digits.DigitsData", "image_size": 16})
 
@@ -68,17 +68,7 @@ def test_evaluator_scores_real_digits_as_good_and_one_class_as_collapsed() -> No
     real = evaluator(Replay(data.sample), z_dim=4).metrics
     ones = data.images[data.labels == 1]
     collapsed = evaluator(Replay(lambda n: ones[torch.randint(len(ones), (n,))]), z_dim=4).metrics
-    assert set(real) == {
-        "fid_digits",
-        "kid_digits",
-        "kid_digits_std",
-        "is_digits",
-        "is_digits_std",
-        "precision_digits",
-        "recall_digits",
-        "classes",
-        "class_kl",
-    }
+    assert set(real) == DIGITS_IMAGE_METRICS
     assert real["classes"] == 10 and real["class_kl"] < 0.02
     assert collapsed["classes"] == 1 and collapsed["class_kl"] > 2.0  # log(10) = 2.30 for one class
     assert real["fid_digits"] < 0.1 * collapsed["fid_digits"]

@@ -16,7 +16,7 @@ import ganlab
 from ganlab.checkpoint import load_checkpoint, save_checkpoint
 from ganlab.cli import main
 from ganlab.generation import slerp
-from tests.conftest import exits_2
+from tests.conftest import DIGITS_IMAGE_METRICS, exits_2
 
 FAST = ["debug=fast", "trainer.device=cpu"]
 
@@ -122,17 +122,7 @@ def test_eval_of_an_image_run_writes_metrics_json(image_run: Path, capsys: pytes
     report = json.loads((image_run / "metrics.json").read_text())
     assert report["ganlab_version"] == ganlab.__version__ and report["step"] == 4 and report["generator"] == "G"
     by_name = {m["metric"]: m for m in report["metrics"]}
-    assert set(by_name) == {
-        "fid_digits",
-        "kid_digits",
-        "kid_digits_std",
-        "is_digits",
-        "is_digits_std",
-        "precision_digits",
-        "recall_digits",
-        "classes",
-        "class_kl",
-    }
+    assert set(by_name) == DIGITS_IMAGE_METRICS
     for record in by_name.values():
         assert record["n_samples"] == 200 and record["features"] == "digits" and math.isfinite(record["value"])
     assert by_name["fid_digits"]["lower_is_better"] and not by_name["is_digits"]["lower_is_better"]
