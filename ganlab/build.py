@@ -169,6 +169,7 @@ def make_discriminator(node: DictConfig, in_shape: tuple[int, ...], **labels: An
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters that learn: all but FreezeD's frozen blocks (D's optimizer holds these alone)."""
     return [param for param in model.parameters() if param.requires_grad]
 
 

@@ -20,7 +20,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from ganlab.build import Components
+from ganlab.build import Components, trainable
 from ganlab.condition import call, given
 from ganlab.cuda_graphs import step_runner
 from ganlab.divergence import NanWatch
@@ -102,7 +102,7 @@ class TrainStep:
         self.scaler_d = torch.amp.GradScaler(parts.device.type) if scaled else None
         self.one = torch.ones((), device=parts.device)
         # D's learning parameters: frozen during G's update, and back after it. FreezeD's frozen blocks stay out.
-        self.d_learning = [param for param in parts.D.parameters() if param.requires_grad]
+        self.d_learning = trainable(parts.D)
         self.G_train: Callable[..., Tensor] = run.G
         self.critic_d = parts.D_view.through(run.D)  # D's steps, synchronised across ranks
         self.critic_d_eager = parts.D_view.through(run.D_eager)  # ... whose penalty differentiates D twice
