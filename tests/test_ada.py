@@ -132,3 +132,28 @@ def test_g_learns_through_every_transformation() -> None:
     D(pipeline(G(torch.randn(4, 8)))).mean().backward()
     for name, param in G.named_parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all() and param.grad.abs().sum() > 0, name
+
+
+def _rank_adjusts_p(rank: int, world: int, init_file: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        ada = controller()
+        ada.observe(torch.tensor(1.0 if rank == 0 else 0.0))  # rank 0's D calls every real real, rank 1's half
+        ada.after_d_updates(4)
+        torch.save({"p": ada.p, "r_t": ada.r_t}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_under_torchrun_p_follows_r_t_over_every_ranks_real_images(tmp_path: Path) -> None:
+    """Two gloo processes: r_t is the mean over both ranks' sums (0.5, below the target: p falls on both), not
+    each rank's own (rank 0 alone would raise p)."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_rank_adjusts_p, args=(2, str(tmp_path / "init"), str(tmp_path / "out")), nprocs=2)
+    results = [torch.load(tmp_path / f"out.{rank}", weights_only=True) for rank in range(2)]
+    for result in results:
+        assert result["r_t"].item() == pytest.approx(0.5)
+        assert result["p"].item() == pytest.approx(0.5 - 64 * 4 / 500_000)
