@@ -183,6 +183,22 @@ ROWS = [
         within={"fid_digits": ("digits100", 0.7)},
         scalars={**RT, "p": "augment/p"},
     ),
+    # The same at 10 000 steps, where the baseline's recall keeps falling towards its 100 images and ADA's does not.
+    Row(
+        "digits100_10k",
+        "dcgan_digits, data.limit=100, 10 000 steps",
+        [*LIMITED, "trainer.steps=10000"],
+        [*IMAGE_METRICS, "r_t"],
+        scalars=RT,
+    ),  # fmt: skip
+    Row(
+        "digits100_10k_ada",
+        "dcgan_digits, data.limit=100, 10 000 steps, ADA (ada_kimg=100)",
+        [*LIMITED, "trainer.steps=10000", "augment.ada=true", "augment.ada_kimg=100"],
+        [*IMAGE_METRICS, "r_t", "p"],
+        within={"fid_digits": ("digits100_10k", 0.7)},
+        scalars={**RT, "p": "augment/p"},
+    ),
     # Issue 21, transfer: pre-train on digits 0-4, fine-tune on 50 images of 5-9 with init= and FreezeD; it must
     # reach a lower FID (against all of 5-9) than those 50 images from scratch, in as many steps.
     Row(
