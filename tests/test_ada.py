@@ -147,6 +147,7 @@ def _rank_adjusts_p(rank: int, world: int, init_file: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes importing torch: seconds the default suite keeps for others
 def test_under_torchrun_p_follows_r_t_over_every_ranks_real_images(tmp_path: Path) -> None:
     """Two gloo processes: r_t is the mean over both ranks' sums (0.5, below the target: p falls on both), not
     each rank's own (rank 0 alone would raise p)."""
