@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganlab.data.base import metrics_images
 from ganlab.errors import ConfigError
 from ganlab.generation import sample_batches
 from ganlab.metric_names import rename, split, with_extractor
@@ -189,7 +190,7 @@ class Evaluator:
             raise ConfigError(
                 f"image metrics need {n_option} >= {MIN_IMAGES} (the Inception Score's splits), got {self.n}."
             )
-        n_real = len(getattr(data, "reference", data))  # data.limit trains on a subset; the metrics use the whole
+        n_real = len(metrics_images(data))  # data.limit trains on a subset; the metrics use the whole
         if n_real < MIN_REAL:
             raise ConfigError(
                 f"the data holds {n_real} images; image metrics need at least {MIN_REAL} real ones "

@@ -91,6 +91,11 @@ def memory_of(data: object) -> Any:
     return memory if getattr(memory, "images", None) is not None else None
 
 
+def metrics_images(data: object) -> object:
+    """The source the metrics compare with: a data.limit source's whole set (its `reference`), else itself."""
+    return getattr(data, "reference", data)
+
+
 def close_source(data: object) -> None:
     """Call the source's optional `close()`, if it has one (DataSource in ganlab/protocols.py)."""
     close = getattr(data, "close", None)

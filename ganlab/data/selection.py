@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from ganlab.data.base import InMemoryImages, memory_of
+from ganlab.data.base import InMemoryImages, close_source, memory_of
 from ganlab.errors import ConfigError
 from ganlab.targets import instantiate_node
 
@@ -118,7 +118,7 @@ class LimitedImages(InMemoryImages):
         return self.reference.fingerprint()  # keys the cached real features, which are the whole set's
 
     def close(self) -> None:
-        getattr(self.reference, "close", lambda: None)()
+        close_source(self.reference)
 
 
 class Mirrored:

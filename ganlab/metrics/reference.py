@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ganlab.cache import cache_dir, digest
 from ganlab.checkpoint import atomic_torch_save
+from ganlab.data.base import metrics_images
 from ganlab.metrics.extractors import Extractor, data_name
 from ganlab.protocols import ImageSource
 
@@ -31,7 +32,7 @@ class Reference:
 
 
 def reference_features(data: ImageSource, data_cfg: Any, extractor: Extractor, n: int, batch_size: int) -> Reference:
-    data = getattr(data, "reference", data)  # data.limit trains on a subset; the metrics compare with the whole
+    data = metrics_images(data)  # data.limit trains on a subset; the metrics compare with the whole
     n_real = min(n, len(data))
     options = OmegaConf.to_container(data_cfg, resolve=True) if isinstance(data_cfg, DictConfig) else data_cfg
     key = {
