@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ class Row:
     train_slug: str | None = None  # evaluate the run of this row instead of training one of its own
     checkpoint: str = ""  # what `ganlab eval` reads inside the run directory ("": checkpoints/last.pt)
     init_from: str | None = None  # start from the run of this row with the same seed (init=)
+    extends: str | None = None  # continue a copy of this row's run with the same seed (resume=, more steps)
     scalars: dict[str, str] = field(default_factory=dict)  # metric -> TensorBoard tag whose last value it reports
 
 
@@ -199,6 +201,24 @@ ROWS = [
         within={"fid_digits": ("digits100_10k", 0.7)},
         scalars={**RT, "p": "augment/p"},
     ),
+    # ... and at 20 000 steps: each continues its 10 000-step run (resume= is exact, so this is one long run).
+    Row(
+        "digits100_20k",
+        "dcgan_digits, data.limit=100, 20 000 steps",
+        [*LIMITED, "trainer.steps=20000"],
+        [*IMAGE_METRICS, "r_t"],
+        scalars=RT,
+        extends="digits100_10k",
+    ),
+    Row(
+        "digits100_20k_ada",
+        "dcgan_digits, data.limit=100, 20 000 steps, ADA (ada_kimg=100)",
+        [*LIMITED, "trainer.steps=20000", "augment.ada=true", "augment.ada_kimg=100"],
+        [*IMAGE_METRICS, "r_t", "p"],
+        within={"fid_digits": ("digits100_20k", 0.7)},
+        scalars={**RT, "p": "augment/p"},
+        extends="digits100_10k_ada",
+    ),
     # Issue 21, transfer: pre-train on digits 0-4, fine-tune on 50 images of 5-9 with init= and FreezeD; it must
     # reach a lower FID (against all of 5-9) than those 50 images from scratch, in as many steps.
     Row(
@@ -241,18 +261,33 @@ def measure(row: Row, seed: int, runs: Path) -> tuple[dict[str, float], float]:
     log = runs / row.slug / f"seed{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     if not timing_file.is_file():  # a re-run of the script reuses finished runs and measurements
+        earlier = continue_from(row, seed, runs, run_dir)
         start = time.perf_counter()
         # No evaluation inside training: `ganlab eval` measures once, with its own defaults.
         init = [f"init={runs / row.init_from / f'seed{seed}'}"] if row.init_from else []
-        run([*GANLAB, "train", *row.overrides, *init, f"seed={seed}", "trainer.monitor=null",
+        resume = [f"resume={run_dir}"] if row.extends else []
+        run([*GANLAB, "train", *row.overrides, *init, *resume, f"seed={seed}", "trainer.monitor=null",
              "trainer.eval_every=null", f"hydra.run.dir={run_dir}"], log)  # fmt: skip
-        timing_file.write_text(f"{time.perf_counter() - start:.1f}\n")
+        timing_file.write_text(f"{earlier + time.perf_counter() - start:.1f}\n")
     if not metrics_file.is_file():
         metrics_file.parent.mkdir(parents=True, exist_ok=True)
         run([*GANLAB, "eval", f"run={run_dir / row.checkpoint}", f"out={metrics_file}"], log)
     report = json.loads(metrics_file.read_text())
     metrics = {m["metric"]: m["value"] for m in report["metrics"]} | last_scalars(run_dir, row.scalars)
     return metrics, float(timing_file.read_text())
+
+
+def continue_from(row: Row, seed: int, runs: Path, run_dir: Path) -> float:
+    """For a row that extends another: copy that row's finished run (same seed) to `run_dir`, once, and return
+    the seconds its training took, so the longer row's time counts every step. Resume is exact, so the copy
+    trained on is the same as one trained for all the steps at once."""
+    if not row.extends:
+        return 0.0
+    shorter = runs / row.extends / f"seed{seed}"
+    _, seconds = measure(next(r for r in ROWS if r.slug == row.extends), seed, runs)  # trains it if need be
+    if not run_dir.exists():
+        shutil.copytree(shorter, run_dir, ignore=shutil.ignore_patterns("train_seconds.txt", "metrics.json"))
+    return seconds
 
 
 def last_scalars(run_dir: Path, tags: dict[str, str]) -> dict[str, float]:
@@ -352,15 +387,25 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
     return "\n".join(lines)
 
 
+def chosen(row: Row, wanted: str) -> bool:
+    """`--only` takes prefixes of slugs or names (`digits100` is every limited-data row); a trailing `$` asks
+    for that slug alone (`digits100_10k$` without `digits100_10k_ada`)."""
+    if wanted.endswith("$"):
+        return row.slug == wanted[:-1]
+    return row.name.startswith(wanted) or row.slug.startswith(wanted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--only", default="", help="comma-separated row names or slugs (prefixes) to run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated row names or slugs (prefixes; `slug$`: that one alone) to run"
+    )
     parser.add_argument("--runs", type=Path, default=Path("outputs/quality"), help="where the runs go")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    rows = [r for r in ROWS if not wanted or any(r.name.startswith(w) or r.slug.startswith(w) for w in wanted)]
+    rows = [r for r in ROWS if not wanted or any(chosen(r, w) for w in wanted)]
     results = []
     for row in rows:
         per_seed, secs = [], []

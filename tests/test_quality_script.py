@@ -87,3 +87,38 @@ def test_a_row_can_evaluate_another_rows_run_at_a_kept_checkpoint() -> None:
     assert stage.train_slug == "srgan_digits" and stage.checkpoint == "checkpoints/step_0002000.pt"
     srgan = compose_cfg("experiment=srgan_digits", fast=False)
     assert srgan.trainer.keep_every == srgan.trainer.pretrain_steps == 2000  # that checkpoint is the MSE stage's
+
+
+def test_a_longer_row_continues_the_shorter_rows_run_with_the_same_recipe() -> None:
+    for row in (r for r in quality.ROWS if r.extends):
+        shorter = next(r for r in quality.ROWS if r.slug == row.extends)
+        recipe = [o for o in row.overrides if not o.startswith("trainer.steps=")]
+        assert recipe == [o for o in shorter.overrides if not o.startswith("trainer.steps=")], row.slug
+        assert row.overrides != shorter.overrides  # more steps
+
+
+def test_continuing_copies_the_finished_run_once_and_counts_its_training_time(tmp_path, monkeypatch) -> None:
+    short = quality.Row("short", "short", ["trainer.steps=10"], ["fid_digits"])
+    long = quality.Row("long", "long", ["trainer.steps=20"], ["fid_digits"], extends="short")
+    monkeypatch.setattr(quality, "ROWS", [short, long])
+    finished = tmp_path / "short" / "seed1"
+    (finished / "checkpoints").mkdir(parents=True)
+    (finished / "checkpoints" / "last.pt").write_bytes(b"weights")
+    (finished / "train_seconds.txt").write_text("12.5\n")
+    (finished / "metrics.json").write_text('{"metrics": [{"metric": "fid_digits", "value": 2.0}]}')
+    target = tmp_path / "long" / "seed1"
+    assert quality.continue_from(long, 1, tmp_path, target) == 12.5
+    assert (target / "checkpoints" / "last.pt").read_bytes() == b"weights"
+    # The longer run gets its own time and its own evaluation, not the shorter one's.
+    assert not (target / "train_seconds.txt").exists() and not (target / "metrics.json").exists()
+    (target / "checkpoints" / "last.pt").write_bytes(b"trained on")
+    assert quality.continue_from(long, 1, tmp_path, target) == 12.5
+    assert (target / "checkpoints" / "last.pt").read_bytes() == b"trained on"  # an interrupted one is not reset
+    assert quality.continue_from(short, 1, tmp_path, finished) == 0.0
+
+
+def test_only_takes_prefixes_and_a_dollar_for_one_slug() -> None:
+    rows = {r.slug: r for r in quality.ROWS}
+    assert quality.chosen(rows["digits100_10k_ada"], "digits100_10k")
+    assert not quality.chosen(rows["digits100_10k_ada"], "digits100_10k$")
+    assert quality.chosen(rows["digits100_10k"], "digits100_10k$")
