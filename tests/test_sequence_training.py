@@ -206,3 +206,36 @@ def test_the_generators_output_is_a_sigmoid_or_linear() -> None:
     assert outputs["sigmoid"].min() > 0 and outputs["linear"].min() < 0  # unbounded: no plateaus at 0 and 1
     with pytest.raises(ConfigError, match="model.generator.output must be one of sigmoid, linear"):
         RNNGenerator(5, (24, 5), output="tanh")
+
+
+@pytest.mark.parametrize("feedback", [False, True], ids=["rcgan", "feedback"])
+def test_per_sequence_noise_follows_the_steps_noise_and_reaches_every_step(feedback: bool) -> None:
+    from ganlab.errors import ConfigError
+    from ganlab.models.rnn import RNNGenerator
+
+    torch.manual_seed(0)
+    G = RNNGenerator(5, (24, 3), z_static=7, feedback=feedback, output="linear")
+    assert G.latent_size == 24 * 5 + 7
+    z = torch.randn(2, G.latent_size)
+    changed = z.clone()
+    changed[:, -7:] += 1.0  # only the per-sequence part
+    out, out_changed = G(z), G(changed)
+    assert (out - out_changed).abs().amax(dim=2).min() > 0  # every step of every sequence reads it
+    step_changed = z.clone()
+    step_changed[:, 5 * 10 : 5 * 11] += 1.0  # step 10's own noise: the steps before it do not see it
+    moved = (G(step_changed) - out).abs().amax(dim=2)
+    assert moved[:, :10].max() == 0 and moved[:, 10:].min() > 0
+    with pytest.raises(ValueError, match=rf"latents \(B, {24 * 5 + 7}\)"):
+        G(torch.randn(2, 24 * 5))
+    with pytest.raises(ConfigError, match="model.generator.z_static must be a whole number >= 0"):
+        RNNGenerator(5, (24, 3), z_static=-1)
+
+
+def test_per_sequence_noise_trains_and_samples(tmp_path: Path) -> None:
+    cfg = compose_cfg(*SINES, "model.generator.z_static=4", "model.generator.output=linear")
+    train(cfg, tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    # Each step reads its own noise, the sequence's, the known values of a prefix and their flag.
+    assert state["G"]["rnn.weight_ih_l0"].shape[1] == cfg.model.z_dim + 4 + 5 + 1
+    main(["sample", f"run={tmp_path / 'run'}", "n=3", f"out={tmp_path / 'three.npz'}"])
+    assert np.load(tmp_path / "three.npz")["samples"].shape == (3, 24, 5)

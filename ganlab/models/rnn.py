@@ -7,7 +7,11 @@ output is a (B, T) map of logits that the losses average like a patch discrimina
 `generator.feedback=true` also hands every step of G the value it wrote at the step before.
 
 Noise: G's latent is `model.z_dim` values per step, handed over flat as (B, T * z_dim) (`latent_size`), so that
-the loop, sampling and interpolation treat it like any other latent vector.
+the loop, sampling and interpolation treat it like any other latent vector. `generator.z_static=S` appends S
+values drawn once per sequence, read at every step beside that step's noise (latent T * z_dim + S): what stays
+fixed over a sequence (a sine's frequency and phase) then need not be decided from the first steps' noise and
+carried in the state, and the per-step noise, which G otherwise writes into its output as step-to-step jitter,
+can be left aside.
 Conditions (ganlab/condition.py): class labels (RCGAN's conditional form) enter G and D as a learned embedding
 concatenated to every step's input. A prefix (data.prefix > 0) enters G as the known values of its first steps,
 with a flag saying which steps are known; G returns the prefix followed by its continuation, so D judges whole
@@ -70,9 +74,13 @@ class RNNGenerator(nn.Module):
         num_classes: int | None = None,
         feedback: bool = False,
         output: str = "sigmoid",
+        z_static: int = 0,
     ) -> None:
         super().__init__()
         check_positive("model.generator", z_dim=z_dim)
+        if isinstance(z_static, bool) or not isinstance(z_static, int) or z_static < 0:
+            raise ConfigError(f"model.generator.z_static must be a whole number >= 0, got {z_static!r}.")
+        self.z_static = z_static
         if output not in OUTPUTS:
             raise ConfigError(f"model.generator.output must be one of {', '.join(OUTPUTS)}, got {output!r}.")
         self.squash = OUTPUTS[output]
@@ -81,14 +89,15 @@ class RNNGenerator(nn.Module):
         self.feedback = feedback
         self.length, self.channels = sequence_dims(out_shape, "generator")
         self.z_dim = z_dim
-        self.latent_size = self.length * z_dim  # per-step noise, flat: what the loop draws for one sample
+        # Per-step noise, flat, then the per-sequence noise: what the loop draws for one sample.
+        self.latent_size = self.length * z_dim + z_static
         self.num_classes = check_num_classes(num_classes, "model.generator")
         embed = LABEL_EMBED_DIM if num_classes else 0
         if num_classes:
             self.embed = nn.Embedding(num_classes, embed)
         # Every step reads its noise, the known value of a prefix step (zeros elsewhere) and a known-step flag; with
         # feedback, the previous step's value (G's own, or the prefix's) instead of the known value.
-        size_in = z_dim + self.channels + 1 + embed
+        size_in = z_dim + z_static + self.channels + 1 + embed
         if feedback:  # unrolled step by step, since each step reads the one before
             check_recurrent(cell, hidden, layers, "model.generator")
             self.cells = nn.ModuleList(STEP_CELLS[cell](size_in if i == 0 else hidden, hidden) for i in range(layers))
@@ -100,7 +109,11 @@ class RNNGenerator(nn.Module):
         b = z.shape[0]
         if z.shape[1:] != (self.latent_size,):
             raise ValueError(f"RNNGenerator expects latents (B, {self.latent_size}), got {tuple(z.shape)}")
-        noise = z.view(b, self.length, self.z_dim)
+        steps_noise = self.length * self.z_dim
+        noise = z[:, :steps_noise].reshape(b, self.length, self.z_dim)
+        if self.z_static:
+            static = z[:, None, steps_noise:].expand(-1, self.length, -1)
+            noise = torch.cat([noise, static], 2)
         known = z.new_zeros(b, self.length, self.channels + 1)
         prefix = None
         parts = [noise, known]
@@ -127,7 +140,7 @@ class RNNGenerator(nn.Module):
 
     def unrolled(self, inputs: Tensor, prefix: Tensor | None) -> Tensor:
         """C-RNN-GAN's G (Mogren 2016): every step also reads the value written at the step before (the prefix's,
-        where it is known). `inputs`: (B, T, noise [+ label embedding])."""
+        where it is known). `inputs`: (B, T, noise [+ per-sequence noise] [+ label embedding])."""
         b, steps = inputs.shape[0], 0 if prefix is None else prefix.shape[1]
         states: list = [None] * len(self.cells)
         previous, outputs = inputs.new_zeros(b, self.channels), []
