@@ -21,7 +21,9 @@ from omegaconf import DictConfig
 from ganlab.config import CONF_DIR, CONFIG_NAME, register_schema
 
 register_schema()
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread a test process when pytest-xdist runs several (each worker on a core of its own), else two.
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1)
+torch.set_num_threads(THREADS)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,7 +63,7 @@ def options(group: str) -> list[str]:
 def ganlab_cli(*args: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
     """The installed console script, as a user runs it."""
     exe = Path(sys.executable).with_name("ganlab")
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
     return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

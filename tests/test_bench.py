@@ -55,7 +55,11 @@ def test_the_mlp_workload_prints_baseline_and_ganlab_with_ratios(capsys: pytest.
     rate, ms, peak, ratio = table["ganlab"]
     assert float(rate) > 0 and float(ms) > 0 and float(peak) > 0
     assert re.fullmatch(r"\d+\.\d\dx", ratio)
-    assert float(ratio[:-1]) == pytest.approx(float(rate) / float(table["baseline (reference loop)"][0]), abs=0.01)
+    # The rates are printed to 0.1 image/s and the ratio, from the unrounded rates, to 0.01: on a busy machine the
+    # rates are small and their rounding alone moves the ratio recomputed from them by more than 0.01.
+    ours, theirs = float(rate), float(table["baseline (reference loop)"][0])
+    rounding = 0.005 + ours / theirs * (0.05 / ours + 0.05 / theirs)
+    assert float(ratio[:-1]) == pytest.approx(ours / theirs, abs=rounding)
 
 
 @pytest.mark.slow
