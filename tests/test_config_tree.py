@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -19,7 +20,7 @@ def test_the_plain_tree_is_what_rich_prints_without_a_terminal(overrides: tuple[
     assert [line.rstrip() for line in printed.getvalue().splitlines()] == plain_config_tree(cfg).splitlines()
 
 
-def test_a_run_without_a_terminal_prints_the_plain_tree(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_without_a_terminal_prints_the_plain_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ganlab.train import train
 
     cfg = compose_cfg("trainer.steps=1")
