@@ -187,6 +187,22 @@ def test_the_evaluator_tells_constant_sequences_apart_and_scores_the_real_predic
     assert result["marginal"] > 0.2  # all mass at 0.5 against sines spread over [0, 1]
 
 
+class Overshooting(torch.nn.Module):
+    """Sequences from -0.5 to 1.5, as a linear-output G can write them."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.linspace(-0.5, 1.5, 24)[None, :, None].expand(len(z), 24, 4).clone()
+
+
+def test_the_evaluator_judges_the_sequences_as_g_writes_them() -> None:
+    from ganlab.data.sines import SinesData
+
+    # Clipping to [0, 1] would hide the overshoot from the classifier and add flat stretches G never wrote.
+    evaluator = TaskEvaluator(SinesData(n=20, features=4), repeats=1, post_hoc_steps=1)
+    generated = evaluator.generated(Overshooting(), z_dim=1, seed=0)
+    assert torch.equal(generated, Overshooting()(torch.zeros(20, 1)))
+
+
 def test_sequence_options_are_refused_for_images(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     main(["train", "debug=fast", f"hydra.run.dir={tmp_path}"])
     assert "only sequence data" in exits_2(["eval", f"run={tmp_path}", "repeats=3"], capsys)

@@ -3,7 +3,8 @@ simpler statistics beside them. The measures themselves are in ganlab/metrics/se
 
 Protocol: n real sequences (all of the data by default, a fixed subset otherwise) and n generated ones from
 seeded latents (a conditional G is asked for the real sequences' own classes, a prefix-conditioned G continues
-their own prefixes).
+their own prefixes), judged as G writes them, what `ganlab sample` writes: a linear-output G's overshoot past
+[0, 1] is there for the classifier to see, and is not clipped into flat stretches at 0 and 1 that G never wrote.
 - discriminative: |accuracy - 0.5| of a post-hoc 2-layer GRU classifier, trained on 80 % of each, tested on the rest.
 - predictive: train on synthetic, test on real. A GRU learns from the generated sequences to predict the last
   channel's next value from the other channels; its MAE on real sequences. predictive_real is the same
@@ -102,7 +103,7 @@ class TaskEvaluator:
     def generated(self, G: nn.Module, z_dim: int, seed: int) -> Tensor:
         """n sequences from seeded latents, for the real sequences' own conditions (labels or prefixes)."""
         batches = sample_batches(G, z_dim, self.n, seed, self.batch_size, self.device, self.conditions)
-        return torch.cat([batch.float().cpu() for batch in batches]).clamp(0, 1)
+        return torch.cat([batch.float().cpu() for batch in batches])
 
     def __call__(self, G: nn.Module, z_dim: int, seed: int = 0) -> Any:
         from ganlab.evaluation import Evaluation
