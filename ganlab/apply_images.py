@@ -327,9 +327,10 @@ def apply_to_images(
     tile: int | None = None,
     overlap: int | None = None,
     seed: int = 0,
+    generator: str = "auto",
 ) -> list[Path]:
-    """`ganlab sample run= input= out=`: every input image through the run's G, written under `out`; returns the
-    files written."""
+    """`ganlab sample run= input= out=`: every input image through the run's G (`generator`: auto, G or G_ema, as
+    load_snapshot takes it), written under `out`; returns the files written."""
     from ganlab.build import resolve_device
     from ganlab.trained_generator import load_snapshot
 
@@ -339,7 +340,7 @@ def apply_to_images(
     root, files = find_inputs(source)
     names = output_names([f.relative_to(root) for f in files])
     device = resolve_device(device_option, option="device")
-    snap = load_snapshot(run, device)
+    snap = load_snapshot(run, device, generator)
     task = task_of(snap)
     if task.scale is not None:
         plan = tiling(snap.G, snap.shape[-1] // task.scale, tile, overlap)

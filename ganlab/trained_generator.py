@@ -1,7 +1,8 @@
 """A trained generator read back from a checkpoint, for `ganlab sample` and `ganlab eval`.
 
 The checkpoint holds the config it was trained with, so the generator (and, for evaluation, the data) are
-rebuilt from it: no Hydra composition and no overrides needed. The EMA generator is used when there is one.
+rebuilt from it: no Hydra composition and no overrides needed. The EMA generator is used when there is one,
+unless `generator=G` asks for the trained weights themselves (to see what the average buys).
 """
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ def make_data(config: dict[str, Any], device: torch.device) -> Any:
     return build_data(config["data"], device)
 
 
-def load_snapshot(run: str, device: torch.device) -> Snapshot:
+GENERATORS = ("auto", "G", "G_ema")
+
+
+def load_snapshot(run: str, device: torch.device, generator: str = "auto") -> Snapshot:
+    """`generator`: auto (G_ema when the run kept one, else G), G, or G_ema."""
+    if generator not in GENERATORS:
+        raise ConfigError(f"generator={generator}: choose one of {', '.join(GENERATORS)}.")
     path = resolve_checkpoint(run, option="run")
     state = load_checkpoint(path, option="run")
     config = state["config"]
@@ -71,7 +78,10 @@ def load_snapshot(run: str, device: torch.device) -> Snapshot:
     num_classes = state.get("num_classes")
     labels = {"num_classes": int(num_classes)} if num_classes else {}
     G = instantiate_node(OmegaConf.create(config["model"]["generator"]), out_shape=shape, **labels)
-    generator = "G_ema" if state.get("G_ema") is not None else "G"
+    if generator == "G_ema" and state.get("G_ema") is None:
+        raise ConfigError(f"generator=G_ema: {path} holds no EMA of G (the run trained with trainer.ema off).")
+    if generator == "auto":
+        generator = "G_ema" if state.get("G_ema") is not None else "G"
     G.load_state_dict(state[generator])
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent

@@ -92,7 +92,7 @@ def test_slerp_keeps_the_angle_steps_equal_and_the_ends_exact() -> None:
     torch.testing.assert_close(same, torch.tensor([4.0, 0.0]))
 
 
-def test_sample_uses_the_ema_generator_when_the_checkpoint_has_one(image_run: Path, tmp_path: Path) -> None:
+def test_sample_uses_the_ema_generator_when_the_checkpoint_has_one_unless_told(image_run: Path, tmp_path: Path) -> None:
     state = load_checkpoint(image_run / "checkpoints" / "last.pt")
     ema = {k: v.clone() for k, v in state["G"].items()}
     last_conv = [k for k in ema if k.endswith("weight") and ema[k].dim() == 4][-1].rsplit(".", 1)[0]
@@ -102,6 +102,15 @@ def test_sample_uses_the_ema_generator_when_the_checkpoint_has_one(image_run: Pa
     save_checkpoint({**state, "G_ema": ema}, tmp_path / "ema.pt")
     run_main("sample", f"run={tmp_path / 'ema.pt'}", "n=4", f"out={tmp_path / 'ema.npz'}")
     assert np.abs(np.load(tmp_path / "ema.npz")["samples"]).max() == 0.0
+    run_main("sample", f"run={tmp_path / 'ema.pt'}", "n=4", f"out={tmp_path / 'also_ema.npz'}", "generator=G_ema")
+    assert np.abs(np.load(tmp_path / "also_ema.npz")["samples"]).max() == 0.0
+    # generator=G: the trained weights themselves, the same samples as the checkpoint without an EMA gives
+    run_main("sample", f"run={tmp_path / 'ema.pt'}", "n=4", f"out={tmp_path / 'raw.npz'}", "generator=G")
+    run_main("sample", f"run={image_run}", "n=4", f"out={tmp_path / 'plain.npz'}")
+    raw, plain = (np.load(tmp_path / f"{k}.npz")["samples"] for k in ("raw", "plain"))
+    assert np.abs(raw).max() > 0 and np.array_equal(raw, plain)
+    run_main("eval", f"run={tmp_path / 'ema.pt'}", "n=20", f"out={tmp_path / 'g.json'}", "generator=G")
+    assert json.loads((tmp_path / "g.json").read_text())["generator"] == "G"
 
 
 def test_two_dimensional_samples_and_scatter(points_run: Path, tmp_path: Path) -> None:
@@ -167,6 +176,8 @@ _fails = exits_2
         (["eval", "RUN", "n=99999999999999999999"], "n must be between 1 and 10,000,000"),
         (["eval", "RUN", "batch_size=0"], "batch_size must be between 1 and 1,000,000"),
         (["sample", "RUN", "device=meta"], "device='meta': ganlab runs on cpu, cuda or mps"),
+        (["eval", "RUN", "generator=ema"], "generator=ema: choose one of auto, G, G_ema"),
+        (["sample", "RUN", "generator=G_ema"], "holds no EMA of G (the run trained with trainer.ema off)"),
     ],
 )
 def test_bad_input_exits_2(args: list[str], expected: str, image_run: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,5 +1,5 @@
 """`ganlab eval run=<run dir or checkpoint> [features=auto|inception|digits|mnist|fashion_mnist] [n=...]
-[truncation=0.7]`"""
+[truncation=0.7] [generator=auto|G|G_ema]`"""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main(args: list[str]) -> None:
     check_count("batch_size", opts.batch_size, high=1_000_000)
     check_seed(opts.seed)
     device = resolve_device(opts.device, option="device")
-    snap = load_snapshot(opts.run, device)
+    snap = load_snapshot(opts.run, device, opts.generator)
     snap.relocate(moved_data)
     out = Path(opts.out).expanduser() if opts.out else snap.folder / EVAL_FILE
     check_writable(out)

@@ -50,7 +50,9 @@ def main(args: list[str]) -> None:
         check_seed(opts.seed)
         from ganlab.apply_images import apply_to_images  # imports torchvision (about 2 s): only here
 
-        apply_to_images(opts.run, opts.input or "", opts.out, opts.device, opts.tile, opts.overlap, opts.seed)
+        apply_to_images(
+            opts.run, opts.input or "", opts.out, opts.device, opts.tile, opts.overlap, opts.seed, opts.generator
+        )
         return
     if opts.tile is not None or opts.overlap is not None:
         raise ConfigError("ganlab sample: tile= and overlap= split the images of input= into tiles; give input= too.")
@@ -59,7 +61,7 @@ def main(args: list[str]) -> None:
     if opts.interpolate:
         check_count("steps", opts.steps, low=2, high=1000)
     device = resolve_device(opts.device, option="device")
-    snap = load_snapshot(opts.run, device)
+    snap = load_snapshot(opts.run, device, opts.generator)
     snap.relocate(moved_data)
     G = truncated(snap.G, opts.truncation, snap.model)
     out = Path(opts.out).expanduser() if opts.out else unused_name(snap.folder / "sample.png")

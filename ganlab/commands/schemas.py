@@ -23,6 +23,7 @@ class SampleOptions:
     input: str | None = None  # an image or a folder of images for an image-conditioned G; out= is then a folder
     tile: int | None = None  # with input= for super-resolution: tile side in low-res pixels (apply_images.py)
     overlap: int | None = None  # low-res pixels cropped off each tile's inner edges; default G's receptive radius
+    generator: str = "auto"  # auto: G_ema when the run kept an EMA of G, else G; G or G_ema to choose
 
 
 @dataclass
@@ -37,6 +38,7 @@ class EvalOptions:
     truncation: float = 1.0  # psi for a generator with a w space (model=stylegan2); recorded in metrics.json
     repeats: int | None = None  # sequences: post-hoc classifier/predictor trainings per score (default 5)
     post_hoc_steps: int | None = None  # sequences: their training steps (default TimeGAN's 2000 and 5000)
+    generator: str = "auto"  # auto: G_ema when the run kept an EMA of G, else G; G or G_ema to choose
 
 
 @dataclass
