@@ -63,7 +63,7 @@ def test_sequence_presets_build_at_full_size_on_timegans_sines(preset: str) -> N
 
     full = build(compose_cfg(f"experiment={preset}", "trainer.device=cpu", fast=False))
     assert full.data.shape == (24, 5) and len(full.data) == 10_000 and full.n_critic == 3
-    assert full.z_dim == 24 * 5  # five noise values at every step
+    assert full.z_dim == 24 * 5 + 16  # five noise values at every step and 16 for the whole sequence
     with torch.no_grad():
         x = full.G(torch.randn(2, full.z_dim))
         assert x.shape == (2, 24, 5) and full.D(x).shape == (2, 24)  # D scores every step
