@@ -243,6 +243,21 @@ ROWS = [
         init_from="digits04",
         beats={"fid_digits": "digits59_scratch"},
     ),
+    # The same two with ADA on the 50 images (the ADA paper's own transfer setting): fine-tuning must beat both.
+    Row(
+        "digits59_scratch_ada",
+        "digits 5-9, 50 images, 1000 steps from scratch, ADA (ada_kimg=100)",
+        [*TUNE, "augment.ada=true", "augment.ada_kimg=100"],
+        IMAGE_METRICS,
+    ),
+    Row(
+        "digits59_freezed_ada",
+        "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, FreezeD freeze=1, ADA ada_kimg=100)",
+        [*TUNE, "model.discriminator.freeze=1", "augment.ada=true", "augment.ada_kimg=100"],
+        IMAGE_METRICS,
+        init_from="digits04",
+        beats={"fid_digits": "digits59_scratch"},
+    ),
 ]
 
 
