@@ -251,6 +251,13 @@ ROWS = [
         IMAGE_METRICS,
     ),
     Row(
+        "digits59_init_ada",
+        "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, no FreezeD, ADA ada_kimg=100)",
+        [*TUNE, "augment.ada=true", "augment.ada_kimg=100"],
+        IMAGE_METRICS,
+        init_from="digits04",
+    ),
+    Row(
         "digits59_freezed_ada",
         "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, FreezeD freeze=1, ADA ada_kimg=100)",
         [*TUNE, "model.discriminator.freeze=1", "augment.ada=true", "augment.ada_kimg=100"],
