@@ -78,10 +78,11 @@ def load_snapshot(run: str, device: torch.device, generator: str = "auto") -> Sn
     num_classes = state.get("num_classes")
     labels = {"num_classes": int(num_classes)} if num_classes else {}
     G = instantiate_node(OmegaConf.create(config["model"]["generator"]), out_shape=shape, **labels)
-    if generator == "G_ema" and state.get("G_ema") is None:
+    kept_ema = state.get("G_ema") is not None
+    if generator == "G_ema" and not kept_ema:
         raise ConfigError(f"generator=G_ema: {path} holds no EMA of G (the run trained with trainer.ema off).")
     if generator == "auto":
-        generator = "G_ema" if state.get("G_ema") is not None else "G"
+        generator = "G_ema" if kept_ema else "G"
     G.load_state_dict(state[generator])
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent

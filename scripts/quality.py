@@ -62,6 +62,7 @@ SEQUENCE_METRICS = ["discriminative", "predictive", "predictive_real", "marginal
 LIMITED = ["experiment=dcgan_digits", "data.limit=100"]
 RT = {"r_t": "D/real_sign"}
 TUNE = ["experiment=dcgan_digits", "data.classes=[5,6,7,8,9]", "data.limit=50", "trainer.steps=1000"]
+ADA = ["augment.ada=true", "augment.ada_kimg=100"]  # p can move 0 -> 1 in 100k images: short runs need it faster
 ROWS = [
     Row(
         "ring8",
@@ -180,7 +181,7 @@ ROWS = [
     Row(
         "digits100_ada",
         "dcgan_digits, data.limit=100, ADA (ada_kimg=100)",
-        [*LIMITED, "augment.ada=true", "augment.ada_kimg=100"],
+        [*LIMITED, *ADA],
         [*IMAGE_METRICS, "r_t", "p"],
         within={"fid_digits": ("digits100", 0.7)},
         scalars={**RT, "p": "augment/p"},
@@ -196,7 +197,7 @@ ROWS = [
     Row(
         "digits100_10k_ada",
         "dcgan_digits, data.limit=100, 10 000 steps, ADA (ada_kimg=100)",
-        [*LIMITED, "trainer.steps=10000", "augment.ada=true", "augment.ada_kimg=100"],
+        [*LIMITED, "trainer.steps=10000", *ADA],
         [*IMAGE_METRICS, "r_t", "p"],
         within={"fid_digits": ("digits100_10k", 0.7)},
         scalars={**RT, "p": "augment/p"},
@@ -213,7 +214,7 @@ ROWS = [
     Row(
         "digits100_20k_ada",
         "dcgan_digits, data.limit=100, 20 000 steps, ADA (ada_kimg=100)",
-        [*LIMITED, "trainer.steps=20000", "augment.ada=true", "augment.ada_kimg=100"],
+        [*LIMITED, "trainer.steps=20000", *ADA],
         [*IMAGE_METRICS, "r_t", "p"],
         within={"fid_digits": ("digits100_20k", 0.7)},
         scalars={**RT, "p": "augment/p"},
@@ -247,20 +248,20 @@ ROWS = [
     Row(
         "digits59_scratch_ada",
         "digits 5-9, 50 images, 1000 steps from scratch, ADA (ada_kimg=100)",
-        [*TUNE, "augment.ada=true", "augment.ada_kimg=100"],
+        [*TUNE, *ADA],
         IMAGE_METRICS,
     ),
     Row(
         "digits59_init_ada",
         "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, no FreezeD, ADA ada_kimg=100)",
-        [*TUNE, "augment.ada=true", "augment.ada_kimg=100"],
+        [*TUNE, *ADA],
         IMAGE_METRICS,
         init_from="digits04",
     ),
     Row(
         "digits59_freezed_ada",
         "digits 5-9, 50 images, 1000 steps from the 0-4 run (init=, FreezeD freeze=1, ADA ada_kimg=100)",
-        [*TUNE, "model.discriminator.freeze=1", "augment.ada=true", "augment.ada_kimg=100"],
+        [*TUNE, "model.discriminator.freeze=1", *ADA],
         IMAGE_METRICS,
         init_from="digits04",
         beats={"fid_digits": "digits59_scratch"},
