@@ -82,12 +82,14 @@ def build_stepper(overrides: list[str], root: Path | None = None) -> Any:
 
 
 def count_step_ops(overrides: list[str], warmup: int = 3) -> OpCounter:
-    """The aten ops of one G step (with its n_critic D steps) after `warmup` steps."""
-    stepper = build_stepper(overrides)
-    for step in range(1, warmup + 1):
-        stepper(step)
-    with OpCounter() as counter:
-        stepper(warmup + 1)
+    """The aten ops of one G step (with its n_critic D steps) after `warmup` steps. Data files it has to write
+    go to a temporary folder removed afterwards (every test run used to leave one behind in /tmp)."""
+    with tempfile.TemporaryDirectory(prefix="ganlab-ops-") as root:
+        stepper = build_stepper(overrides, Path(root))
+        for step in range(1, warmup + 1):
+            stepper(step)
+        with OpCounter() as counter:
+            stepper(warmup + 1)
     return counter
 
 

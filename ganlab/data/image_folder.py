@@ -29,12 +29,11 @@ are at least two, each top-level sub-folder is a class (sorted by name); otherwi
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
-from torchvision.transforms import v2
 
 from ganlab.data.base import InMemoryImages
+from ganlab.data.square_images import square_transform, to_model_range
 from ganlab.errors import ConfigError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CROPS = ("center", "pad", "resize")  # data.crop: how a non-square image becomes image_size x image_size
-PAD_FILL = 0  # data.crop=pad pads with black: 0 in [0, 255], -1 in the model's [-1, 1]
 PLAIN_MODES = ("RGB", "L")  # converted into each other as PIL does, without a message
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # composited on black (so is a palette with a transparent entry)
 CACHE_MEMORY_FRACTION = 0.5  # data.cache=true may take at most this share of the host's available memory
@@ -84,27 +82,6 @@ def check_crop(crop: object) -> str:
             "the square, ignoring the aspect ratio)."
         )
     return crop
-
-
-def pad_to_square(image: Tensor, size: int) -> Tensor:
-    """(C, H, W) uint8 -> (C, size, size): the long side resized to `size` (antialiased, aspect ratio kept), the
-    short side padded with PAD_FILL on both sides (an odd pixel of padding goes to the bottom or the right)."""
-    height, width = image.shape[-2:]
-    longest = max(height, width)
-    new_h, new_w = (max(1, int(side * size / longest + 0.5)) for side in (height, width))
-    if (new_h, new_w) != (height, width):
-        image = v2.functional.resize(image, [new_h, new_w], antialias=True)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    return v2.functional.pad(image, [left, top, size - new_w - left, size - new_h - top], fill=PAD_FILL)
-
-
-def square_transform(crop: str, image_size: int) -> Callable[[Image.Image], Tensor]:
-    """A PIL image -> a uint8 (C, image_size, image_size) tensor, as data.crop says (see the module's docstring)."""
-    if crop == "pad":
-        return v2.Compose([v2.PILToTensor(), functools.partial(pad_to_square, size=image_size)])
-    if crop == "resize":
-        return v2.Compose([v2.PILToTensor(), v2.Resize((image_size, image_size), antialias=True)])
-    return v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
 
 
 def is_transparent(img: Image.Image) -> bool:
@@ -205,12 +182,6 @@ class ImageFiles(Dataset):
         self.mode = "RGB" if channels == 3 else "L"
         self.uint8 = uint8
         self.crop = square_transform(check_crop(crop), image_size)
-        self.to_float = v2.Compose(
-            [
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize([0.5] * channels, [0.5] * channels),  # [0, 1] -> [-1, 1]
-            ]
-        )
 
     def __len__(self) -> int:
         return len(self.files)
@@ -219,7 +190,7 @@ class ImageFiles(Dataset):
         with Image.open(self.files[index]) as img:
             image = self.crop(to_mode(img, self.mode))
         if not self.uint8:
-            image = self.to_float(image)
+            image = to_model_range(image)
         return image if self.labels is None else (image, self.labels[index])
 
 
