@@ -1,4 +1,4 @@
-from ganlab.cli import main
+from ganlab.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

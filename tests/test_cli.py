@@ -12,11 +12,27 @@ from pathlib import Path
 import pytest
 import torch
 
+from ganlab import cli
 from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
 from tests.conftest import exits_2, ganlab_cli, read_events
 
 FAST = ["debug=fast", "trainer.steps=4"]
+
+
+def test_the_console_script_skips_the_exits_garbage_collections_and_keeps_the_exit_code(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frozen: list[bool] = []
+    monkeypatch.setattr(cli.gc, "freeze", lambda: frozen.append(True))  # frozen for real, it would stay so here
+    monkeypatch.setattr(sys, "argv", ["ganlab", "--version"])
+    cli.run()
+    assert frozen == [True] and capsys.readouterr().out.startswith("ganlab ")
+    monkeypatch.setattr(sys, "argv", ["ganlab", "no-such-command"])
+    with pytest.raises(SystemExit) as exited:
+        cli.run()
+    assert exited.value.code == 2 and frozen == [True, True]
+    assert "unknown command 'no-such-command'" in capsys.readouterr().err
 
 
 def test_train_end_to_end(tmp_path: Path) -> None:

@@ -28,6 +28,9 @@ DIGITS = ["model.conditional=true", "data=digits", "data.image_size=16"]
 
 @pytest.mark.parametrize("model", ["dcgan", "mlp"])
 def test_a_conditional_generator_draws_what_the_label_asks(model: str) -> None:
+    # Seeded: the test config's MLP is 8 units wide, and its ReLUs can zero every trace of the label for a class
+    # or two at some initialisations (1 in 40 seeds), which made the test fail on whatever RNG state it inherited.
+    torch.manual_seed(0)
     parts = build(compose_cfg(f"model={model}", *DIGITS))
     G = parts.G.eval()
     z = torch.randn(1, parts.z_dim).expand(10, -1)

@@ -85,8 +85,17 @@ def test_precision_and_compile_options_are_checked() -> None:
         check_precision("16", cpu)
     with pytest.raises(ConfigError, match="must be 32, bf16 or 16"):
         check_precision("fp8", cpu)
-    assert uses_channels_last(None, cpu, (3, 16, 16)) is False and uses_channels_last(True, cpu, (2,)) is False
+    assert uses_channels_last(True, cpu, (2,)) is False and uses_channels_last(None, cpu, (2,)) is False
     assert uses_channels_last(None, torch.device("cuda"), (3, 16, 16)) is True
+    assert uses_channels_last(False, torch.device("cuda"), (3, 16, 16)) is False
+
+
+@pytest.mark.parametrize("capability", ["AVX512", "AVX2", "DEFAULT", "NO AVX"])
+def test_channels_last_is_on_by_default_on_cpus_where_onednn_prefers_it(capability: str, monkeypatch) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    cpu = torch.device("cpu")
+    assert uses_channels_last(None, cpu, (3, 16, 16)) is (capability in ("AVX2", "AVX512"))
+    assert uses_channels_last(False, cpu, (3, 16, 16)) is False and uses_channels_last(True, cpu, (3, 16, 16))
 
 
 def test_compile_without_a_cpu_compiler_exits_2_before_anything_is_written(
@@ -104,9 +113,9 @@ def test_compile_without_a_cpu_compiler_exits_2_before_anything_is_written(
 def test_bf16_and_channels_last_train_close_to_float32(tmp_path: Path) -> None:
     finals = {}
     for name, options in {
-        "fp32": [],
+        "fp32": ["trainer.channels_last=false"],
         "channels_last": ["trainer.channels_last=true"],
-        "bf16": ["trainer.precision=bf16"],
+        "bf16": ["trainer.precision=bf16", "trainer.channels_last=false"],
     }.items():
         cfg = compose_cfg("data.image_size=16", "trainer.steps=3", "loss.r1=0.5", *options)
         train(cfg, tmp_path / name)

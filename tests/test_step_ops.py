@@ -13,7 +13,9 @@ import torch
 from tests.conftest import REPO
 
 # Raised by 2 per D update for D/real_sign (r_t, ADA's overfitting measure, logged by every run: issue 21).
-CEILINGS = {"default": 121, "mlp_mnist": 149, "wgan_gp": 1081}
+# wgan_gp: 1081 in NCHW; counted in channels_last (as on a GPU), GroupNorm's double backward copies once more per
+# D update (20 in all).
+CEILINGS = {"default": 121, "mlp_mnist": 149, "wgan_gp": 1101}
 MEASURED_ON = (2, 14)  # other torch versions decompose some operations differently: 15 % headroom there
 
 
