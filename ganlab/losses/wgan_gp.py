@@ -13,7 +13,7 @@ from torch import Tensor
 from ganlab.errors import ConfigError
 from ganlab.losses.base import Critic, Stats
 from ganlab.losses.wgan import CriticLoss
-from ganlab.stabilizers.penalties import input_gradient, sample_dims
+from ganlab.stabilizers.penalties import input_gradient
 
 
 def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor | None = None) -> Tensor:
@@ -23,7 +23,7 @@ def gradient_penalty(D: Critic, real: Tensor, fake: Tensor, grad_scale: Tensor |
     eps = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=dtype)
     x_hat = (eps * real.detach().to(dtype) + (1.0 - eps) * fake.detach().to(dtype)).requires_grad_(True)
     grad = input_gradient(D(x_hat), x_hat, grad_scale)
-    return ((torch.linalg.vector_norm(grad, 2, dim=sample_dims(grad)) - 1.0) ** 2).mean()
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
 class WGANGPLoss(CriticLoss):

@@ -18,13 +18,7 @@ def gradient_sq_norm(outputs: Tensor, inputs: Tensor, grad_scale: Tensor | None 
     of the sum holds each sample's own gradient); differentiable, so that the penalty trains D.
     `grad_scale`: the GradScaler's current scale under trainer.precision=16 (see input_gradient)."""
     grad = input_gradient(outputs, inputs, grad_scale)
-    return grad.pow(2).sum(dim=sample_dims(grad)).mean()
-
-
-def sample_dims(x: Tensor) -> tuple[int, ...]:
-    """Every dimension but the batch's: reducing over them directly, unlike over `x.flatten(1)`, copies nothing
-    when x is channels_last (flatten has to, for each penalty of each D update)."""
-    return tuple(range(1, x.dim()))
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
 
 
 def input_gradient(outputs: Tensor, inputs: Tensor, grad_scale: Tensor | None = None) -> Tensor:
