@@ -61,7 +61,7 @@ class OpCounter(TorchDispatchMode):
         return sum(self.counts.values())
 
 
-def build_stepper(overrides: list[str], root: Path | None = None) -> Any:
+def build_stepper(overrides: list[str], root: Path) -> Any:
     """ganlab's TrainStep for a config, on the CPU (MNIST-format files written under `root` when the data needs
     them, so that nothing is downloaded)."""
     from hydra import compose, initialize_config_dir
@@ -74,7 +74,6 @@ def build_stepper(overrides: list[str], root: Path | None = None) -> Any:
     register_schema()
     extra = ["trainer.device=cpu"]
     if any("mlp_mnist" in o for o in overrides):
-        root = root or Path(tempfile.mkdtemp(prefix="ganlab-ops-"))
         bench_baseline.make_mnist_files(root, n=256)
         extra += [f"data.root={root}", "data.download=false"]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):

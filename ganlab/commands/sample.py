@@ -48,7 +48,7 @@ def main(args: list[str]) -> None:
                 "generator to your images; leave it out."
             )
         check_seed(opts.seed)
-        from ganlab.apply_images import apply_to_images  # imports torchvision (about 2 s): only here
+        from ganlab.apply_images import apply_to_images  # only the image-to-image path needs it
 
         apply_to_images(
             opts.run, opts.input or "", opts.out, opts.device, opts.tile, opts.overlap, opts.seed, opts.generator
