@@ -238,6 +238,15 @@ ROWS = [
         scalars={**RT, "p": "augment/p"},
         extends="digits100_10k_ada",
     ),
+    Row(
+        "digits100_20k_ada08",
+        "dcgan_digits, data.limit=100, 20 000 steps, ADA (ada_kimg=100, ada_target=0.8)",
+        [*LIMITED, "trainer.steps=20000", *ADA, "augment.ada_target=0.8"],
+        [*IMAGE_METRICS, "r_t", "p"],
+        within={"fid_digits": ("digits100_20k", 0.7)},
+        scalars={**RT, "p": "augment/p"},
+        extends="digits100_10k_ada08",
+    ),
     # Issue 21, transfer: pre-train on digits 0-4, fine-tune on 50 images of 5-9 with init= and FreezeD; it must
     # reach a lower FID (against all of 5-9) than those 50 images from scratch, in as many steps.
     Row(
@@ -402,7 +411,7 @@ def check(
     return misses
 
 
-def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds: int) -> str:
+def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds: list[int]) -> str:
     lines = []
     means = {
         row.slug: {m: statistics.fmean(r[m] for r in per_seed) for m in row.metrics} for row, per_seed, _ in results
@@ -424,7 +433,8 @@ def table(results: list[tuple[Row, list[dict[str, float]], list[float]]], seeds:
             lines.append(f"| {row.name} | " + " | ".join(cells) + f" | {statistics.fmean(secs):.0f} | {verdict} |")
         lines.append("")
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
-    lines.append(f"Mean ± std over {seeds} seeds (0..{seeds - 1}); {machine}; `python scripts/quality.py`.")
+    which = f"{len(seeds)} seeds ({seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else f"seed {seeds[0]} alone"
+    lines.append(f"Mean ± std over {which}; {machine}; `python scripts/quality.py`.")
     return "\n".join(lines)
 
 
@@ -440,6 +450,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="only this seed (to run seeds side by side; --seeds N then reads them all)",
+    )
+    parser.add_argument(
         "--only", default="", help="comma-separated row names or slugs (prefixes; `slug$`: that one alone) to run"
     )
     parser.add_argument("--runs", type=Path, default=Path("outputs/quality"), help="where the runs go")
@@ -447,17 +463,18 @@ def main() -> None:
     args = parser.parse_args()
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     rows = [r for r in ROWS if not wanted or any(chosen(r, w) for w in wanted)]
+    seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     results = []
     for row in rows:
         per_seed, secs = [], []
-        for seed in range(args.seeds):
+        for seed in seeds:
             metrics, seconds = measure(row, seed, args.runs)
             per_seed.append(metrics)
             secs.append(seconds)
             shown = ", ".join(f"{m} {metrics[m]:.4g}" for m in row.metrics)
             print(f"{row.name} seed {seed}: {shown} ({seconds:.0f} s)", flush=True)
         results.append((row, per_seed, secs))
-    text = table(results, args.seeds)
+    text = table(results, seeds)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -55,12 +55,15 @@ def test_table_shows_mean_and_std_and_the_verdict() -> None:
     one = {m: 1.0 for m in quality.IMAGE_METRICS}
     text = quality.table(
         [(base, [{**one, "fid_digits": 3.0}, {**one, "fid_digits": 4.0}], [10.0, 20.0]), (row, [one, one], [5.0, 5.0])],
-        seeds=2,
+        seeds=[0, 1],
     )
     lines = text.splitlines()
     assert lines[2].startswith("| baseline | 3.50 ± 0.50 |") and lines[2].endswith("| 15 | — |")
     assert lines[3].startswith("| preset | 1.00 ± 0.00 |") and lines[3].endswith("| 5 | met |")
-    assert "Mean ± std over 2 seeds" in lines[-1]
+    assert "Mean ± std over 2 seeds (0..1)" in lines[-1]
+    # --seed runs one seed of a row beside the others; its table says which
+    alone = quality.table([(base, [one], [10.0])], seeds=[2])
+    assert "over seed 2 alone" in alone.splitlines()[-1]
 
 
 def test_a_margin_over_another_metric_is_checked() -> None:
