@@ -4,6 +4,7 @@ InMemoryImages, the memory check refuses what does not fit, and a run trains fro
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,28 @@ def test_a_run_trains_from_the_cache(folder: Path, tmp_path: Path) -> None:
 def test_cache_defaults_to_auto() -> None:
     cfg = compose_cfg("data=image_folder", "data.root=/somewhere")
     assert cfg.data.cache == "auto"
+
+
+def test_auto_workers_never_outnumber_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """data.num_workers=auto: 4 decoding processes, fewer on a machine (or a job's CPU allocation) with fewer CPUs,
+    where torch's DataLoader warns that so many workers may slow it down."""
+    monkeypatch.setattr(image_folder.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert image_folder.worker_count("auto") == 2
+    monkeypatch.setattr(image_folder.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert image_folder.worker_count("auto") == 4
+    assert image_folder.worker_count(0) == 0 and image_folder.worker_count(7) == 7  # a number is taken as given
+    for bad in (-1, "four", 2.5, True):
+        with pytest.raises(ConfigError, match="data.num_workers"):
+            image_folder.worker_count(bad)
+
+
+def test_the_default_folder_starts_no_more_workers_than_cpus(folder: Path) -> None:
+    """The streamed default on this machine: no DataLoader warning about the worker count, and as many workers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the DataLoader's "suggested max number of worker" warning would raise
+        data = ImageFolderData(str(folder), image_size=16, cache=False)
+        try:
+            data.sample(4)
+            assert len(data.worker_pids) == min(4, image_folder.usable_cpus())
+        finally:
+            data.close()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -53,6 +54,7 @@ ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")  # composited on black (so is a
 CACHE_MEMORY_FRACTION = 0.5  # data.cache=true may take at most this share of the host's available memory
 AUTO_CACHE_FRACTION = 0.25  # data.cache=auto caches only what takes at most this share (host, and CUDA's free)
 DECODE_BATCH = 64  # images per DataLoader batch while filling the cache
+MAX_AUTO_WORKERS = 4  # data.num_workers=auto: this many decoding processes, or fewer where fewer CPUs are usable
 # How the stream's worker processes start. None is the platform's default: fork on Linux (up to Python 3.13),
 # which starts a worker in milliseconds and shares the file list without pickling it. The workers only decode
 # images on the CPU and never touch CUDA, so a fork after CUDA is initialised is safe for them (torch raises
@@ -67,6 +69,26 @@ WORKER_START_METHOD: str | None = None
 PIN_MEMORY_THREAD = False
 
 log = logging.getLogger("ganlab")
+
+
+def worker_count(num_workers: int | str) -> int:
+    """data.num_workers as a number: `auto` is MAX_AUTO_WORKERS, or as many CPUs as this process may use where
+    that is fewer (torch's DataLoader warns that more workers than usable CPUs may slow it down or freeze it)."""
+    if num_workers == "auto":
+        return max(1, min(MAX_AUTO_WORKERS, usable_cpus()))
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(
+            f"data.num_workers must be a whole number >= 0 (0 decodes in the training process) or auto, got "
+            f"{num_workers!r}."
+        )
+    return num_workers
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which a cluster job's allocation narrows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def find_images(root: Path) -> list[Path]:
@@ -240,7 +262,7 @@ class ImageFolderData:
         root: str,
         image_size: int = 64,
         channels: int = 3,
-        num_workers: int = 4,
+        num_workers: int | str = "auto",
         device: torch.device | str = "cpu",
         cache: bool | str = False,
         crop: str = "center",
@@ -261,6 +283,7 @@ class ImageFolderData:
                 "false streams it from disk, auto caches it when it fits easily in memory."
             )
         self.crop = check_crop(crop)
+        num_workers = worker_count(num_workers)
         self.root = root_path
         found = class_labels(root_path, files)
         self.class_names = found[0] if found else None
