@@ -8,6 +8,7 @@ buys: a plain non-saturating MLP GAN on ring8 (same steps) and the default `ganl
     python scripts/quality.py                          # everything, 5 seeds (hours on 2 CPU cores)
     python scripts/quality.py --only ring8 --seeds 2   # a subset
     python scripts/quality.py --out results.md --runs /tmp/quality
+    python scripts/quality.py --only digits100_20k --seed 1   # one seed; run seeds side by side, then --seeds 3
 
 The targets checked are those the README states; a row that misses one is marked, not hidden.
 """
