@@ -117,7 +117,9 @@ def test_drawing_samples_leaves_the_global_rng_alone_and_a_latent_gives_one_imag
     first, second = generate(G, z), generate(G, z)
     assert torch.equal(state, torch.get_rng_state())
     assert torch.equal(first, second)
-    assert torch.equal(generate(G, z[:2]), first[:2])  # whatever the batch
+    # whatever the batch: the same image up to float rounding (oneDNN may pick another convolution kernel for
+    # another batch size, so batches are not bitwise alike on every CPU)
+    torch.testing.assert_close(generate(G, z[:2]), first[:2], rtol=1e-5, atol=1e-5)
 
 
 def test_truncation_is_exact_in_w(stylegan2_run: Path) -> None:
