@@ -160,6 +160,15 @@ def restore_logging() -> object:
 
 
 @pytest.fixture(autouse=True)
+def own_working_directory(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in a folder of its own: an in-process `ganlab train` without hydra.run.dir goes to
+    outputs/<date>/<time> of the working directory, and two pytest-xdist workers starting one in the same second
+    collided there ("is in use by another run"). Not tmp_path itself: a refused run removes the run directory it
+    made, and tests that train into tmp_path would remove the working directory with it."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
+@pytest.fixture(autouse=True)
 def isolated_caches(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Classifiers and real-data features go to a cache of the test session, never the user's; torch's hub
     cache (Inception weights) points at an empty folder, as on a machine that never fetched them."""
