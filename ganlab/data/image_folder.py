@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from ganlab.data.base import InMemoryImages
 from ganlab.data.square_images import square_transform, to_model_range
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_non_negative
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 CROPS = ("center", "pad", "resize")  # data.crop: how a non-square image becomes image_size x image_size
@@ -76,12 +76,8 @@ def worker_count(num_workers: int | str) -> int:
     that is fewer (torch's DataLoader warns that more workers than usable CPUs may slow it down or freeze it)."""
     if num_workers == "auto":
         return max(1, min(MAX_AUTO_WORKERS, usable_cpus()))
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ConfigError(
-            f"data.num_workers must be a whole number >= 0 (0 decodes in the training process) or auto, got "
-            f"{num_workers!r}."
-        )
-    return num_workers
+    check_non_negative("data", num_workers=num_workers)  # 0: decoded in the training process
+    return int(num_workers)
 
 
 def usable_cpus() -> int:
