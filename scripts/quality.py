@@ -168,7 +168,7 @@ ROWS = [
         **TIMEGAN_TARGETS,
         max_train_s=600,
     ),
-    # 3.4 times the preset's steps, affordable in bfloat16 on a CPU with AVX-512 BF16: do more steps reach the target?
+    # 3.4 times the preset's steps, affordable in bfloat16 on a CPU with AVX-512 BF16 (2026-12-01: no closer to 0.05).
     Row(
         "rcgan_sines_bf16_12k",
         "rcgan_sines, 12 000 steps in bfloat16",
