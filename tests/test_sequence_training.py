@@ -15,7 +15,9 @@ from PIL import Image
 
 from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
+from ganlab.errors import ConfigError
 from ganlab.evaluators.sequence import TaskEvaluator
+from ganlab.models.rnn import RNNDiscriminator
 from ganlab.train import train
 from tests.conftest import assert_same_networks, compose_cfg, exits_2, read_events, straight_and_resumed_from_step_4
 
@@ -82,6 +84,36 @@ def test_a_prefix_and_class_labels_together_are_refused(tmp_path: Path, capsys: 
 def test_rnn_on_images_and_images_models_on_sequences_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "needs sequence data" in exits_2(["train", "debug=fast", "model=rnn", "data=digits"], capsys)
     assert "needs image data" in exits_2(["train", "debug=fast", "model=dcgan", "data=sines"], capsys)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
+def test_d_scores_every_step_the_whole_sequence_or_both(bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(3, 8, 2)
+    nets = {
+        score: RNNDiscriminator((8, 2), layers=2, bidirectional=bidirectional, score=score)
+        for score in ("steps", "sequence", "both")
+    }
+    nets["sequence"].rnn.load_state_dict(nets["steps"].rnn.state_dict())  # one recurrent net, three heads
+    nets["both"].load_state_dict({**nets["steps"].state_dict(), **nets["sequence"].state_dict()})
+    steps, sequence, both = (nets[s](x) for s in ("steps", "sequence", "both"))
+    assert steps.shape == (3, 8) and sequence.shape == (3, 1) and both.shape == (3, 16)
+    # `both`: the step logits, then the sequence logit repeated, so that a mean weighs the two halves alike
+    assert torch.allclose(both[:, :8], steps) and torch.allclose(both[:, 8:], sequence.expand(-1, 8))
+    # The sequence logit comes from a state that has read every step: a change at either end moves it.
+    for t in (0, -1):
+        changed = x.clone()
+        changed[:, t] += 1.0
+        assert not torch.allclose(nets["sequence"](changed), sequence)
+    with pytest.raises(ConfigError, match="score must be one of steps, sequence, both"):
+        RNNDiscriminator((8, 2), score="last")
+
+
+def test_a_whole_sequence_d_trains(tmp_path: Path) -> None:
+    train(compose_cfg(*SINES, "model.discriminator.score=both", "loss.r1=0.1"), tmp_path)
+    scalars, _ = read_events(tmp_path)
+    assert all(math.isfinite(v) for _, v in scalars["loss/D"] + scalars["loss/r1"])
+    assert "out_sequence.weight" in load_checkpoint(tmp_path / "checkpoints" / "last.pt")["D"]
 
 
 @pytest.mark.slow  # three runs; the in-memory sources' shared resume path is in the default suite (test_train.py)

@@ -31,6 +31,9 @@ from ganlab.models.conditional import check_num_classes
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 STEP_CELLS = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}  # the same, one step at a time (generator.feedback)
 LABEL_EMBED_DIM = 16
+# What D scores: every step (RCGAN's), the whole sequence from its final state (as TimeGAN's post-hoc classifier
+# does), or both.
+SCORES = ("steps", "sequence", "both")
 OUTPUTS = {"sigmoid": torch.sigmoid, "linear": lambda x: x}
 
 
@@ -106,6 +109,18 @@ class RNNGenerator(nn.Module):
         self.out = nn.Linear(hidden, self.channels)
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        parts, prefix = self.step_inputs(z, condition)
+        if self.feedback:
+            return self.unrolled(torch.cat(parts[:1] + parts[2:], 2), prefix)
+        h, _ = self.rnn(torch.cat(parts, 2))
+        x = self.squash(self.out(h))
+        if prefix is not None:  # the known steps are the prefix itself: D judges the whole sequence
+            x = torch.cat([prefix, x[:, prefix.shape[1] :]], 1)
+        return x
+
+    def step_inputs(self, z: Tensor, condition: Tensor | None) -> tuple[list[Tensor], Tensor | None]:
+        """What every step reads, as parts to concatenate: [noise (+ per-sequence noise), known value and flag,
+        (label embedding)]; and the prefix, if the condition is one."""
         b = z.shape[0]
         if z.shape[1:] != (self.latent_size,):
             raise ValueError(f"RNNGenerator expects latents (B, {self.latent_size}), got {tuple(z.shape)}")
@@ -130,13 +145,27 @@ class RNNGenerator(nn.Module):
             parts.append(self.embed(condition)[:, None, :].expand(-1, self.length, -1))
         elif condition is not None:
             raise ValueError("this RNNGenerator is unconditional and was given labels")
-        if self.feedback:
-            return self.unrolled(torch.cat(parts[:1] + parts[2:], 2), prefix)
-        h, _ = self.rnn(torch.cat(parts, 2))
-        x = self.squash(self.out(h))
-        if prefix is not None:  # the known steps are the prefix itself: D judges the whole sequence
-            x = torch.cat([prefix, x[:, prefix.shape[1] :]], 1)
-        return x
+        return parts, prefix
+
+    def teacher_forced(self, real: Tensor, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        """(B, T, C): each step as G writes it when the value it reads from the step before is the real one
+        (`real`, (B, T, C)) instead of its own, its noise and labels as in `forward`. A feedback G only: it is the
+        one whose steps read the step before. Step 0 reads nothing and is G's own draw."""
+        if not self.feedback:
+            raise ValueError("teacher forcing needs a G that reads the step before (model.generator.feedback=true)")
+        parts, _ = self.step_inputs(z, None if condition is None or condition.is_floating_point() else condition)
+        inputs = torch.cat(parts[:1] + parts[2:], 2)
+        states: list = [None] * len(self.cells)
+        previous, outputs = inputs.new_zeros(real.shape[0], self.channels), []
+        unknown = inputs.new_zeros(real.shape[0], 1)  # read as G's own value, as when it runs free
+        for t in range(self.length):
+            h = torch.cat([inputs[:, t], previous, unknown], 1)
+            for i, cell in enumerate(self.cells):
+                states[i] = cell(h, states[i])
+                h = states[i][0] if isinstance(states[i], tuple) else states[i]
+            outputs.append(self.squash(self.out(h)))
+            previous = real[:, t].to(inputs.dtype)
+        return torch.stack(outputs, 1)
 
     def unrolled(self, inputs: Tensor, prefix: Tensor | None) -> Tensor:
         """C-RNN-GAN's G (Mogren 2016): every step also reads the value written at the step before (the prefix's,
@@ -164,9 +193,13 @@ class RNNDiscriminator(nn.Module):
         layers: int = 1,
         bidirectional: bool = False,
         num_classes: int | None = None,
+        score: str = "steps",
     ) -> None:
         super().__init__()
         self.length, self.channels = sequence_dims(in_shape, "discriminator")
+        if score not in SCORES:
+            raise ConfigError(f"model.discriminator.score must be one of {', '.join(SCORES)}, got {score!r}.")
+        self.score = score
         if not isinstance(bidirectional, bool):
             raise ConfigError(f"model.discriminator.bidirectional must be true or false, got {bidirectional!r}.")
         self.num_classes = check_num_classes(num_classes, "model.discriminator")
@@ -174,10 +207,17 @@ class RNNDiscriminator(nn.Module):
         if num_classes:
             self.embed = nn.Embedding(num_classes, embed)
         self.rnn = recurrent(cell, self.channels + embed, hidden, layers, bidirectional, "model.discriminator")
-        self.out = nn.Linear(hidden * (2 if bidirectional else 1), 1)
+        self.hidden, self.bidirectional = hidden, bidirectional
+        width = hidden * (2 if bidirectional else 1)
+        if score != "sequence":
+            self.out = nn.Linear(width, 1)
+        if score != "steps":
+            self.out_sequence = nn.Linear(width, 1)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
-        """(B, T, C) -> (B, T): a logit for every step."""
+        """(B, T, C) -> (B, T) logits, one for every step (`score=steps`); (B, 1), one for the whole sequence
+        (`sequence`); or (B, 2T), the T step logits followed by the sequence logit T times (`both`), so that the
+        losses' mean weighs the two halves alike."""
         inputs = x
         if self.num_classes:
             if condition is None or condition.is_floating_point():
@@ -186,4 +226,14 @@ class RNNDiscriminator(nn.Module):
         # A prefix condition is already the first steps of x: nothing to add.
         with input_gradients_context(x):
             h, _ = self.rnn(inputs)
-        return self.out(h).squeeze(2)
+        if self.score == "steps":
+            return self.out(h).squeeze(2)
+        # The state after the whole sequence: the last step's, and for a bidirectional D the backward pass's at the
+        # first step (it has read everything by then).
+        whole = h[:, -1]
+        if self.bidirectional:
+            whole = torch.cat([h[:, -1, : self.hidden], h[:, 0, self.hidden :]], 1)
+        sequence_logit = self.out_sequence(whole)
+        if self.score == "sequence":
+            return sequence_logit
+        return torch.cat([self.out(h).squeeze(2), sequence_logit.expand(-1, h.shape[1])], 1)
