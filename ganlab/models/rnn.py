@@ -154,22 +154,12 @@ class RNNGenerator(nn.Module):
         if not self.feedback:
             raise ValueError("teacher forcing needs a G that reads the step before (model.generator.feedback=true)")
         parts, _ = self.step_inputs(z, None if condition is None or condition.is_floating_point() else condition)
-        inputs = torch.cat(parts[:1] + parts[2:], 2)
-        states: list = [None] * len(self.cells)
-        previous, outputs = inputs.new_zeros(real.shape[0], self.channels), []
-        unknown = inputs.new_zeros(real.shape[0], 1)  # read as G's own value, as when it runs free
-        for t in range(self.length):
-            h = torch.cat([inputs[:, t], previous, unknown], 1)
-            for i, cell in enumerate(self.cells):
-                states[i] = cell(h, states[i])
-                h = states[i][0] if isinstance(states[i], tuple) else states[i]
-            outputs.append(self.squash(self.out(h)))
-            previous = real[:, t].to(inputs.dtype)
-        return torch.stack(outputs, 1)
+        return self.unrolled(torch.cat(parts[:1] + parts[2:], 2), None, teacher=real)
 
-    def unrolled(self, inputs: Tensor, prefix: Tensor | None) -> Tensor:
+    def unrolled(self, inputs: Tensor, prefix: Tensor | None, teacher: Tensor | None = None) -> Tensor:
         """C-RNN-GAN's G (Mogren 2016): every step also reads the value written at the step before (the prefix's,
-        where it is known). `inputs`: (B, T, noise [+ per-sequence noise] [+ label embedding])."""
+        where it is known). `inputs`: (B, T, noise [+ per-sequence noise] [+ label embedding]). `teacher`: (B, T, C)
+        read instead of what G wrote (teacher forcing), flagged as G's own, as when it runs free."""
         b, steps = inputs.shape[0], 0 if prefix is None else prefix.shape[1]
         states: list = [None] * len(self.cells)
         previous, outputs = inputs.new_zeros(b, self.channels), []
@@ -179,8 +169,8 @@ class RNNGenerator(nn.Module):
             for i, cell in enumerate(self.cells):
                 states[i] = cell(h, states[i])
                 h = states[i][0] if isinstance(states[i], tuple) else states[i]
-            previous = prefix[:, t] if t < steps else self.squash(self.out(h))
-            outputs.append(previous)
+            outputs.append(prefix[:, t] if t < steps else self.squash(self.out(h)))
+            previous = outputs[-1] if teacher is None else teacher[:, t].to(outputs[-1].dtype)
         return torch.stack(outputs, 1)
 
 

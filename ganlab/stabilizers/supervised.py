@@ -38,7 +38,8 @@ class StepwiseSupervision(Stabilizer):
             )
 
     def d_term(self, D: Any, real: Tensor, fake: Tensor) -> tuple[Tensor | None, Stats]:
-        # Kept in a buffer of its own (copied, not referenced), so that a captured CUDA graph reads the latest batch.
+        # Copied into a buffer of its own (made in the eager warm-up before any capture), not referenced, so that
+        # a captured CUDA graph of the G update reads the latest batch.
         if self.real is None or self.real.shape != real.shape:
             self.real = torch.empty_like(real)
         self.real.copy_(real.detach())
