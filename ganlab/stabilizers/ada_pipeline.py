@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganlab.errors import ConfigError
+from ganlab.stabilizers.grid_sample_twice import grid_sample
 
 GROUPS = ("blit", "geom", "color")
 
@@ -143,7 +144,7 @@ def apply_geometric(x: Tensor, matrices: Tensor) -> Tensor:
     # affine_grid's theta maps each output location to the input location it samples: the inverse transform.
     theta = _compose(to_normalised, _compose(_inverse_affine(matrices.float()), from_normalised))
     grid = F.affine_grid(theta[:, :2].to(x.dtype), list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    out = grid_sample(x, grid, padding_mode="reflection", align_corners=False)  # R1 differentiates it twice
     unchanged = (matrices == _eye(batch, 3, matrices.device)).flatten(1).all(1)
     return torch.where(unchanged.view(-1, 1, 1, 1), x, out)
 
