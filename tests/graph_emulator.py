@@ -22,15 +22,32 @@ from torch.utils._pytree import tree_leaves
 SYNCS = {"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "unique_dim", "_unique2"}
 
 
+Layout = tuple[tuple[int, ...], tuple[int, ...], int]  # size, stride, storage offset
+
+
+def layout(tensor: torch.Tensor) -> Layout:
+    return tuple(tensor.shape), tensor.stride(), tensor.storage_offset()
+
+
 class RecordedGraph:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, tuple, dict, Any]] = []
+        # In-place view ops (unsqueeze_, transpose_: torch 2.11's GroupNorm double backward uses them) reshape the
+        # tensor object itself and launch no kernel, so a CUDA graph holds nothing of them, while the ops recorded
+        # on that object see it as it was at their turn. A replay puts each such tensor back as it was before the
+        # first of them, and sets the layout each of them left, in order.
+        self.first_layouts: dict[int, tuple[torch.Tensor, Layout]] = {}
         self.replays = 0
 
     def replay(self) -> None:
         self.replays += 1
         with torch.no_grad():
+            for tensor, before in self.first_layouts.values():
+                tensor.as_strided_(*before)
             for func, args, kwargs, recorded in self.calls:
+                if torch.Tag.inplace_view in func.tags:
+                    args[0].as_strided_(*recorded)  # the layout the op left
+                    continue
                 result = func(*args, **kwargs)
                 if func.is_view:
                     continue  # a view of a tensor that was updated in place already
@@ -48,6 +65,12 @@ class Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.overloadpacket.__name__ in SYNCS:
             raise RuntimeError(f"host-device sync during capture: aten.{func.overloadpacket.__name__}")
+        if torch.Tag.inplace_view in func.tags:
+            tensor = args[0]
+            self.graph.first_layouts.setdefault(id(tensor), (tensor, layout(tensor)))
+            out = func(*args, **kwargs)
+            self.graph.calls.append((func, args, kwargs, layout(tensor)))
+            return out
         out = func(*args, **kwargs)
         self.graph.calls.append((func, args, kwargs, out))
         return out

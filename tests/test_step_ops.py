@@ -16,7 +16,10 @@ from tests.conftest import REPO
 # wgan_gp: 1081 in NCHW; counted in channels_last (as on a GPU), GroupNorm's double backward copies once more per
 # D update (20 in all).
 CEILINGS = {"default": 121, "mlp_mnist": 149, "wgan_gp": 1101}
-MEASURED_ON = (2, 14)  # other torch versions decompose some operations differently: 15 % headroom there
+MEASURED_ON = (2, 14)  # other torch versions decompose some operations differently: 20 % headroom there
+# torch 2.11 (on the CUDA machines we test on) decomposes GroupNorm's double backward into more operations
+# (unsqueeze_, reciprocal_, clamp_min, sum, mul): wgan_gp dispatches 1296 there, 18 % more; the others are equal.
+HEADROOM = 1.2
 
 
 def step_ops():  # scripts/ is not a package
@@ -31,7 +34,7 @@ def test_one_step_dispatches_no_more_operations_than_measured(name: str) -> None
     ops = step_ops()
     counter = ops.count_step_ops(ops.CONFIGS[name], warmup=2)
     same_torch = tuple(int(v) for v in torch.__version__.split(".")[:2]) == MEASURED_ON
-    ceiling = CEILINGS[name] if same_torch else int(CEILINGS[name] * 1.15)
+    ceiling = CEILINGS[name] if same_torch else int(CEILINGS[name] * HEADROOM)
     assert 0.8 * CEILINGS[name] < counter.total <= ceiling, counter.counts.most_common(12)
 
 
