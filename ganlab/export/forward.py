@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ganlab.condition import call
@@ -21,3 +22,12 @@ class GeneratorForward(nn.Module):
 
 def input_names(conditional: bool) -> list[str]:
     return ["z", "condition"] if conditional else ["z"]
+
+
+MAX_BATCH = 1 << 30  # bounded: torch 2.6 adds a guard batch != 2**63 - 1 that an unbounded batch dimension violates
+
+
+def batch_dimensions(count: int) -> tuple[dict[int, torch.export.Dim], ...]:
+    """dynamic_shapes for `count` positional inputs whose first dimension is one free batch size."""
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    return tuple({0: batch} for _ in range(count))

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ganlab.errors import ConfigError
-from ganlab.export.forward import GeneratorForward, input_names
+from ganlab.export.forward import GeneratorForward, batch_dimensions, input_names
 from ganlab.export.spec import GeneratorSpec
 
 FILE = "generator.onnx"
@@ -46,13 +46,12 @@ def check_deterministic(G: nn.Module, args: tuple[Tensor, ...], model: str) -> N
 
 
 def to_bytes(G: nn.Module, args: tuple[Tensor, ...]) -> bytes:
-    batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(
         GeneratorForward(G).eval(),
         args,
         input_names=input_names(len(args) > 1),
         output_names=["samples"],
-        dynamic_shapes=tuple({0: batch} for _ in args),
+        dynamic_shapes=batch_dimensions(len(args)),
         dynamo=True,
         verbose=False,
     )

@@ -12,16 +12,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ganlab.export.forward import GeneratorForward
+from ganlab.export.forward import GeneratorForward, batch_dimensions
 from ganlab.export.spec import GeneratorSpec
 
 FILE = "generator.pt2"
 
 
 def to_bytes(G: nn.Module, args: tuple[Tensor, ...]) -> bytes:
-    batch = torch.export.Dim("batch", min=1)
-    dynamic = tuple({0: batch} for _ in args)
-    program = torch.export.export(GeneratorForward(G).eval(), args, dynamic_shapes=dynamic)
+    program = torch.export.export(GeneratorForward(G).eval(), args, dynamic_shapes=batch_dimensions(len(args)))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     return buffer.getvalue()
