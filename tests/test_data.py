@@ -117,14 +117,21 @@ def test_image_folder_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
-def test_mnist_format_files_on_disk_are_read_as_torchvision_reads_them(name: str, folder: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["uint8-kernel", "through-float"])
+def test_mnist_format_files_on_disk_are_read_as_torchvision_reads_them(
+    name: str, folder: str, native: bool, tmp_path: Path, monkeypatch
+) -> None:
     """Read directly (no torchvision import at start-up): the same pixels and labels as torchvision's loader, and
-    the same resize."""
+    the same resize on both of its paths (uint8 on AVX2/AVX-512/ARM CPUs, through float32 elsewhere; torchvision
+    0.23 and older also took float32 on AVX-512), each against torchvision making the same choice."""
     from torchvision import datasets
     from torchvision.transforms.v2 import functional as TF
 
+    from ganlab.data import torchvision_sets
     from ganlab.data.torchvision_sets import read_idx_split, resize_uint8
 
+    monkeypatch.setattr(torchvision_sets, "native_uint8_resize", lambda: native)
+    monkeypatch.setattr(TF._geometry, "_do_native_uint8_resize_on_cpu", lambda interpolation: native)
     write_idx_mnist(tmp_path / folder / "raw", n=50)
     theirs = getattr(datasets, folder)(str(tmp_path), train=True, download=False)
     images, labels = read_idx_split(tmp_path / folder / "raw")

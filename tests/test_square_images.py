@@ -47,7 +47,7 @@ SHAPES = [(64, 64), (100, 64), (64, 100), (37, 53), (8, 8), (5, 200), (200, 5), 
 def test_squares_match_torchvision_bit_for_bit(crop: str, mode: str, native: bool, monkeypatch) -> None:
     # torchvision resizes uint8 directly on AVX2/AVX-512/ARM CPUs and through float32 elsewhere: both paths here
     # against torchvision making the same choice
-    monkeypatch.setattr(square_images, "_native_uint8_resize", lambda: native)
+    monkeypatch.setattr(square_images, "native_uint8_resize", lambda: native)
     monkeypatch.setattr(v2.functional._geometry, "_do_native_uint8_resize_on_cpu", lambda interpolation: native)
     for i, (height, width) in enumerate(SHAPES):
         img = random_image(height, width, mode, seed=i)

@@ -26,7 +26,7 @@ def pil_to_uint8(img: Image.Image) -> Tensor:
     return pixels.view(img.height, img.width, -1).permute(2, 0, 1)
 
 
-def _native_uint8_resize() -> bool:
+def native_uint8_resize() -> bool:
     """Whether torch resizes uint8 directly (its AVX2/AVX-512 and ARM kernels), as torchvision decides; elsewhere
     the image goes through float32 and is rounded back."""
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in ("aarch64", "arm64")
@@ -43,7 +43,7 @@ def resize(image: Tensor, height: int, width: int) -> Tensor:
         # torchvision's restride: without it interpolate allocates a contiguous output for a channels-last input
         # of batch 1 (pytorch/pytorch#68430), which for uint8 is a slower kernel and an extra copy
         batch = batch.as_strided(batch.shape, (batch.numel(), *strides[1:]))
-    native = image.device.type == "cpu" and _native_uint8_resize()
+    native = image.device.type == "cpu" and native_uint8_resize()
     resized = F.interpolate(
         batch if native else batch.float(), size=[height, width], mode="bilinear", align_corners=False, antialias=True
     )

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ganlab.data.base import InMemoryImages
+from ganlab.data.square_images import native_uint8_resize
 from ganlab.errors import ConfigError
 
 
@@ -68,14 +69,19 @@ def _remove_new(root: Path, dataset: str, before: set[Path]) -> None:
 
 
 def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> (N, C, size, size), bilinear with antialiasing: the call torchvision's resize makes
-    for uint8 tensors (the same pixels), in chunks to bound the memory."""
+    """uint8 (N, C, H, W) -> (N, C, size, size), bilinear with antialiasing: the calls torchvision's resize makes
+    for uint8 tensors (the same pixels; in uint8 or through float32, as it chooses), in chunks to bound the memory."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images.contiguous()
+    native = images.device.type == "cpu" and native_uint8_resize()
     resized = [
-        F.interpolate(chunk, size=[size, size], mode="bilinear", align_corners=False, antialias=True)
+        F.interpolate(
+            chunk if native else chunk.float(), size=[size, size], mode="bilinear", align_corners=False, antialias=True
+        )
         for chunk in images.split(4096)
     ]
+    if not native:
+        resized = [chunk.round_().to(torch.uint8) for chunk in resized]
     return torch.cat(resized).contiguous()
 
 
