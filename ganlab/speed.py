@@ -121,8 +121,10 @@ def check_compile(device: torch.device) -> None:
     if device.type == "cpu":
         from torch._inductor import cpp_builder
 
+        # torch 2.4 names it _get_cpp_compiler
+        find_compiler = getattr(cpp_builder, "get_cpp_compiler", None) or cpp_builder._get_cpp_compiler
         try:  # the search Inductor itself makes ($CXX, else g++), so a pass here means step 1 compiles
-            cpp_builder.get_cpp_compiler()
+            find_compiler()
         except Exception as err:  # InvalidCxxCompiler
             raise ConfigError(
                 "trainer.compile=true on the CPU needs the C++ compiler torch.compile builds its kernels with "
