@@ -29,7 +29,9 @@ def torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def train_on_two_ranks(tmp_path: Path, *overrides: str) -> Path:
     run_dir = tmp_path / "run"
     result = torchrun("tests/ddp_worker.py", str(tmp_path), str(run_dir), *overrides, cwd=REPO)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # torch's warnings (DDP's grad-stride notice) fill the tail: keep the lines that say where a rank stopped
+    said = [line for line in result.stderr.splitlines() if "Warning" not in line and "return Variable" not in line]
+    assert result.returncode == 0, "\n".join(said)[-6000:]
     return run_dir
 
 
