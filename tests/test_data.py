@@ -127,10 +127,10 @@ def test_mnist_format_files_on_disk_are_read_as_torchvision_reads_them(
     from torchvision import datasets
     from torchvision.transforms.v2 import functional as TF
 
-    from ganlab.data import torchvision_sets
+    from ganlab.data import square_images
     from ganlab.data.torchvision_sets import read_idx_split, resize_uint8
 
-    monkeypatch.setattr(torchvision_sets, "native_uint8_resize", lambda: native)
+    monkeypatch.setattr(square_images, "native_uint8_resize", lambda: native)
     monkeypatch.setattr(TF._geometry, "_do_native_uint8_resize_on_cpu", lambda interpolation: native)
     write_idx_mnist(tmp_path / folder / "raw", n=50)
     theirs = getattr(datasets, folder)(str(tmp_path), train=True, download=False)

@@ -43,13 +43,17 @@ def resize(image: Tensor, height: int, width: int) -> Tensor:
         # torchvision's restride: without it interpolate allocates a contiguous output for a channels-last input
         # of batch 1 (pytorch/pytorch#68430), which for uint8 is a slower kernel and an extra copy
         batch = batch.as_strided(batch.shape, (batch.numel(), *strides[1:]))
-    native = image.device.type == "cpu" and native_uint8_resize()
+    return resize_batch(batch, height, width).reshape(channels, height, width)
+
+
+def resize_batch(batch: Tensor, height: int, width: int) -> Tensor:
+    """uint8 (N, C, H, W) images resized to (height, width) by antialiased bilinear interpolation, in uint8 or
+    through float32 and rounded back, as torchvision chooses (native_uint8_resize)."""
+    native = batch.device.type == "cpu" and native_uint8_resize()
     resized = F.interpolate(
         batch if native else batch.float(), size=[height, width], mode="bilinear", align_corners=False, antialias=True
     )
-    if not native:
-        resized = resized.round_().to(torch.uint8)
-    return resized.reshape(channels, height, width)
+    return resized if native else resized.round_().to(torch.uint8)
 
 
 def resize_short_side(image: Tensor, size: int) -> Tensor:

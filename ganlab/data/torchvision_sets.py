@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ganlab.data.base import InMemoryImages
-from ganlab.data.square_images import native_uint8_resize
+from ganlab.data.square_images import resize_batch
 from ganlab.errors import ConfigError
 
 
@@ -73,15 +72,7 @@ def resize_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     for uint8 tensors (the same pixels; in uint8 or through float32, as it chooses), in chunks to bound the memory."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images.contiguous()
-    native = images.device.type == "cpu" and native_uint8_resize()
-    resized = [
-        F.interpolate(
-            chunk if native else chunk.float(), size=[size, size], mode="bilinear", align_corners=False, antialias=True
-        )
-        for chunk in images.split(4096)
-    ]
-    if not native:
-        resized = [chunk.round_().to(torch.uint8) for chunk in resized]
+    resized = [resize_batch(chunk, size, size) for chunk in images.split(4096)]
     return torch.cat(resized).contiguous()
 
 
