@@ -42,6 +42,11 @@ def gone(pid: int) -> bool:
     return False
 
 
+def parent_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+
+
 def test_first_batch_and_shutdown_times_are_recorded_and_logged(folder: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="ganlab"):
         data = stream(folder)
@@ -95,6 +100,28 @@ def test_the_stream_is_endless_shuffled_passes_in_a_seeded_order(folder: Path) -
     torch.manual_seed(3)
     serial = stream(folder, workers=0)  # the same seed gives the same order, whatever the workers
     assert indices(serial, 12) == order
+
+
+def test_workers_started_by_a_forkserver_decode_and_stream_the_same_images(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.14 makes forkserver the default start method on Linux (spawn is macOS's): the workers then get the
+    file list by pickling and import torch afresh, where 3.13's fork shared it. Both the cache's decoding and the
+    stream must still work there, and give the images and the seeded order that fork does."""
+    torch.manual_seed(3)
+    forked = stream(folder)
+    expected = [forked.sample(5) for _ in range(3)]
+    forked.close()
+    cached = ImageFolderData(str(folder), image_size=8, num_workers=2, cache=True).memory.images
+    monkeypatch.setattr(image_folder, "WORKER_START_METHOD", "forkserver")
+    assert torch.equal(ImageFolderData(str(folder), image_size=8, num_workers=2, cache=True).memory.images, cached)
+    torch.manual_seed(3)
+    served = stream(folder)
+    assert all(torch.equal(served.sample(5), batch) for batch in expected)
+    pids = served.worker_pids
+    assert len(pids) == 2 and all(parent_of(pid) != os.getpid() for pid in pids)  # the fork server's children
+    served.close()
+    assert all(gone(pid) for pid in pids)
 
 
 def test_the_constructor_leaves_the_global_rng_alone(folder: Path) -> None:
