@@ -100,6 +100,20 @@ def test_a_bench_row_past_its_timeout_reports_it() -> None:
     assert result == {"error": "timed out after 0.2 s (--row-timeout)"}
 
 
+def test_the_pytest_check_takes_every_file_with_a_cuda_test_and_no_other() -> None:
+    files = gpu_check.gpu_test_files()
+    assert {"tests/test_gpu.py", "tests/test_sequence_metrics.py"} <= set(files)  # the sequence scores' CUDA test
+    assert "tests/test_gpu_check.py" not in files and "tests/test_losses.py" not in files
+
+
+@pytest.mark.slow  # collects the whole suite: 15 s
+def test_the_files_it_takes_are_those_pytest_selects_with_the_gpu_mark() -> None:
+    cmd = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests"]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
+    selected = {line.split("::")[0] for line in out.stdout.splitlines() if "::" in line}
+    assert selected == set(gpu_check.gpu_test_files()), out.stdout[-2000:]
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the answer of a machine without CUDA")
 def test_without_cuda_it_says_so_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert gpu_check.main([]) == 2
