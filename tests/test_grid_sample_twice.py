@@ -80,3 +80,29 @@ def test_a_grid_that_learns_goes_through_torchs_op() -> None:
     grid.requires_grad_()
     grid_sample(x, grid).sum().backward()
     assert grid.grad is not None and grid.grad.abs().sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])  # True with zeros padding: where torch may take cuDNN's
+def test_on_cuda_it_gives_the_cpus_values_and_derivatives(padding_mode: str, align_corners: bool) -> None:
+    """The CUDA kernels of the same ops (ADA's augmentation runs there under R1): its values, input gradient and
+    second derivative are the CPU's to rounding (CUDA's backward adds with atomics), and its second derivatives
+    pass finite differences on the GPU too, within that nondeterminism."""
+    x, grid = images_and_grid(torch.float64)
+    weights = torch.randn(3, 2, 4, 7, dtype=torch.float64)
+
+    def sample(image: torch.Tensor) -> torch.Tensor:
+        return grid_sample(image, grid.to(image.device), padding_mode=padding_mode, align_corners=align_corners)
+
+    results = {}
+    for device in ("cpu", "cuda"):
+        image = x.to(device).requires_grad_()
+        out = sample(image)
+        (grad,) = torch.autograd.grad((out.tanh() * weights.to(device)).sum(), image, create_graph=True)
+        (grad_grad,) = torch.autograd.grad(grad.square().sum(), image)
+        results[device] = [t.detach().cpu() for t in (out, grad, grad_grad)]
+    for on_cpu, on_cuda in zip(results["cpu"], results["cuda"], strict=True):
+        torch.testing.assert_close(on_cuda, on_cpu)
+    assert torch.autograd.gradgradcheck(sample, (x.cuda().requires_grad_(),), nondet_tol=1e-10)
