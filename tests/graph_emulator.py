@@ -12,7 +12,9 @@ CUDA. Unlike CUDA, a capture here also runs the part once, so nothing is replaye
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +22,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 SYNCS = {"_local_scalar_dense", "is_nonzero", "equal", "nonzero", "masked_select", "unique_dim", "_unique2"}
+# torch.tensor(data, device=...) and torch.as_tensor: data from host memory. On CUDA that is a copy from pageable
+# memory, which waits for the device, so a capture fails on it (a StyleGAN2 filter built this way did); on the CPU
+# it is nothing, which is why the emulator refuses it by name. torch's own capturable optimizers make CPU scalars
+# on purpose (`torch.tensor(1.0, device="cpu")`, read as a kernel argument): only code outside torch is refused.
+HOST_DATA = {"lift_fresh"}
+TORCH_DIR = str(Path(torch.__file__).parent)
 
 
 Layout = tuple[tuple[int, ...], tuple[int, ...], int]  # size, stride, storage offset
@@ -56,6 +64,21 @@ class RecordedGraph:
                         old.copy_(new)
 
 
+def made_by_torch() -> bool:
+    """Whether the Python code that asked for the tensor being dispatched is torch's own: the innermost frame
+    outside this file and torch's dispatch and compile wrappers."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        wrapper = name.startswith(TORCH_DIR) and any(
+            part in name for part in ("/utils/_python_dispatch", "/_compile.py", "/_dynamo/")
+        )
+        if name != __file__ and not wrapper:
+            return name.startswith(TORCH_DIR)
+        frame = frame.f_back
+    return False
+
+
 class Recorder(TorchDispatchMode):
     def __init__(self, graph: RecordedGraph) -> None:
         super().__init__()
@@ -65,6 +88,10 @@ class Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         if func.overloadpacket.__name__ in SYNCS:
             raise RuntimeError(f"host-device sync during capture: aten.{func.overloadpacket.__name__}")
+        if func.overloadpacket.__name__ in HOST_DATA and not made_by_torch():
+            raise RuntimeError(
+                f"host data copied in during capture: aten.{func.overloadpacket.__name__} (torch.tensor or as_tensor)"
+            )
         if torch.Tag.inplace_view in func.tags:
             tensor = args[0]
             self.graph.first_layouts.setdefault(id(tensor), (tensor, layout(tensor)))

@@ -22,12 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-FILTER_1D = (1.0, 3.0, 3.0, 1.0)
-
 
 def fir_kernel(x: Tensor, gain: float = 1.0) -> Tensor:
-    """The 4x4 filter (outer product of [1, 3, 3, 1], sum `gain`) as a depthwise weight (C, 1, 4, 4) for x."""
-    f = torch.tensor(FILTER_1D, device=x.device, dtype=x.dtype)
+    """The 4x4 filter (outer product of [1, 3, 3, 1], sum `gain`) as a depthwise weight (C, 1, 4, 4) for x.
+
+    The taps are computed on x's device (3 - 2(|i - 1.5| - 0.5) for i = 0..3, exact in every float type), not
+    copied from the host: on CUDA `torch.tensor(..., device=...)` is a copy from pageable memory that waits for
+    the device, which a CUDA graph capture refuses."""
+    i = torch.arange(4, device=x.device, dtype=x.dtype)
+    f = 3.0 - 2.0 * ((i - 1.5).abs() - 0.5)
     k = torch.outer(f, f)
     k = k * (gain / k.sum())
     return k.expand(x.shape[1], 1, 4, 4)
