@@ -130,6 +130,7 @@ class TrainStep:
             stabilizer.at_step_start(step)
         if step <= p.pretrain_steps:  # SRResNet's pre-training: G alone on a pixel loss, no D
             self.graphs.run(("G", "pretrain"), self.g_pretrain_update)
+            self.pretrain_updates += 1  # here, not in the part: a replayed graph runs no Python
             return
         grown = ()  # a growing model (model=progan) runs other layers in each phase: a graph per phase
         if p.growth is not None:
@@ -223,7 +224,6 @@ class TrainStep:
             p.ema.update(p.G)
         self.observe(loss, stats, kept)
         self.watch.end_step()
-        self.pretrain_updates += 1
 
     @property
     def batches_drawn(self) -> int:
