@@ -214,20 +214,23 @@ def prepare_for_capture(opt: torch.optim.Optimizer, device: torch.device) -> Non
         group["capturable"] = True
         if not isinstance(group["lr"], torch.Tensor):
             group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32, device=device)
-    step_counts_to_device(opt)
+    place_step_counts(opt)
 
 
-def step_counts_to_device(opt: torch.optim.Optimizer) -> None:
-    """Put the step counts of fused or capturable groups beside their parameters, as float32, where those
-    kernels read them. A state saved by the plain update (a run with optimizer.*.fused=false) keeps them on the
-    CPU, where torch's loader leaves them."""
+def place_step_counts(opt: torch.optim.Optimizer) -> None:
+    """Put each parameter's step count where its group's update reads it, as torch's own loader does for the
+    flags of the *saved* groups: beside the parameter, as float32, for fused or capturable groups (their kernels
+    read it there); on the CPU for the plain update, which reads it on the host (`.item()`) and would otherwise
+    wait for the device twice a parameter per step after resuming a captured run's checkpoint eagerly."""
     for group in opt.param_groups:
-        if not (group.get("fused") or group.get("capturable")):
-            continue
+        on_device = bool(group.get("fused") or group.get("capturable"))
         for param in group["params"]:
             step = opt.state.get(param, {}).get("step")
-            if isinstance(step, torch.Tensor) and (step.device != param.device or step.dtype != torch.float32):
-                opt.state[param]["step"] = step.to(device=param.device, dtype=torch.float32)
+            if not isinstance(step, torch.Tensor):
+                continue
+            where = param.device if on_device else torch.device("cpu")
+            if step.device != where or (on_device and step.dtype != torch.float32):
+                opt.state[param]["step"] = step.to(device=where, dtype=torch.float32 if on_device else step.dtype)
 
 
 def plain_optimizer_state(opt: torch.optim.Optimizer) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ganlab.checkpoint import (
     run_dir_of,
     save_checkpoint,
 )
-from ganlab.cuda_graphs import plain_optimizer_state, step_counts_to_device
+from ganlab.cuda_graphs import place_step_counts, plain_optimizer_state
 from ganlab.errors import RunStopped
 from ganlab.generation import FixedInputs
 from ganlab.run_log import log_to_files
@@ -228,7 +228,7 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
     opt.load_state_dict(saved)
     for group, hyper in zip(opt.param_groups, configured, strict=True):
         group.update(hyper)
-    step_counts_to_device(opt)
+    place_step_counts(opt)
     match_state_layout(opt)
 
 

@@ -172,6 +172,26 @@ def test_a_run_with_cuda_graphs_resumes_bitwise(graphs: str, tmp_path: Path, mon
     assert_same_networks(straight, resumed)
 
 
+def test_a_captured_runs_checkpoint_resumed_by_the_plain_update_keeps_its_step_counts_on_the_host(
+    tmp_path: Path,
+) -> None:
+    """torch's loader puts the step counts where the *saved* groups (capturable) read them, on the GPU; the plain
+    update (`optimizer.*.fused=false`, no graphs) reads them on the host, so they must come back to the CPU or
+    each step would wait for the device twice a parameter."""
+    from ganlab.build import build
+    from ganlab.run_state import load_optimizer_state
+
+    train(compose_cfg("trainer.device=cuda", "trainer.cuda_graphs=true", "trainer.steps=4"), tmp_path)
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    plain = ["+optimizer.generator.fused=false", "+optimizer.discriminator.fused=false"]
+    parts = build(compose_cfg("trainer.device=cuda", "trainer.cuda_graphs=false", *plain))
+    for opt, key in ((parts.opt_g, "opt_G"), (parts.opt_d, "opt_D")):
+        load_optimizer_state(opt, saved[key])
+        assert not opt.param_groups[0]["capturable"] and not opt.param_groups[0]["fused"]
+        assert {state["step"].device.type for state in opt.state.values()} == {"cpu"}
+        assert {state["exp_avg"].device.type for state in opt.state.values()} == {"cuda"}
+
+
 def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
     stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
     for step in range(1, 9):
