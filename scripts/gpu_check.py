@@ -75,7 +75,7 @@ class Sizes:
     peak_tflops: float | None = None  # bench.py's fraction of peak FLOP/s (H200: 989 dense bf16)
     timeouts: dict[str, float] = field(
         default_factory=lambda: {
-            "pytest": 150,
+            "pytest": 180,  # about 45 short runs and two cold torch.compile builds
             "default": 60,
             "torchrun": 90,
             "nccl": 45,
@@ -199,6 +199,24 @@ def parse_pytest(text: str) -> dict[str, int] | None:
             counts[word] = counts.get(word, 0) + int(number)
         return counts
     return None
+
+
+_PYTEST_VERBOSE = re.compile(r"^(\S+\.py::.*?)(?: (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b.*)?$", re.MULTILINE)
+
+
+def pytest_progress(text: str) -> tuple[dict[str, int], str | None]:
+    """From `pytest -v` output that may have been cut off at a timeout: the outcomes so far (passed, failed, ...)
+    and the test that was running when it stopped (its id printed, its outcome not yet), or None."""
+    counts: dict[str, int] = {}
+    running = None
+    for match in _PYTEST_VERBOSE.finditer(text):
+        test, outcome = match.group(1).strip(), match.group(2)
+        if outcome is None:
+            running = test
+            continue
+        counts[outcome.lower()] = counts.get(outcome.lower(), 0) + 1
+        running = None
+    return counts, running
 
 
 def pytest_failures(text: str) -> list[str]:
@@ -365,12 +383,17 @@ class Checker:
         except ImportError:
             return [Row("pytest -m gpu", SKIP, "pytest is not installed", None, "pip install pytest, then rerun")]
         files = gpu_test_files()
-        cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rfEs", "-p", "no:cacheprovider", *files]
+        # -v: each test's outcome on its own line as it ends, so a run cut off at its timeout still says how far
+        # it got and which test it was in
+        cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-rfEs", "-p", "no:cacheprovider", *files]
         proc = run_command(cmd, timeout, log=self.work / "logs" / "pytest")
         counts = parse_pytest(proc.out)
         where = ", ".join(Path(f).name for f in files)
         if proc.timed_out or counts is None:
-            return [Row("pytest -m gpu", FAIL, self.why(proc), proc.seconds, where)]
+            so_far, running = pytest_progress(proc.out)
+            done = ", ".join(f"{n} {word}" for word, n in so_far.items()) or "no test ended"
+            notes = f"{done}; stopped in {running.split('/')[-1]}" if running else f"{done}; {where}"
+            return [Row("pytest -m gpu", FAIL, self.why(proc), proc.seconds, notes)]
         summary = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
         summary += f", {counts['error']} errors" if counts["error"] else ""
         bad = pytest_failures(proc.out)

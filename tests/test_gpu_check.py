@@ -3,6 +3,7 @@ What it measures on a GPU is for a machine with one: `python scripts/gpu_check.p
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -54,6 +55,36 @@ def test_pytest_summaries_are_counted() -> None:
     assert gpu_check.parse_pytest("9 skipped, 2 errors in 4.10s\n")["error"] == 2
     assert gpu_check.parse_pytest("===== 12 deselected in 0.50s =====\n")["passed"] == 0
     assert gpu_check.parse_pytest("ImportError while loading conftest\n") is None
+
+
+def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_path: Path) -> None:
+    """What gpu_check reads when its pytest check runs past its timeout: real `pytest -v` output, the process
+    killed while its fourth test runs."""
+    started = tmp_path / "started"
+    (tmp_path / "test_cut.py").write_text(
+        "import pathlib, time, pytest\n"
+        "def test_passes(): pass\n"
+        "def test_fails(): assert 0\n"
+        "@pytest.mark.skip(reason='no')\n"
+        "def test_skipped(): pass\n"
+        "@pytest.mark.parametrize('case', ['a b'])\n"
+        f"def test_hangs(case): pathlib.Path({str(started)!r}).touch(); time.sleep(60)\n"
+    )
+    cmd = [sys.executable, "-m", "pytest", "-v", "-rfEs", "-p", "no:cacheprovider", "test_cut.py"]
+    with open(tmp_path / "out.txt", "w") as out:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    text = (tmp_path / "out.txt").read_text()
+    assert gpu_check.parse_pytest(text) is None  # no summary line: it never ended
+    assert gpu_check.pytest_progress(text) == (
+        {"passed": 1, "failed": 1, "skipped": 1},
+        "test_cut.py::test_hangs[a b]",
+    )
 
 
 def test_bench_tables_and_progress_lines_are_read() -> None:
