@@ -20,7 +20,7 @@ from ganlab.cuda_graphs import EagerParts, GraphCaptureError, GraphedParts, grap
 from ganlab.divergence import NanWatch
 from ganlab.errors import ConfigError
 from ganlab.step import TrainStep
-from tests.conftest import assert_same_networks, compose_cfg, straight_and_resumed_from_step_4
+from tests.conftest import assert_same_networks, compose_cfg, image_conditioned, straight_and_resumed_from_step_4
 from tests.graph_emulator import EmulatedBackend
 from tests.step_families import FAMILIES
 
@@ -36,6 +36,13 @@ EVERYTHING = [  # every host-side setting that changes between steps, and lazy R
     "trainer.clip_grad_norm=1.0",
 ]
 FOREACH = ["+optimizer.generator.foreach=true", "+optimizer.discriminator.foreach=true"]
+# SNGAN's ResNet: spectral norm's power iteration, self-attention, hinge; and the consistency term
+RESNET_SN = ["model=resnet", "data.image_size=32", "model.generator.width=16", "model.discriminator.width=16",
+             "model.generator.attention=16", "model.discriminator.attention=16", "loss=hinge",
+             "model.spectral_norm=true", "stabilizers=[consistency]"]  # fmt: skip
+# recurrent G and D through the gradient penalty, and TimeGAN's stepwise supervision on a feedback G
+RNN_SUPERVISED = ["model=rnn", "data=sines", "data.n=64", "loss=wgan_gp", "model.generator.feedback=true",
+                  "stabilizers=[supervised]", "model.discriminator.bidirectional=true"]  # fmt: skip
 CONFIGS = {
     "default": [],
     "everything": EVERYTHING,
@@ -47,6 +54,9 @@ CONFIGS = {
     # p on the device, read by the captured D and G parts, moved between steps; r_t's sums added inside D's graph
     "ada": ["augment.ada=true", "augment.ada_p=0.5", "augment.ada_kimg=0.32", "loss.r1=1.0", "loss.reg_every=2"],
     **FAMILIES,  # StyleGAN2's filters and lazy regularisers, ProGAN's phases, SRGAN's pre-training, SimGAN's history
+    "resnet_sn": RESNET_SN,
+    "rnn_supervised": RNN_SUPERVISED,
+    "pix2pix": ["model=unet", "content=l1"],  # + a paired folder, written by the test
 }
 
 
@@ -102,9 +112,14 @@ def host_numbers(obj: Any, path: str = "step", depth: int = 0) -> dict[str, Any]
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_replayed_parts_compute_bitwise_what_the_eager_parts_do(name: str) -> None:
-    eager, eager_parts = run_steps(CONFIGS[name], capture=False)
-    graphed, graphed_parts = run_steps(CONFIGS[name], capture=True)
+def test_replayed_parts_compute_bitwise_what_the_eager_parts_do(
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    options = CONFIGS[name] + (image_conditioned("unet", tmp_path) if "model=unet" in CONFIGS[name] else [])
+    if "model=rnn" in options:  # oneDNN's CPU LSTM/GRU makes its backward's workspace only with grad mode
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)  # on, which a replay is not; CUDA has no such op
+    eager, eager_parts = run_steps(options, capture=False)
+    graphed, graphed_parts = run_steps(options, capture=True)
     assert {key[0] for key in graphed.graphs.captured} == {"G", "D"}  # ProGAN's keys name the phase too
     assert sum(g.replays for g in graphed.graphs.backend.graphs) > 0
     assert graphed.meter.means() == eager.meter.means()
