@@ -129,6 +129,31 @@ def test_scaling_by_two_about_the_centre() -> None:
     assert_close(out, expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_under_bfloat16_autocast_the_sampled_locations_are_not_rounded(dtype: torch.dtype) -> None:
+    """trainer.precision=bf16 runs the pipeline under autocast, reals in float32 and G's fakes in bfloat16. The
+    ramp j on 256 columns, enlarged 1.3x about the centre, is (j + 0.5 - 128) / 1.3 + 127.5 at column j: a grid
+    made in bfloat16 (autocast's choice for affine_grid's bmm) missed it by up to 0.27."""
+    j = torch.arange(256.0).view(1, 256)
+    x = j.expand(1, 1, 4, 256).to(dtype)
+    expected = ((j + 0.5 - 128) / 1.3 + 127.5).expand(1, 1, 4, 256)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = apply_geometric(x, scaling_matrix(one(1.3), one(1.3)))
+    assert_close(out.float(), expected, atol=1e-3 if dtype == torch.float32 else 0.5)  # bf16 holds j to 0.5
+    if dtype == torch.float32:
+        return
+    # the same bfloat16 images, sampled on the float32 grid: what the plain float32 pipeline gives them
+    assert_close(out.float(), apply_geometric(x.float(), scaling_matrix(one(1.3), one(1.3))), atol=1e-4)
+
+
+def test_colour_of_a_bfloat16_batch_is_computed_in_float32_and_rounded_once() -> None:
+    x = images((2, 3, 8, 8)).to(torch.bfloat16)
+    matrices = colour_matrices(2, torch.tensor(1.0), 3, x.device)
+    out = apply_colour(x, matrices)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, apply_colour(x.float(), matrices).to(torch.bfloat16))
+
+
 # --- colour -----------------------------------------------------------------------------------------------------
 
 
