@@ -66,6 +66,24 @@ def test_the_history_buffer_mixes_earlier_outputs_in() -> None:
         HistoryBuffer(4, 0.0, (1,), torch.device("cpu"))
 
 
+@pytest.mark.parametrize("filled_before", [0, 10, 16])  # empty, the write crossing the end, full
+def test_outputs_stored_in_one_write_take_distinct_places(filled_before: int) -> None:
+    """Each write keeps all of its outputs (on CUDA, two at one place would be a nondeterministic race), and
+    overwrites only entries already written."""
+    torch.manual_seed(0)
+    buffer = HistoryBuffer(size=16, ratio=0.5, shape=(1,), device=torch.device("cpu"))
+    buffer.images.copy_(-torch.arange(1.0, 17.0).view(16, 1))
+    buffer.filled.fill_(filled_before)
+    for write in range(1, 21):
+        batch = (100 * write + torch.arange(16.0)).view(16, 1)
+        buffer.mix(batch)
+        stored = set(buffer.images.flatten().tolist())
+        assert set(batch[:8].flatten().tolist()) <= stored, write
+        if write == 1 and filled_before == 10:  # 6 appended at 10..15, 2 over distinct entries of 0..9
+            assert stored - set(batch[:8].flatten().tolist()) < set(range(-10, 0))
+            assert len(stored) == 16
+
+
 def test_the_history_buffer_is_exact_across_resume(tmp_path: Path) -> None:
     whole = compose_cfg(*SIMGAN, "trainer.steps=6", "trainer.checkpoint_every=3")
     train(whole, tmp_path / "whole")

@@ -40,11 +40,23 @@ class HistoryBuffer:
         earlier = self.images[picks].to(fake.dtype)
         valid = (picks < self.filled).view(-1, *([1] * (fake.dim() - 1)))
         mixed = torch.cat([torch.where(valid, earlier, fake[:k]), fake[k:]])
-        offsets = self.filled + torch.arange(k, device=fake.device)
-        places = torch.where(offsets < self.size, offsets, torch.randint(self.size, (k,), device=fake.device))
-        self.images.index_copy_(0, places, fake[:k].to(self.images.dtype))
-        self.filled.copy_(torch.clamp(self.filled + k, max=self.size))
+        self._store(fake[: min(k, self.size)])
         return mixed
+
+    def _store(self, new: Tensor) -> None:
+        """Append `new` while there is room, then overwrite distinct random entries of those already written:
+        two outputs written to one place would leave CUDA's index_copy_ to choose (nondeterministically) what
+        stays, and would keep fewer of G's outputs."""
+        n, device = len(new), new.device
+        offsets = self.filled + torch.arange(n, device=device)
+        # the written entries in a random order (the unwritten ones after them): the overflow takes the first
+        ranks = torch.rand(self.size, device=device).masked_fill(
+            torch.arange(self.size, device=device) >= self.filled, 2.0
+        )
+        order = ranks.argsort(stable=True)
+        places = torch.where(offsets < self.size, offsets, order[(offsets - self.size).clamp(0, self.size - 1)])
+        self.images.index_copy_(0, places, new.to(self.images.dtype))
+        self.filled.copy_(torch.clamp(self.filled + n, max=self.size))
 
     def state_dict(self) -> dict[str, Any]:
         return {"images": self.images.cpu(), "filled": self.filled.cpu()}
