@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ganlab.distributed import current
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, out_of_memory
 
 if TYPE_CHECKING:
     from ganlab.build import Components
@@ -192,6 +192,12 @@ class GraphedParts:
                 part(*args)
         except Exception as err:
             cause = err.__context__ or err  # CUDA's own error says only "a previous error during capture"
+            for oom in (err, cause):
+                if out_of_memory(oom):  # not a bug: the batch-size advice, and the graphs' own share of memory
+                    raise type(oom)(
+                        f"while capturing the {key} part of the training step as a CUDA graph, whose memory pool "
+                        f"comes on top of the eager steps' (trainer.cuda_graphs=false needs less): {oom}"
+                    ) from err
             raise GraphCaptureError(
                 f"CUDA graph capture of the {key} part of the training step failed: {cause}. Run with "
                 "trainer.cuda_graphs=false (eager steps) and report this, with the command, to ganlab's issues."

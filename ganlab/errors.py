@@ -71,3 +71,13 @@ def message_prefix() -> str:
     """`ganlab`, or `ganlab[rank N]` on the other processes of a torchrun: every rank may have its say."""
     rank = int(os.environ.get("RANK", "0"))
     return f"ganlab[rank {rank}]" if rank and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "ganlab"
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError for a tensor larger than RAM."""
+    import torch  # loaded already wherever a tensor was allocated
+
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)

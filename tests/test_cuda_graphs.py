@@ -139,6 +139,33 @@ def test_a_part_that_cannot_be_captured_stops_the_run_naming_the_part_and_the_ca
         run_steps([], capture=True, steps=4)
 
 
+def test_memory_running_out_during_a_capture_is_reported_as_memory_not_as_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The allocator's own failure (a tensor larger than RAM, inside G's capture) comes out as the out-of-memory
+    error that `ganlab train` turns into its batch-size advice, naming the graphs, not as a GraphCaptureError."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    from ganlab.errors import out_of_memory
+    from ganlab.train import out_of_memory_message
+    from tests.graph_emulator import Recorder
+
+    end_step = NanWatch.end_step
+
+    def too_much_while_captured(self: NanWatch) -> None:
+        if isinstance(_get_current_dispatch_mode(), Recorder):
+            torch.empty(2**60, dtype=torch.uint8)
+        end_step(self)
+
+    monkeypatch.setattr(NanWatch, "end_step", too_much_while_captured)
+    with pytest.raises(RuntimeError) as caught:
+        run_steps([], capture=True, steps=4)
+    assert not isinstance(caught.value, GraphCaptureError) and out_of_memory(caught.value)
+    message = out_of_memory_message(caught.value, 64, "cuda:0")
+    assert "try trainer.batch_size=32" in message
+    assert "capturing the ('G',) part" in message and "trainer.cuda_graphs=false needs less" in message
+
+
 def test_lazy_r1_gets_a_graph_of_its_own() -> None:
     stepper, _ = run_steps(EVERYTHING, capture=True)
     assert set(stepper.graphs.captured) == {("D", True), ("D", False), ("G",)}

@@ -29,7 +29,15 @@ from omegaconf.errors import InterpolationResolutionError
 
 from ganlab.atomic_write import SPACE_ERRNOS, full_disk_error
 from ganlab.config import CONF_DIR, CONFIG_NAME
-from ganlab.errors import ConfigError, RunDirInUse, RunInterrupted, RunStopped, is_rank_zero, message_prefix
+from ganlab.errors import (
+    ConfigError,
+    RunDirInUse,
+    RunInterrupted,
+    RunStopped,
+    is_rank_zero,
+    message_prefix,
+    out_of_memory,
+)
 from ganlab.jobs.launchers import (
     JobFailed,
     SubmititRequeue,
@@ -205,16 +213,6 @@ def job_failed(exit_code: int, message: str, in_process: bool) -> None:
     if not in_process:
         raise JobFailed(message, exit_code)
     FAILURES.append((exit_code, message))
-
-
-def out_of_memory(err: Exception) -> bool:
-    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError for a tensor larger than RAM."""
-    import torch  # loaded already by train
-
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
 
 
 def wrapped_config_error(err: BaseException) -> ConfigError | None:
