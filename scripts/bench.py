@@ -32,7 +32,9 @@ picks rows and `--row-timeout` bounds each row's process (a row over it reports 
 CUDA allocator's peak on a GPU and the process's peak resident set on a CPU (which includes Python and torch
 themselves). stylegan2's lazy regularisers fall on the same steps in both loops, counted from the first warm-up
 step (R1 on steps 1, 17, 33, ...; path length on 1, 5, 9, ...): --steps 10 --warmup 3 times three path length
-steps and no R1 step; --warmup 16 --steps 32 times two whole cycles, the average step of a long run.
+steps and no R1 step; --warmup 16 --steps 32 times two whole cycles, the average step of a long run. Where
+ganlab's step runs as CUDA graphs, its warm-up is lengthened by whole cycles until every part has been captured
+(stylegan2: --warmup 10 becomes 58), so that no capture is timed and the regularised steps stay aligned.
 On CUDA the table ends with the FLOP/s of ganlab's best row as a fraction of the GPU's peak, when --peak-tflops
 gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores). The FLOPs per image
 are counted by torch's FlopCounterMode over one whole cycle of the lazy regularisers (stylegan2: 16 steps, one
@@ -192,6 +194,8 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     parts = build(cfg)
     stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
     cuda = parts.device.type == "cuda"
+    if stepper.graphs.__class__.__name__ == "GraphedParts":  # no capture may fall inside the timed steps
+        warmup = graphed_warmup(warmup, regulariser_cycle(parts, stepper.hooks["g_regularizer"]))
     for step in range(1, warmup + 1):
         stepper(step)
     stepper.meter.means()  # waits for the warm-up's work
@@ -211,10 +215,30 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     images = cfg.trainer.batch_size * (stepper.d_updates - d_start)
     return {
         "images_per_s": images / elapsed,
+        "warmup": warmup,
         "step_ms": 1000 * elapsed / steps,
         "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "flops_per_image": flops_per_image(parts, cfg.trainer.batch_size) if cuda else None,
     }
+
+
+def regulariser_cycle(parts: Any, g_regularizers: list[Any]) -> int:
+    """G steps in one cycle of the lazy regularisers: R1/R2 every loss.reg_every D updates, each G regulariser
+    (path length) every g_reg_every G updates. Every part of the step (each one a CUDA graph) runs in each cycle."""
+    cycle = math.lcm(parts.loss.reg_every, parts.n_critic) // parts.n_critic
+    return math.lcm(cycle, *(s.g_reg_every for s in g_regularizers))
+
+
+def graphed_warmup(warmup: int, cycle: int) -> int:
+    """Warm-up steps for a step run as CUDA graphs: `warmup` lengthened by whole regulariser cycles (so that the
+    timed steps fall on the same regularised steps as the baseline's) until every part has had its eager runs
+    and its capture: a capture (a gc.collect, an empty_cache, a synchronisation) inside the timed steps would
+    be counted as training. stylegan2 (cycle 16): 10 -> 58."""
+    from ganlab.cuda_graphs import WARMUP_RUNS
+
+    while warmup < (WARMUP_RUNS + 1) * cycle:
+        warmup += cycle
+    return warmup
 
 
 class _GlobalOnly:
@@ -258,9 +282,7 @@ def flops_per_image(parts: Any, batch: int) -> float:
     plain = OmegaConf.create({"clip_grad_norm": None, "cuda_graphs": "false"})
     eager = Execution(None, False, False, parts.G, parts.D, parts.D, parts.D)
     probe = TrainStep(replace(parts, execution=eager), plain, batch, NanWatch(parts.device, 0))
-    reg_every = parts.loss.reg_every
-    cycle = math.lcm(reg_every, parts.n_critic) // parts.n_critic  # G steps between two regularised D updates
-    cycle = math.lcm(cycle, *(s.g_reg_every for s in probe.hooks["g_regularizer"]))
+    cycle = regulariser_cycle(parts, probe.hooks["g_regularizer"])
     with counter:
         for step in range(1, cycle + 1):
             probe(step)

@@ -188,6 +188,26 @@ def test_flops_per_image_averages_stylegan2s_lazy_regularisers_on_the_cpu(tmp_pa
     assert per_step[1] < average < per_step[0]
 
 
+def test_a_graphed_warm_up_ends_past_every_capture_on_a_whole_regulariser_cycle(tmp_path: Path) -> None:
+    """With the step as CUDA graphs each part is captured on its third run (two eager warm-ups first): stylegan2's
+    R1 part (every 16 D updates) on step 33, inside `--warmup 10 --steps 30`. The warm-up grows by whole cycles
+    of 16, past step 48, so that the timed steps keep the baseline's regularised steps."""
+    from ganlab.build import build
+    from ganlab.divergence import NanWatch
+    from ganlab.step import TrainStep
+
+    script = bench_script()
+    root = script.bench_baseline.make_image_folder(tmp_path, n=16, size=8)
+    overrides = script.ganlab_overrides("stylegan2", root, 8, 8, 0, channel_base=32, channel_max=8)
+    cfg = script.compose([*overrides, "trainer.device=cpu", "model.generator.w_dim=8", "model.z_dim=8"])
+    parts = build(cfg)
+    probe = TrainStep(parts, cfg.trainer, 8, NanWatch(parts.device, 0))
+    cycle = script.regulariser_cycle(parts, probe.hooks["g_regularizer"])
+    assert cycle == 16  # R1 every 16 D updates (n_critic 1), path length every 4 G steps
+    assert [script.graphed_warmup(w, cycle) for w in (10, 16, 48, 60)] == [58, 48, 48, 60]
+    assert script.graphed_warmup(10, 1) == 10 and script.graphed_warmup(1, 1) == 3  # mlp, dcgan: no regulariser
+
+
 @pytest.mark.slow
 def test_the_stylegan2_workload_runs_its_option_rows_in_their_own_processes() -> None:
     flipped = "false" if uses_channels_last(None, torch.device("cpu"), (3, 64, 64)) else "true"
