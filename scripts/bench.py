@@ -34,7 +34,9 @@ themselves). stylegan2's lazy regularisers fall on the same steps in both loops,
 step (R1 on steps 1, 17, 33, ...; path length on 1, 5, 9, ...): --steps 10 --warmup 3 times three path length
 steps and no R1 step; --warmup 16 --steps 32 times two whole cycles, the average step of a long run. Where
 ganlab's step runs as CUDA graphs, its warm-up is lengthened by whole cycles until every part has been captured
-(stylegan2: --warmup 10 becomes 58), so that no capture is timed and the regularised steps stay aligned.
+(stylegan2: --warmup 10 becomes 58), so that no capture is timed and the regularised steps stay aligned; its
+peak memory is then taken from the start of the warm-up, since the activations are allocated during the captures
+and replays allocate nothing.
 On CUDA the table ends with the FLOP/s of ganlab's best row as a fraction of the GPU's peak, when --peak-tflops
 gives that peak (for an H100 SXM: 989 dense bf16 TFLOP/s, 67 fp32 without tensor cores). The FLOPs per image
 are counted by torch's FlopCounterMode over one whole cycle of the lazy regularisers (stylegan2: 16 steps, one
@@ -194,14 +196,20 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     parts = build(cfg)
     stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
     cuda = parts.device.type == "cuda"
-    if stepper.graphs.__class__.__name__ == "GraphedParts":  # no capture may fall inside the timed steps
+    graphed = stepper.graphs.__class__.__name__ == "GraphedParts"
+    if graphed:  # no capture may fall inside the timed steps
         warmup = graphed_warmup(warmup, regulariser_cycle(parts, stepper.hooks["g_regularizer"]))
+        if cuda:
+            # Replays allocate nothing: the activations' memory is allocated (and counted) while each part is
+            # captured, then held by the graphs' pool. The peak is taken over the warm-up too.
+            torch.cuda.reset_peak_memory_stats()
     for step in range(1, warmup + 1):
         stepper(step)
     stepper.meter.means()  # waits for the warm-up's work
     if cuda:
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
+        if not graphed:
+            torch.cuda.reset_peak_memory_stats()
     start, d_start = time.perf_counter(), stepper.d_updates
     for step in range(warmup + 1, warmup + steps + 1):
         stepper(step)
