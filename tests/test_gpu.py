@@ -192,6 +192,21 @@ def test_a_captured_runs_checkpoint_resumed_by_the_plain_update_keeps_its_step_c
         assert {state["exp_avg"].device.type for state in opt.state.values()} == {"cuda"}
 
 
+def test_the_ema_copy_of_a_recurrent_g_keeps_cudnn_s_flat_weights() -> None:
+    import warnings
+
+    from ganlab.build import build
+
+    parts = build(compose_cfg("trainer.device=cuda", "model=rnn", "data=sines", "data.n=64", "trainer.ema=0.9"))
+    copies = [m for m in parts.ema.model.modules() if isinstance(m, torch.nn.RNNBase)]
+    assert copies
+    for rnn in copies:  # one storage for all of a layer stack's weights, as cuDNN wants them
+        assert len({w.untyped_storage().data_ptr() for w in rnn._flat_weights}) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "RNN module weights are not part of single contiguous chunk"
+        parts.ema.model(torch.randn(4, parts.z_dim, device="cuda"))
+
+
 def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
     stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
     for step in range(1, 9):

@@ -42,6 +42,11 @@ class EMA:
         self.beta = beta
         self.start = start
         self.model = copy.deepcopy(G).eval().requires_grad_(False)
+        for module in self.model.modules():
+            if isinstance(module, nn.RNNBase):
+                # a deep copy clones each weight on its own: cuDNN would warn at every forward of the copy that
+                # they are "not part of single contiguous chunk" and compact them each time (a no-op on the CPU)
+                module.flatten_parameters()
         # 1 - beta of the coming update, on the device: a captured CUDA graph reads it at every replay, so the
         # warm-up's changing decay reaches the graph by a fill, not by a constant frozen into it.
         self.weight = torch.zeros((), device=next(iter(G.parameters())).device)
