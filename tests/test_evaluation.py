@@ -61,6 +61,37 @@ def test_digits_fid_of_real_against_real_is_far_below_noise_against_real() -> No
     assert real_vs_real < blur_vs_real < noise_vs_real
 
 
+def test_features_are_computed_in_plain_float32_whatever_the_run_has_set() -> None:
+    """Under a bf16 run's autocast and with TF32 allowed (cuDNN's default on a GPU), the extractor still computes
+    in float32 without TF32, and gives back the settings it found."""
+    from ganlab.metrics.extractors import Extractor
+
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+            seen.append(
+                (
+                    torch.is_autocast_enabled("cpu"),
+                    torch.backends.cudnn.allow_tf32,
+                    torch.backends.cuda.matmul.allow_tf32,
+                )
+            )
+            y = nn.functional.linear(x.flatten(1), torch.ones(3, x[0].numel()))
+            return y, y
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            features, _ = Extractor("probe", "1", Probe(), False)(torch.rand(2, 1, 4, 4))
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert seen == [(False, False, False)]
+    assert features.dtype == torch.float32
+
+
 def test_evaluator_scores_real_digits_as_good_and_one_class_as_collapsed() -> None:
     data = DigitsData(image_size=16)
     evaluator = Evaluator(data, DIGITS_CFG, "auto", n=1000)

@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,24 @@ class Extractor:
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:
-        features, logits = self.net(images)
+        with full_float32(images.device.type):
+            features, logits = self.net(images)
         return features.float(), logits.float()
+
+
+@contextlib.contextmanager
+def full_float32(device_type: str) -> Iterator[None]:
+    """The extractor's arithmetic in plain float32 wherever it runs: no autocast (an evaluation during a bf16 run),
+    no TF32 (cuDNN convolutions take it by default on an Ampere or later GPU). Features, and the FID made of
+    them, then match the CPU's and the papers' to float32 rounding, and the cached real features (computed on
+    one device) stay comparable with fakes computed on another."""
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.autocast(device_type, enabled=False):
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
 
 
 def data_name(data_cfg: Any) -> str:
