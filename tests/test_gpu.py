@@ -207,6 +207,19 @@ def test_the_ema_copy_of_a_recurrent_g_keeps_cudnn_s_flat_weights() -> None:
         parts.ema.model(torch.randn(4, parts.z_dim, device="cuda"))
 
 
+def test_features_on_the_gpu_are_the_cpus_to_float32_rounding() -> None:
+    """No TF32 in the extractors (cuDNN's convolutions would take it by default): the digits classifier's
+    features of the same images agree between the devices."""
+    from ganlab.data.digits import DigitsData
+    from ganlab.metrics.extractors import get_extractor
+
+    cfg = compose_cfg().data
+    images = DigitsData(image_size=16).images[:256]
+    on_cpu = get_extractor("digits", cfg, torch.device("cpu"))(images)[0]
+    on_gpu = get_extractor("digits", cfg, torch.device("cuda:0"))(images.cuda())[0].cpu()
+    torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)
+
+
 def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
     stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
     for step in range(1, 9):
