@@ -220,6 +220,22 @@ def test_features_on_the_gpu_are_the_cpus_to_float32_rounding() -> None:
     torch.testing.assert_close(on_gpu, on_cpu, rtol=1e-4, atol=1e-4)
 
 
+def test_a_checkpoint_from_a_machine_with_more_gpus_restores_this_devices_random_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ganlab.checkpoint import capture_rng, restore_rng
+
+    state = capture_rng()
+    torch.cuda.manual_seed(123)
+    wanted = torch.cuda.get_rng_state(0)
+    state["cuda"] = [wanted] * (torch.cuda.device_count() + 1)  # one GPU more than here
+    torch.cuda.manual_seed(7)
+    with caplog.at_level("WARNING", logger="ganlab"):
+        restore_rng(state)
+    assert torch.equal(torch.cuda.get_rng_state(torch.cuda.current_device()), wanted)
+    assert "continues from the checkpoint's cuda:" in caplog.text
+
+
 def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
     stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
     for step in range(1, 9):
