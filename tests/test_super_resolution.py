@@ -37,6 +37,37 @@ def test_pairs_are_high_res_images_and_their_bicubic_copies(digits_x4: SuperReso
     assert digits_x4.shape == (1, 16, 16) and digits_x4.num_classes is None
 
 
+def image_tensors(obj: object, depth: int = 4, seen: set[int] | None = None) -> dict[int, torch.Tensor]:
+    """Every batch-of-images tensor (4-d) reachable from obj through attributes, dicts and sequences, by storage."""
+    seen = set() if seen is None else seen
+    found: dict[int, torch.Tensor] = {}
+    if id(obj) in seen or depth < 0:
+        return found
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return {obj.untyped_storage().data_ptr(): obj} if obj.dim() == 4 else {}
+    children = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (list, tuple)) else None
+    if children is None:
+        children = vars(obj).values() if hasattr(obj, "__dict__") and not isinstance(obj, type) else ()
+    for child in children:
+        found |= image_tensors(child, depth - 1, seen)
+    return found
+
+
+def test_the_images_are_held_once_split_not_beside_their_source() -> None:
+    """Training and held-out images are copies of the source's; the source goes, so that an in-memory set (on a
+    GPU: device memory, planned by data.cache=auto for one copy) is held once, not twice."""
+    from ganlab.data.unpaired import UnpairedData
+
+    for data, parts in (
+        (SuperResolutionData("digits", scale=4, image_size=16), lambda d: (d.train.images, d.heldout_images)),
+        (UnpairedData(synthetic_options={"n": 50}), lambda d: (d.real.images, d.heldout_images, d.synthetic.images)),
+    ):
+        held = image_tensors(data)
+        assert sum(t.nbytes for t in held.values()) == sum(t.nbytes for t in parts(data)), type(data).__name__
+        assert data.fingerprint()  # still keys the cached real features
+
+
 def test_the_held_out_images_never_train_and_are_the_same_for_every_run(digits_x4: SuperResolutionData) -> None:
     train_idx, held_idx = split_indices(1797, 0.2)
     assert len(held_idx) == 359 and not set(train_idx.tolist()) & set(held_idx.tolist())

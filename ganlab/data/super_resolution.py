@@ -71,14 +71,19 @@ class SuperResolutionData:
         self.shape = tuple(inner.shape)
         if len(self.shape) != 3:
             raise ConfigError(f"data.source={source} is not a source of images.")
-        self._inner = inner
+        self._fingerprint = inner.fingerprint()
         memory = memory_of(inner)  # an in-memory set, or a cached image folder
         if memory is not None:
             images = memory.images
             train, held = split_indices(images.shape[0], heldout)
             self.train = InMemoryImages(images[train.to(images.device)], None, None, images.device)
             self.heldout_images: Tensor | None = images[held.to(images.device)]
+            # The split copies are all of it: the source goes, or the set would sit in (GPU) memory twice,
+            # where data.cache=auto planned for once.
+            close_source(inner)
+            self._inner = None
         else:  # a streaming folder: too large to split here
+            self._inner = inner
             self.train = inner
             self.heldout_images = None
 
@@ -136,7 +141,8 @@ class SuperResolutionData:
         return self.train.reference_batches(n, batch_size)
 
     def fingerprint(self) -> str:
-        return f"{self._inner.fingerprint()}-sr{self.scale}"
+        return f"{self._fingerprint}-sr{self.scale}"
 
     def close(self) -> None:
-        close_source(self._inner)
+        if self._inner is not None:
+            close_source(self._inner)

@@ -77,7 +77,9 @@ class UnpairedData:
         self.real = InMemoryImages(images[train], None, None, images.device)
         self.heldout_images = images[held]
         self.heldout_labels = None if labels is None else labels[held]
-        self._sources = (self.synthetic, real_source)
+        # The split copies are all of the real set: its source goes, or it would sit in (GPU) memory twice.
+        self._real_fingerprint = real_source.fingerprint()
+        close_source(real_source)
 
     @property
     def source_config(self) -> DictConfig:
@@ -120,8 +122,7 @@ class UnpairedData:
         return self.real.reference_batches(n, batch_size)
 
     def fingerprint(self) -> str:
-        return f"{self.synthetic.fingerprint()}-{self._sources[1].fingerprint()}"
+        return f"{self.synthetic.fingerprint()}-{self._real_fingerprint}"
 
     def close(self) -> None:
-        for source in self._sources:
-            close_source(source)
+        close_source(self.synthetic)
