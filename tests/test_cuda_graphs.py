@@ -111,7 +111,12 @@ def host_numbers(obj: Any, path: str = "step", depth: int = 0) -> dict[str, Any]
     return numbers
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+SLOW_CONFIGS = {"rnn_supervised"}  # 7 s: LSTMs stepped in Python, through the gradient penalty
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_CONFIGS else n for n in sorted(CONFIGS)]
+)
 def test_replayed_parts_compute_bitwise_what_the_eager_parts_do(
     name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

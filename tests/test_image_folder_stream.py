@@ -102,6 +102,7 @@ def test_the_stream_is_endless_shuffled_passes_in_a_seeded_order(folder: Path) -
     assert indices(serial, 12) == order
 
 
+@pytest.mark.slow  # a forkserver and its workers start from scratch: 8 s
 def test_workers_started_by_a_forkserver_decode_and_stream_the_same_images(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
