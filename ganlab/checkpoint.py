@@ -195,13 +195,10 @@ def restore_rng(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda_states)
         else:  # another machine: the device this run trains on takes the state of the same index
             index = torch.cuda.current_device()
+            then = "starts from the seed's state, so its random draws do not continue exactly"
             if index < len(cuda_states):
                 torch.cuda.set_rng_state(cuda_states[index], index)
-            then = (
-                f"continues from the checkpoint's cuda:{index} (exact if the run trained there)"
-                if index < len(cuda_states)
-                else "starts from the seed's state, so its random draws do not continue exactly"
-            )
+                then = f"continues from the checkpoint's cuda:{index} (exact if the run trained there)"
             logging.getLogger("ganlab").warning(
                 "the checkpoint holds the CUDA random states of %d GPU(s) and this machine has %d: cuda:%d %s",
                 len(cuda_states),

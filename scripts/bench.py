@@ -188,6 +188,7 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     """Steady-state throughput of ganlab's TrainStep (the object train.py's loop calls once per G step), with the
     loop's stats read-back every LOG_EVERY steps."""
     from ganlab.build import build, seed_everything
+    from ganlab.cuda_graphs import GraphedParts
     from ganlab.divergence import NanWatch
     from ganlab.step import TrainStep
 
@@ -196,7 +197,7 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     parts = build(cfg)
     stepper = TrainStep(parts, cfg.trainer, cfg.trainer.batch_size, NanWatch(parts.device, 0))
     cuda = parts.device.type == "cuda"
-    graphed = stepper.graphs.__class__.__name__ == "GraphedParts"
+    graphed = isinstance(stepper.graphs, GraphedParts)
     if graphed:  # no capture may fall inside the timed steps
         warmup = graphed_warmup(warmup, regulariser_cycle(parts, stepper.hooks["g_regularizer"]))
         if cuda:
@@ -223,7 +224,6 @@ def time_ganlab(overrides: list[str], steps: int, warmup: int) -> dict[str, Any]
     images = cfg.trainer.batch_size * (stepper.d_updates - d_start)
     return {
         "images_per_s": images / elapsed,
-        "warmup": warmup,
         "step_ms": 1000 * elapsed / steps,
         "peak_mem_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "flops_per_image": flops_per_image(parts, cfg.trainer.batch_size) if cuda else None,
