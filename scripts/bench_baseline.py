@@ -124,14 +124,19 @@ def make_image_folder(root: Path, n: int = 2000, size: int = 64) -> Path:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _clock(cuda: bool) -> float:
-    if cuda:
-        torch.cuda.synchronize()  # queued kernels belong to the steps before this reading
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # queued kernels belong to the steps before this reading
     return time.perf_counter()
 
 
 def _timed_loop(
-    loader: Iterable[Any], step: Callable[[Any], int], steps: int, warmup: int, cuda: bool, batch_size: int
+    loader: Iterable[Any],
+    step: Callable[[Any], int],
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    batch_size: int,
 ) -> dict[str, float | None]:
     """Run `step` over epochs of `loader` (as the scripts' `for epoch: for batch in dataloader:` do) until
     warmup + steps steps are done; time the last `steps`, data loading included. `step` returns the number of real
@@ -141,10 +146,13 @@ def _timed_loop(
         raise ValueError("steps must be at least 1")
     done, images, start = 0, 0, 0.0
 
+    # The device named, not the current one: the loops never make theirs current (`--device cuda:1`).
+    cuda = device.type == "cuda"
+
     def begin() -> float:
         if cuda:
-            torch.cuda.reset_peak_memory_stats()
-        return _clock(cuda)
+            torch.cuda.reset_peak_memory_stats(device)
+        return _clock(device)
 
     if warmup <= 0:
         start = begin()
@@ -157,8 +165,8 @@ def _timed_loop(
             if done == warmup:
                 start = begin()
             elif done == warmup + steps:
-                elapsed = _clock(cuda) - start
-                peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+                elapsed = _clock(device) - start
+                peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
                 if images != batch_size * steps:  # partial batches were timed; say so rather than hide it
                     print(f"note: {images} images in {steps} steps of batch {batch_size} (partial epoch-end batches)")
                 return {"images_per_s": images / elapsed, "step_ms": 1000 * elapsed / steps, "peak_mem_mb": peak}
@@ -226,7 +234,6 @@ def baseline_mlp(
     torch.manual_seed(0)
     np.random.seed(0)  # gan.py draws z with NumPy
     dev = torch.device(device)
-    cuda = dev.type == "cuda"
     latent_dim = 100
 
     transform = transforms.Compose([transforms.Resize(28), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
@@ -269,7 +276,7 @@ def baseline_mlp(
         _ = (d_loss.item(), g_loss.item())
         return n
 
-    return _timed_loop(loader, step, steps, warmup, cuda, batch_size)
+    return _timed_loop(loader, step, steps, warmup, dev, batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -355,7 +362,6 @@ def baseline_dcgan(
     Returns the same dict as baseline_mlp. The architecture is main.py's, which assumes image_size 64."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    cuda = dev.type == "cuda"
 
     dataset = dset.ImageFolder(
         root=str(root),
@@ -418,7 +424,7 @@ def baseline_dcgan(
     previous = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = True
     try:
-        return _timed_loop(loader, step, steps, warmup, cuda, batch_size)
+        return _timed_loop(loader, step, steps, warmup, dev, batch_size)
     finally:
         torch.backends.cudnn.benchmark = previous
 
@@ -526,7 +532,6 @@ def baseline_stylegan2(
     ADA. Returns the same dict as baseline_mlp."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    cuda = dev.type == "cuda"
     from ganlab.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
     transform = transforms.Compose(
@@ -622,7 +627,7 @@ def baseline_stylegan2(
         _ = {name: value.mean().item() for name, value in loss_dict.items()}
         return n
 
-    return _timed_loop(loader, step, steps, warmup, cuda, batch_size)
+    return _timed_loop(loader, step, steps, warmup, dev, batch_size)
 
 
 # ----------------------------------------------------------------------------------------------------------------
