@@ -133,6 +133,22 @@ def test_discriminative_score_is_seeded_and_leaves_the_global_rng_alone() -> Non
     assert 0.0 <= first <= 0.5
 
 
+def test_the_batches_are_drawn_as_one_step_at_a_time_would_in_blocks_of_steps() -> None:
+    """The training steps' indices are made on the CPU STEPS_PER_COPY steps at a time (one copy to the device,
+    not one per set per step); each step still gets, set by set, what `_batch` draws from the same generator one
+    step at a time, also for sets of unequal size, one smaller than the batch, and a last, partial block."""
+    from ganlab.metrics.sequence import STEPS_PER_COPY, _draws
+
+    sizes, batch_size, steps = [200, 200, 184, 50], 64, 2 * STEPS_PER_COPY + 7
+    drawn = list(_draws(sizes, batch_size, torch.Generator().manual_seed(5), steps, torch.device("cpu")))
+    gen = torch.Generator().manual_seed(5)
+    expected = [[torch.randperm(n, generator=gen)[:batch_size] for n in sizes] for _ in range(steps)]
+    assert len(drawn) == steps
+    for got, wanted in zip(drawn, expected, strict=True):
+        assert [len(i) for i in got] == [64, 64, 64, 50]
+        assert all(torch.equal(a, b) for a, b in zip(got, wanted, strict=True))
+
+
 # ----------------------------------------------------------------------------------------------- predictive_score
 
 
@@ -248,6 +264,32 @@ def test_scores_on_cuda_agree_with_the_cpu(monkeypatch: pytest.MonkeyPatch) -> N
     assert gpu == pytest.approx(cpu, abs=0.02)  # the same initial weights and batches; float rounding differs
     assert marginal_distance(x.cuda(), x.cuda().flip(0)).abs().max().item() < 1e-12
     assert autocorrelation(x.cuda(), 3).device.type == "cuda"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_post_hoc_networks_training_steps_do_not_wait_for_the_device() -> None:
+    """Every synchronising CUDA call is counted (sync debug mode, 'warn'); 200 more training steps may add only
+    the 2 copies of their blocks of batch indices. Before, each step copied every repeat's indices and the GRU's
+    gradient masks from host memory: a wait for the device each time."""
+    import warnings
+
+    sines = sine_sequences(600, 8, 4, seed=0)
+    x = two_channels(400, 12, seed=0, dependent=True)
+
+    def syncs(steps: int) -> int:
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                discriminative_score(sines[:300], sines[300:], device="cuda", repeats=3, steps=steps, batch_size=64)
+                predictive_score(x[:300], x[300:], device="cuda", steps=steps, batch_size=64)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return sum("synchronizing" in str(w.message) for w in caught)
+
+    short, long = syncs(100), syncs(300)
+    assert long - short <= 2 * 2, (short, long)  # each score: 2 more blocks of 100 steps
 
 
 def test_the_gru_ensemble_is_separate_grus_that_never_mix() -> None:

@@ -39,7 +39,9 @@ class GRUEnsemble(nn.Module):
                     cols = size_in if name == "weight_ih_l0" else hidden
                     mask = block_mask(hidden, cols, models, 3)
                     param.mul_(mask)
-                    param.register_hook(lambda grad, mask=mask: grad * mask.to(grad.device))
+                    # a buffer, so that it moves with the module: a host mask would be copied at every backward
+                    self.register_buffer(f"{name}_mask", mask, persistent=False)
+                    param.register_hook(lambda grad, key=f"{name}_mask": grad * getattr(self, key))
 
     def forward(self, x: Tensor) -> Tensor:
         m, b, t, size_in = x.shape

@@ -33,6 +33,7 @@ from ganlab.metrics.gru_ensemble import GRUEnsemble, LinearEnsemble
 TRAIN_SHARE_NUMERATOR, TRAIN_SHARE_DENOMINATOR = 4, 5  # TimeGAN's train_test_divide: 80 % train, 20 % test
 MIN_SEQUENCES = 5  # the fewest on a side for which the 20 % test share holds a sequence
 EVAL_CHUNK = 4096  # sequences per forward pass when scoring: bounded memory for any N
+STEPS_PER_COPY = 100  # training steps whose batch indices go to the device in one copy (see _draws)
 MAX_PANELS = 8  # sequence_figure: channels drawn at most
 
 
@@ -76,9 +77,10 @@ def discriminative_scores(
         torch.random.default_generator.manual_seed(seed)  # the weights' initialisation (built on the CPU)
         model = _Classifier(repeats, channels, hidden, layers).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-        for _ in range(steps):
-            x_real = _gather(real_train, batch_size, gen)
-            x_fake = _gather(fake_train, batch_size, gen)
+        sizes = [real_train.shape[1]] * repeats + [fake_train.shape[1]] * repeats  # each side's own draws, in turn
+        for indices in _draws(sizes, batch_size, gen, steps, dev):
+            x_real = _take(real_train, indices[:repeats])
+            x_fake = _take(fake_train, indices[repeats:])
             logits = model(torch.cat([x_real, x_fake], 1))  # (M, 2B)
             logit_real, logit_fake = logits[:, : x_real.shape[1]], logits[:, x_real.shape[1] :]
             # Summed over the repeats: each model's gradient is its own loss's.
@@ -155,8 +157,8 @@ def predictive_scores(
         model = _Predictor(models, channels - 1, hidden).to(dev)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         batch_size = min(batch_size, *(len(train) for train in trains))  # TimeGAN: all of a smaller set
-        for _ in range(steps):
-            x = torch.stack([train[_batch(len(train), batch_size, gen).to(dev)] for train in trains])
+        for indices in _draws([len(train) for train in trains], batch_size, gen, steps, dev):
+            x = _take(trains, indices)
             # Each model's own mean L1, summed: each model's gradient is its own loss's.
             loss = (model(x[:, :, :-1, :-1]) - x[:, :, 1:, -1]).abs().mean(dim=(1, 2)).sum()
             opt.zero_grad(set_to_none=True)
@@ -328,9 +330,24 @@ def _alone(m: int, models: int, x: Tensor) -> Tensor:
     return stacked
 
 
-def _gather(sets: Tensor, batch_size: int, gen: torch.Generator) -> Tensor:
-    """(M, N, T, C) -> (M, batch_size, T, C): each model's own batch of its own training share."""
-    return torch.stack([one[_batch(len(one), batch_size, gen).to(one.device)] for one in sets])
+def _take(sets: Sequence[Tensor] | Tensor, indices: Sequence[Tensor]) -> Tensor:
+    """(M, batch, T, C): model m's batch, sets[m] at indices[m] (its own training share)."""
+    return torch.stack([one[index] for one, index in zip(sets, indices, strict=True)])
+
+
+def _draws(
+    sizes: Sequence[int], batch_size: int, gen: torch.Generator, steps: int, device: torch.device
+) -> Iterator[list[Tensor]]:
+    """Each step's batch indices on `device`, one tensor per set of `sizes`, drawn by `_batch` on the CPU in the
+    same order as one step at a time would (so the numbers are the same on every device). They are copied to the
+    device STEPS_PER_COPY steps at a time: a copy from pageable host memory waits for the device, and one copy per
+    set per step would make every step wait for the last."""
+    lengths = [min(n, batch_size) for n in sizes]
+    for start in range(0, steps, STEPS_PER_COPY):
+        count = min(STEPS_PER_COPY, steps - start)
+        block = torch.stack([torch.cat([_batch(n, batch_size, gen) for n in sizes]) for _ in range(count)])
+        for row in block.to(device):
+            yield list(row.split(lengths))
 
 
 def _figure(size: tuple[float, float]):  # -> matplotlib.figure.Figure
