@@ -16,6 +16,7 @@ from ganlab.metrics.sequence import (
     autocorrelation,
     autocorrelation_error,
     discriminative_score,
+    discriminative_scores,
     embedding_figure,
     marginal_distance,
     predictive_score,
@@ -282,7 +283,7 @@ def test_the_post_hoc_networks_training_steps_do_not_wait_for_the_device() -> No
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                discriminative_score(sines[:300], sines[300:], device="cuda", repeats=3, steps=steps, batch_size=64)
+                discriminative_scores(sines[:300], sines[300:], device="cuda", repeats=3, steps=steps, batch_size=64)
                 predictive_score(x[:300], x[300:], device="cuda", steps=steps, batch_size=64)
         finally:
             torch.cuda.set_sync_debug_mode("default")
