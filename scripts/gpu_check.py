@@ -2,7 +2,7 @@
 
     python scripts/gpu_check.py [--budget 360] [--quick] [--checks pytest,default,torchrun,nccl,stream,graphs,bench]
                                 [--peak-tflops 989]
-                                [--steps N] [--keep DIR] [--allow-cpu]
+                                [--steps N] [--keep DIR] [--archive FILE.tar.gz] [--allow-cpu]
 
 Each check is a subprocess with its own timeout, run from the repository root, its wall time measured:
   pytest    `pytest -m gpu -q <the test files marking a test gpu>`: the CUDA tests, their pass/fail counts
@@ -18,16 +18,21 @@ Each check is a subprocess with its own timeout, run from the repository root, i
   bench     scripts/bench.py on its workloads (mlp, dcgan; stylegan2 on CUDA, with the fraction of peak FLOP/s when
             --peak-tflops gives the GPU's peak) with few steps, a few rows (--only) and a time
             limit per workload and per row
-The checks share one budget (--budget seconds): each one's timeout is cut to what is left, and a check that
-finds too little left is skipped. The table at the end is markdown (check | result | time | target/notes).
+The checks share one budget (--budget seconds, counted from the script's start, so the whole script ends
+within it): each one's timeout is cut to what is left, and a check that finds too little left is skipped. The
+table at the end is markdown (check | result | time | target/notes); it is also rewritten to table.md in the logs'
+folder after every check, so that a run stopped from outside still leaves the rows it finished.
 Exit status: 0 when every check passed or was skipped, 1 when one failed or missed its target, 2 when there
 is no CUDA device (--allow-cpu runs the checks on the CPU with tiny sizes instead, to test this script).
 The logs and run directories are kept when a check fails (or always with --keep DIR); their folder is printed.
+--archive FILE.tar.gz packs table.md, the logs and the runs' small files (no checkpoints, no images) into one
+file after every check: what a borrowed machine that returns only a few files should bring back.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -41,11 +46,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+STARTED = time.perf_counter()  # --budget counts from here: importing torch and starting CUDA are part of the run
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 CHECKS = ("pytest", "default", "torchrun", "nccl", "stream", "graphs", "bench")
 DEFAULT_RUN_TARGET_S = 12.0  # the default run on an H200 (issue)
 STREAM_TARGET_S = 3.0  # streaming may cost at most this much more than the cached run
+TERM_GRACE_S, KILL_GRACE_S = 10.0, 5.0  # a command past its timeout: SIGTERM, then SIGKILL, then given up on
+# Kept back from the last check's timeout: its kill, the reads of its results, the table and the archive
+RESERVE_S = TERM_GRACE_S + KILL_GRACE_S + 5.0
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -139,7 +148,9 @@ def run_command(
     cmd: list[str], timeout: float, log: Path | None = None, env: dict[str, str] | None = None, cwd: Path = REPO
 ) -> Proc:
     """Run cmd in its own process group, stdout and stderr to files; at the timeout, SIGTERM the whole group
-    (ganlab then checkpoints and stops), and SIGKILL it 10 s later."""
+    (ganlab then checkpoints and stops), and SIGKILL it TERM_GRACE_S later. Whatever of the group outlives the
+    command (a DataLoader worker, a torchrun rank) is killed too: it would hold the GPU in the next check, and a
+    new session outlives the caller."""
     work = Path(tempfile.mkdtemp(prefix="gpu_check_")) if log is None else log
     work.mkdir(parents=True, exist_ok=True)
     out_path, err_path = work / "stdout.txt", work / "stderr.txt"
@@ -155,21 +166,24 @@ def run_command(
             rc = proc.wait(timeout=max(timeout, 0.1))
         except subprocess.TimeoutExpired:
             rc = None
-            for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            with _quietly():
+                os.killpg(proc.pid, signal.SIGTERM)
+            with _quietly(subprocess.TimeoutExpired):
+                proc.wait(timeout=TERM_GRACE_S)
+        with _quietly():  # the group's leftovers, also after a leader that exited on SIGTERM or by itself
+            os.killpg(proc.pid, signal.SIGKILL)
+        with _quietly(subprocess.TimeoutExpired):
+            proc.wait(timeout=KILL_GRACE_S)
     seconds = time.perf_counter() - start
     result = Proc(cmd, rc, out_path.read_text(errors="replace"), err_path.read_text(errors="replace"), seconds, timeout)
     if log is None:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _quietly(*more: type[BaseException]) -> contextlib.AbstractContextManager:
+    """Ignore a process group that is already gone (or not ours to signal), and the given exceptions."""
+    return contextlib.suppress(ProcessLookupError, PermissionError, *more)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -328,6 +342,34 @@ def exit_status(rows: list[Row]) -> int:
     return 1 if any(r.failed for r in rows) else 0
 
 
+def save_table(work: Path, rows: list[Row], title: str) -> None:
+    """The rows so far as work/table.md, replaced whole (a reader never finds half a table)."""
+    part = work / "table.md.part"
+    part.write_text(f"## {title}\n\n{table(rows)}\n")
+    part.replace(work / "table.md")
+
+
+ARCHIVE_MAX_FILE = 1 << 20  # a run's checkpoints, sample grids and the stream check's PNGs stay out
+ARCHIVE_SKIP = {".pt", ".png", ".jpg"}
+
+
+def archive(work: Path, path: Path) -> None:
+    """table.md, the commands' logs and the runs' small files (configs, TensorBoard events, train.log) as one
+    .tar.gz, replaced whole; a file that vanishes while it is packed is left out."""
+    import tarfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    with tarfile.open(part, "w:gz") as tar:
+        for file in sorted(work.rglob("*")):
+            if not file.is_file() or file.suffix in ARCHIVE_SKIP or file.name.endswith(".part"):
+                continue
+            with contextlib.suppress(OSError):
+                if file.stat().st_size <= ARCHIVE_MAX_FILE:
+                    tar.add(file, arcname=str(Path(work.name) / file.relative_to(work)))
+    part.replace(path)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The checks
 # ----------------------------------------------------------------------------------------------------------------
@@ -336,20 +378,21 @@ def exit_status(rows: list[Row]) -> int:
 class Checker:
     def __init__(self, work: Path, budget: float, sizes: Sizes, cuda: bool, gpu: str, gpus: int) -> None:
         self.work, self.sizes, self.cuda, self.gpu, self.gpus = work, sizes, cuda, gpu, gpus
-        self.deadline = time.perf_counter() + budget
+        self.deadline = STARTED + budget
         self.device = "cuda" if cuda else "cpu"
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
 
     def timeout(self, name: str) -> float | None:
-        """The check's timeout, cut to the budget left; None when too little is left to start it."""
-        left = self.left() - 2
+        """The check's timeout, cut to the budget left (less what stopping it may take); None when too little is
+        left to start it."""
+        left = self.left() - RESERVE_S
         return None if left < 10 else min(self.sizes.timeouts[name], left)
 
     def why(self, proc: Proc) -> str:
         """What went wrong, and whether a timeout was the check's own or the end of the --budget."""
-        if proc.timed_out and self.left() < 5:
+        if proc.timed_out and self.left() < RESERVE_S + 5:
             return proc.why() + " (the end of --budget)"
         return proc.why()
 
@@ -363,8 +406,10 @@ class Checker:
         cmd.append(f"hydra.run.dir={run_dir}")
         return run_command(cmd, timeout, log=self.work / "logs" / name), run_dir
 
-    def skipped(self, check: str) -> Row:
-        return Row(check, SKIP, "the budget is spent", None, f"{self.left():.0f} s left of --budget")
+    def skipped(self, check: str, done: str = "") -> Row:
+        """A check the budget did not reach, or did not let finish; `done`: what it measured before that."""
+        notes = f"{self.left():.0f} s left of --budget" + (f"; {done}" if done else "")
+        return Row(check, SKIP, "the budget is spent", None, notes)
 
     def step_overrides(self, steps: int | None) -> list[str]:
         out = [] if steps is None else [f"trainer.steps={steps}"]
@@ -499,7 +544,7 @@ class Checker:
         for cache in ("true", "false"):
             proc, _ = self.ganlab(f"cache_{cache}", [*common, f"data.cache={cache}"], "stream")
             if proc is None:
-                return [self.skipped(check)]
+                return [self.skipped(check, "; ".join(f"data.cache={c}: {p.seconds:.1f} s" for c, p in procs.items()))]
             procs[cache] = proc
             if proc.rc != 0:
                 what = "cached" if cache == "true" else "streaming"
@@ -524,7 +569,8 @@ class Checker:
             overrides = [*self.step_overrides(self.sizes.graphs_steps), f"trainer.cuda_graphs={value}"]
             proc, run_dir = self.ganlab(f"graphs_{value}", overrides, "graphs")
             if proc is None:
-                return [self.skipped(check)]
+                done = "; ".join(f"cuda_graphs={v}: {fmt_rate(rate)}" for v, (_, rate) in results.items())
+                return [self.skipped(check, done)]
             if proc.rc != 0:
                 return [Row(check, FAIL, f"cuda_graphs={value}: {self.why(proc)}", proc.seconds, "trainer.cuda_graphs")]
             results[value] = (proc, run_rate(run_dir, proc)[0])
@@ -575,11 +621,14 @@ class Checker:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, default=360, help="seconds for all the checks together")
+    parser.add_argument("--budget", type=float, default=360, help="seconds for the whole script, checks and all")
     parser.add_argument("--quick", action="store_true", help="fewer bench rows and steps, shorter graphs runs")
     parser.add_argument("--checks", default=",".join(CHECKS), help=f"comma-separated, of {', '.join(CHECKS)}")
     parser.add_argument("--steps", type=int, default=None, help="trainer.steps of the default/torchrun/graphs runs")
     parser.add_argument("--keep", type=Path, default=None, help="keep the logs and run directories here")
+    parser.add_argument(
+        "--archive", type=Path, default=None, help="after each check, pack the table and logs into this .tar.gz"
+    )
     parser.add_argument("--allow-cpu", action="store_true", help="without CUDA, run tiny checks on the CPU")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the GPU's peak, for bench's FLOP/s fraction")
     args = parser.parse_args(argv)
@@ -621,6 +670,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in new:
             print(f"           {row.check}: {row.status} ({row.result})", flush=True)
         rows += new
+        save_table(work, rows, f"gpu_check on {gpu}, torch {torch.__version__}, {args.budget - checker.left():.0f} s")
+        if args.archive is not None:
+            archive(work, args.archive)
 
     print(f"\n## gpu_check: {gpu}, torch {torch.__version__}, {args.budget - checker.left():.0f} s\n")
     print(table(rows))

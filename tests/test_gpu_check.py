@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -124,6 +125,66 @@ def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path: Path) 
     assert (ok.rc, ok.out.strip(), ok.why()) == (3, "hi", "exit 3: hi")
 
 
+def _gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process pid ended (or is a zombie waiting for init) within the given seconds."""
+    end = time.perf_counter() + within
+    while time.perf_counter() < end:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_what_outlives_a_stopped_command_is_killed_too(tmp_path: Path) -> None:
+    """A leader that obeys SIGTERM leaves a child that ignores it (a DataLoader worker, a rank): the child must
+    not live on into the next check, holding the GPU."""
+    pid_file = tmp_path / "child.pid"
+    child = (
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+    )
+    leader = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
+    start = time.perf_counter()
+    proc = gpu_check.run_command([sys.executable, "-c", leader], timeout=3, log=tmp_path / "log")
+    assert proc.timed_out and time.perf_counter() - start < 3 + gpu_check.TERM_GRACE_S + gpu_check.KILL_GRACE_S
+    assert pid_file.is_file() and _gone(int(pid_file.read_text()))
+
+
+def test_the_budget_counts_from_the_start_and_keeps_back_what_stopping_takes(tmp_path: Path) -> None:
+    budget = time.perf_counter() - gpu_check.STARTED + 100  # 100 s left now
+    checker = gpu_check.Checker(tmp_path, budget, gpu_check.sizes_for(False, False, None), False, "CPU", 0)
+    assert 99 < checker.left() <= 100
+    assert checker.timeout("pytest") <= 100 - gpu_check.RESERVE_S  # its kill fits in what is left
+    spent = gpu_check.Checker(tmp_path, budget - 100 + gpu_check.RESERVE_S + 9, checker.sizes, False, "CPU", 0)
+    assert spent.timeout("pytest") is None  # under 10 s to give a check: skipped, not started
+
+
+def test_the_archive_holds_the_table_and_logs_but_no_checkpoints_or_images(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    for name, size in [
+        ("logs/default/stdout.txt", 10),
+        ("default/.hydra/config.yaml", 10),
+        ("default/checkpoints/last.pt", 10),
+        ("folder/images/000000.png", 10),
+        ("default/huge.log", gpu_check.ARCHIVE_MAX_FILE + 1),
+    ]:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_bytes(b"x" * size)
+    gpu_check.save_table(work, [gpu_check.Row("default run", gpu_check.PASS, "2 steps", 1.0)], "gpu_check on CPU")
+    assert "| default run | PASS: 2 steps | 1.0 s | - |" in (work / "table.md").read_text()
+    out = tmp_path / "out" / "gpu_check.tar.gz"
+    gpu_check.archive(work, out)
+    gpu_check.archive(work, out)  # replaced whole, not appended to
+    with tarfile.open(out) as tar:
+        names = sorted(tar.getnames())
+    assert names == ["work/default/.hydra/config.yaml", "work/logs/default/stdout.txt", "work/table.md"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["gpu_check.tar.gz"]
+
+
 def test_a_bench_row_past_its_timeout_reports_it() -> None:
     import bench  # scripts/bench.py
 
@@ -155,7 +216,9 @@ def test_without_cuda_it_says_so_and_exits_2(capsys: pytest.CaptureFixture[str])
 @pytest.mark.slow  # a real `ganlab train` subprocess through the script: 10 s
 def test_the_default_run_check_on_the_cpu(tmp_path: Path) -> None:
     cmd = [sys.executable, "scripts/gpu_check.py", "--allow-cpu", "--checks", "default,nccl", "--steps", "2"]
-    out = subprocess.run([*cmd, "--keep", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=240)
+    packed = tmp_path / "out" / "gpu_check.tar.gz"
+    cmd += ["--keep", str(tmp_path / "work"), "--archive", str(packed)]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = {
         cells[0]: cells[1:]
@@ -168,5 +231,11 @@ def test_the_default_run_check_on_the_cpu(tmp_path: Path) -> None:
     assert "TensorBoard perf/images_per_s" in notes
     assert rows["gloo all_reduce"][0] == "PASS: gloo, 1 rank"  # the NCCL probe's plumbing, on the CPU
     assert set(rows) == {"check", "default run", "gloo all_reduce"}
-    assert (tmp_path / "default" / "checkpoints" / "last.pt").is_file()
-    assert "step 2/2" in (tmp_path / "logs" / "default" / "stdout.txt").read_text()
+    work = tmp_path / "work"
+    assert (work / "default" / "checkpoints" / "last.pt").is_file()
+    assert "step 2/2" in (work / "logs" / "default" / "stdout.txt").read_text()
+    assert "| gloo all_reduce | PASS: gloo, 1 rank |" in (work / "table.md").read_text()
+    with tarfile.open(packed) as tar:
+        names = set(tar.getnames())
+    assert {"work/table.md", "work/logs/default/stdout.txt", "work/logs/gloo/stdout.txt"} <= names
+    assert not any(name.endswith(".pt") for name in names)
