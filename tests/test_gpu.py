@@ -101,6 +101,39 @@ def test_the_families_steps_are_captured_and_never_wait_for_the_device(name: str
         assert stepper.parts.history.filled.item() == 16
 
 
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_the_families_train_in_bfloat16(name: str) -> None:
+    """CUDA's autocast keeps some ops in float32 that the CPU's runs in bfloat16 (nearest upsampling among them),
+    so a family that mixes their outputs (ProGAN's fade-in once did) fails on CUDA alone. Through every growth
+    phase and regulariser, captured."""
+    stepper = graphed_stepper("trainer.precision=bf16", *FAMILIES[name])
+    for step in range(1, 10):
+        stepper(step)
+    values = stepper.meter.means()
+    assert values and all(torch.isfinite(torch.tensor(v)) for v in values.values()), values
+
+
+def test_an_evaluation_during_training_leaves_the_gpus_random_state_alone() -> None:
+    """SimGAN's refinement test trains a classifier from a fixed seed between the run's steps: it must not
+    restart the CUDA generator that draws the run's batches and noise (torch.manual_seed reseeds every GPU)."""
+    from ganlab.data.unpaired import UnpairedData
+    from ganlab.evaluation import make_evaluator
+
+    evaluator = make_evaluator(UnpairedData(synthetic_options={"n": 200}), None, "digits", n=200, device="cuda")
+    torch.cuda.manual_seed(1234)
+    torch.randn(8, device="cuda")  # an offset of its own, that a reseed would lose
+    before = torch.cuda.get_rng_state()
+    evaluator(Identity(), 1)
+    assert torch.equal(torch.cuda.get_rng_state(), before)
+
+
+class Identity(torch.nn.Module):
+    """A refiner that changes nothing."""
+
+    def forward(self, z: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return condition
+
+
 def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
     common = ["trainer.device=cuda", "trainer.precision=16", "loss.r1=1.0", "trainer.log_every=1"]
     common += ["model.discriminator.norm=none"]  # float16 refuses R1 through BatchNorm (test_step.py)

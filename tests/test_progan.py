@@ -15,7 +15,7 @@ from ganlab.checkpoint import load_checkpoint
 from ganlab.errors import ConfigError
 from ganlab.growth import GrowthSchedule, GrowthState
 from ganlab.losses.wgan_gp import WGANGPLoss
-from ganlab.models.progan import ProGANDiscriminator, ProGANGenerator
+from ganlab.models.progan import ProGANDiscriminator, ProGANGenerator, fade
 from tests.conftest import assert_same_networks, compose_cfg, read_events, straight_and_resumed_from_step_4
 
 SMALL = {"channel_base": 128, "channel_max": 16}
@@ -44,6 +44,18 @@ def test_the_generators_fade_in_starts_at_the_previous_resolution_and_ends_at_th
     assert torch.allclose(middle, 0.75 * previous + 0.25 * new, atol=1e-6)
     # the previous phase's output is blocky at 8x8: every 4x4 patch of the 32x32 picture is one value
     assert torch.equal(previous, F.interpolate(previous[:, :, ::4, ::4], scale_factor=4, mode="nearest"))
+
+
+def test_a_fade_between_float32_and_bfloat16_is_taken_in_float32() -> None:
+    """Under CUDA's autocast the upsampled old image is float32 and the new block's is bfloat16 (upsampling is on
+    autocast's float32 list there, not on the CPU's): the fade must take both, with its endpoints exact."""
+    old, new = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8).bfloat16()
+    assert torch.equal(fade(old, new, torch.tensor(0.0)), old)
+    assert torch.equal(fade(old, new, torch.tensor(1.0)), new.float())
+    middle = fade(old, new, torch.tensor(0.25))
+    assert middle.dtype == torch.float32
+    torch.testing.assert_close(middle, 0.75 * old + 0.25 * new.float())
+    assert fade(new, new, torch.tensor(0.5)).dtype == torch.bfloat16  # one dtype: kept
 
 
 def test_the_discriminators_fade_in_starts_at_the_previous_resolution_and_ends_at_the_new_block() -> None:

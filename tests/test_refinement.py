@@ -112,10 +112,19 @@ class Identity(nn.Module):
         return condition
 
 
-def test_the_refinement_test_scores_an_identity_refiner_as_the_raw_images(unpaired: UnpairedData) -> None:
+def test_the_refinement_test_scores_an_identity_refiner_as_the_raw_images(
+    unpaired: UnpairedData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     evaluator = make_evaluator(unpaired, None, "digits", n=200)
     assert evaluator.primary == "real_accuracy"
+    # A training run evaluates between its steps: the evaluation must leave the run's random numbers alone, the
+    # CPU's (restored here) and the GPUs' (torch.manual_seed would reseed them too; tests/test_gpu.py checks it there)
+    seeded_gpus = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", seeded_gpus.append)
+    monkeypatch.setattr(torch.cuda, "manual_seed", seeded_gpus.append)
+    cpu_state = torch.get_rng_state()
     metrics = evaluator(Identity(), 1).metrics
+    assert seeded_gpus == [] and torch.equal(torch.get_rng_state(), cpu_state)
     assert metrics["real_accuracy"] == metrics["real_accuracy_raw"]  # the same classifier, seed and images
     assert metrics["fid_digits"] == pytest.approx(metrics["fid_digits_raw"])
     assert 0.1 < metrics["real_accuracy"] < 1  # 200 rendered digits already teach something about real ones

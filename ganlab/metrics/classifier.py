@@ -121,7 +121,9 @@ def _train(
     order = torch.randperm(len(images), generator=gen)
     n_test = max(1, int(len(images) * holdout))
     test, fit = order[:n_test], order[n_test:]
-    torch.manual_seed(seed)  # the weights' initialisation
+    # The weights' initialisation, on the CPU. Not torch.manual_seed: it seeds every GPU as well, which the CPU-only
+    # fork_rng around this does not restore, so a GPU run's batches and noise would restart at each evaluation.
+    torch.random.default_generator.manual_seed(seed)
     model = FeatureClassifier(images.shape[1], resolution, num_classes)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(

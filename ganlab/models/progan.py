@@ -51,8 +51,11 @@ def lrelu(x: Tensor) -> Tensor:
 
 
 def fade(old: Tensor, new: Tensor, alpha: Tensor) -> Tensor:
-    """lerp(old, new, alpha): exactly `old` at alpha = 0 and exactly `new` at alpha = 1."""
-    return torch.lerp(old, new, alpha.to(new.dtype))
+    """lerp(old, new, alpha): exactly `old` at alpha = 0 and exactly `new` at alpha = 1. The two may differ in
+    dtype: under CUDA's autocast the nearest upsampling of `old` runs in float32 while the convolution that made
+    `new` gives bfloat16 (the CPU's autocast keeps both in bfloat16); lerp wants one dtype, the wider."""
+    dtype = torch.promote_types(old.dtype, new.dtype)
+    return torch.lerp(old.to(dtype), new.to(dtype), alpha.to(dtype))
 
 
 def upsample(x: Tensor, factor: int = 2) -> Tensor:
