@@ -134,6 +134,24 @@ class Identity(torch.nn.Module):
         return condition
 
 
+def test_a_streaming_image_folder_trains_on_cuda(tmp_path: Path) -> None:
+    """What only CUDA turns on in the streaming path: worker processes forked after CUDA has started (which newer
+    torch checks harder), pinned host batches and copies that do not block. The run ends with every worker gone."""
+    import multiprocessing
+
+    from tests.test_data_cache import write_folder
+
+    write_folder(tmp_path / "imgs", n=48)
+    options = [f"data.root={tmp_path / 'imgs'}", "data.image_size=16", "data.cache=false", "data.num_workers=2"]
+    cfg = compose_cfg("trainer.device=cuda", "data=image_folder", *options, "trainer.steps=6", "trainer.log_every=1")
+    cfg.trainer.batch_size = 16
+    train(cfg, tmp_path / "run")
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 6
+    losses = read_events(tmp_path / "run")[0]["loss/D"]
+    assert [s for s, _ in losses] == list(range(1, 7)) and all(torch.isfinite(torch.tensor(v)) for _, v in losses)
+    assert multiprocessing.active_children() == []
+
+
 def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
     common = ["trainer.device=cuda", "trainer.precision=16", "loss.r1=1.0", "trainer.log_every=1"]
     common += ["model.discriminator.norm=none"]  # float16 refuses R1 through BatchNorm (test_step.py)

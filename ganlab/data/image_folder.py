@@ -397,9 +397,11 @@ class ImageFolderData:
         """Start the worker processes now, with no work yet (EndlessBatches yields nothing before `start`).
 
         build() instantiates the data right after resolving the device and before the models, optimizers and
-        compiled steps reach it; forking here copies a small parent instead of a large one with its CUDA state
-        (pytorch/pytorch#68383: forked workers are slower once CUDA is initialised), and the workers start
-        while the models are built instead of inside the first training step."""
+        compiled steps reach it, so forking here copies a small parent: no model, optimizer state or compiled
+        code yet, though on CUDA the context already exists (build() sets the device first; pytorch/pytorch#68383
+        reports forked workers slower once CUDA is initialised, which scripts/gpu_check.py's stream row measures).
+        The workers start while the models are built instead of inside the first training step, and they never
+        touch CUDA (pinning is the parent's)."""
         self._loader = self._make_loader()
         self._started_at = time.perf_counter()
         self._iterator = iter(self._loader)
