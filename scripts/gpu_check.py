@@ -5,7 +5,8 @@
                                 [--steps N] [--keep DIR] [--archive FILE.tar.gz] [--allow-cpu]
 
 Each check is a subprocess with its own timeout, run from the repository root, its wall time measured:
-  pytest    `pytest -m gpu -q <the test files marking a test gpu>`: the CUDA tests, their pass/fail counts
+  pytest    `pytest -m gpu -v <the test files marking a test gpu>`: the CUDA tests, their pass/fail counts (in
+            4 processes where pytest-xdist is installed)
   default   the default run (`python -m ganlab train`, 2000 steps of DCGAN on digits): wall seconds of the whole
             process and images/s (perf/images_per_s); target <= 12 s on an H200 (judged on an H200 only)
   torchrun  `torchrun --nproc_per_node=N -m ganlab train trainer.steps=50` (N = min(2, GPUs)) and whether the
@@ -215,22 +216,39 @@ def parse_pytest(text: str) -> dict[str, int] | None:
     return None
 
 
-_PYTEST_VERBOSE = re.compile(r"^(\S+\.py::.*?)(?: (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b.*)?$", re.MULTILINE)
+_OUTCOMES = "PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS"
+# `pytest -v`: "tests/x.py::test_a " when a test starts, its outcome appended on the same line when it ends;
+# under pytest-xdist (-n) the start is a line of its own and the end another: "[gw1] [ 40%] PASSED tests/x.py::test_a"
+_PYTEST_VERBOSE = re.compile(rf"^(\S+\.py::.*?)(?: ({_OUTCOMES})\b.*)?$", re.MULTILINE)
+_PYTEST_XDIST_END = re.compile(rf"^\[gw\d+\] \[\s*\d+%\] ({_OUTCOMES}) (\S+\.py::.*?)\s*$", re.MULTILINE)
 
 
 def pytest_progress(text: str) -> tuple[dict[str, int], str | None]:
-    """From `pytest -v` output that may have been cut off at a timeout: the outcomes so far (passed, failed, ...)
-    and the test that was running when it stopped (its id printed, its outcome not yet), or None."""
+    """From `pytest -v` output (one process or pytest-xdist's) that may have been cut off at a timeout: the
+    outcomes so far (passed, failed, ...) and the test that was running when it stopped (printed as started, no
+    outcome yet; of several, the one that started first), or None."""
     counts: dict[str, int] = {}
-    running = None
-    for match in _PYTEST_VERBOSE.finditer(text):
-        test, outcome = match.group(1).strip(), match.group(2)
+    running: dict[str, None] = {}  # started, not ended, in the order they started
+    ends = [(m.start(), m.group(2).strip(), m.group(1)) for m in _PYTEST_XDIST_END.finditer(text)]
+    plain = [(m.start(), m.group(1).strip(), m.group(2)) for m in _PYTEST_VERBOSE.finditer(text)]
+    for _, test, outcome in sorted(ends + plain):
         if outcome is None:
-            running = test
+            running[test] = None
             continue
         counts[outcome.lower()] = counts.get(outcome.lower(), 0) + 1
-        running = None
-    return counts, running
+        running.pop(test, None)
+    return counts, next(iter(running), None)
+
+
+def pytest_workers(cuda: bool) -> list[str]:
+    """pytest-xdist's options where it is installed: the CUDA tests in a few processes (each its own CUDA
+    context; the two cold torch.compile builds run side by side), so that they fit the check's timeout."""
+    import importlib.util
+
+    if importlib.util.find_spec("xdist") is None:
+        return []
+    workers = min(4 if cuda else 2, os.cpu_count() or 1)
+    return ["-n", str(workers)] if workers > 1 else []
 
 
 def pytest_failures(text: str) -> list[str]:
@@ -430,7 +448,8 @@ class Checker:
         files = gpu_test_files()
         # -v: each test's outcome on its own line as it ends, so a run cut off at its timeout still says how far
         # it got and which test it was in
-        cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-rfEs", "-p", "no:cacheprovider", *files]
+        cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-v", "-rfEs", "-p", "no:cacheprovider"]
+        cmd += [*pytest_workers(self.cuda), *files]
         proc = run_command(cmd, timeout, log=self.work / "logs" / "pytest")
         counts = parse_pytest(proc.out)
         where = ", ".join(Path(f).name for f in files)

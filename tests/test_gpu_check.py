@@ -4,6 +4,7 @@ What it measures on a GPU is for a machine with one: `python scripts/gpu_check.p
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -58,9 +59,11 @@ def test_pytest_summaries_are_counted() -> None:
     assert gpu_check.parse_pytest("ImportError while loading conftest\n") is None
 
 
-def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_path: Path) -> None:
-    """What gpu_check reads when its pytest check runs past its timeout: real `pytest -v` output, the process
-    killed while its fourth test runs."""
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_path: Path, workers: list[str]) -> None:
+    """What gpu_check reads when its pytest check runs past its timeout: real `pytest -v` output, in one process
+    and under pytest-xdist (which prints a test's start and end on lines of their own), the run killed while its
+    fourth test runs."""
     started = tmp_path / "started"
     (tmp_path / "test_cut.py").write_text(
         "import pathlib, time, pytest\n"
@@ -71,14 +74,17 @@ def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_p
         "@pytest.mark.parametrize('case', ['a b'])\n"
         f"def test_hangs(case): pathlib.Path({str(started)!r}).touch(); time.sleep(60)\n"
     )
-    cmd = [sys.executable, "-m", "pytest", "-v", "-rfEs", "-p", "no:cacheprovider", "test_cut.py"]
+    cmd = [sys.executable, "-m", "pytest", "-v", "-rfEs", "-p", "no:cacheprovider", *workers, "test_cut.py"]
     with open(tmp_path / "out.txt", "w") as out:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + 60
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        proc.kill()
+        time.sleep(1.0 if workers else 0)  # xdist's controller prints what its workers report, a little later
+        os.killpg(proc.pid, signal.SIGKILL)  # the workers too
         proc.wait()
     text = (tmp_path / "out.txt").read_text()
     assert gpu_check.parse_pytest(text) is None  # no summary line: it never ended
@@ -86,6 +92,11 @@ def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_p
         {"passed": 1, "failed": 1, "skipped": 1},
         "test_cut.py::test_hangs[a b]",
     )
+
+
+def test_the_cuda_tests_run_in_several_processes_where_xdist_is_installed() -> None:
+    options = gpu_check.pytest_workers(cuda=True)  # the dev extras install pytest-xdist
+    assert options[0] == "-n" and 1 < int(options[1]) <= 4
 
 
 def test_bench_tables_and_progress_lines_are_read() -> None:
