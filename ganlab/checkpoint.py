@@ -174,9 +174,13 @@ def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Pat
 
 def capture_rng() -> dict[str, Any]:
     np_state = np.random.get_state()
+    # The GPU whose generator the run draws from (build() made it current): a resume on another index (a
+    # run trained on cuda:1 resumed with trainer.device=cuda:0) continues that generator's state, not its slot's.
+    trained_on = torch.cuda.current_device() if torch.cuda.is_initialized() else None
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        **({"cuda_device": trained_on} if trained_on is not None else {}),
         "numpy": {
             "keys": torch.from_numpy(np_state[1].astype(np.int64)),
             "pos": int(np_state[2]),
@@ -191,14 +195,19 @@ def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
         cuda_states = [s.cpu() for s in state["cuda"]]
+        index = torch.cuda.current_device()  # the GPU this run trains on
+        trained_on = state.get("cuda_device")  # None in checkpoints from before it was saved: the same index
+        source = index if trained_on is None else int(trained_on)
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
-        else:  # another machine: the device this run trains on takes the state of the same index
-            index = torch.cuda.current_device()
+            if source != index:
+                torch.cuda.set_rng_state(cuda_states[source], index)
+        else:  # another machine: the device this run trains on takes the state of the one it trained on
             then = "starts from the seed's state, so its random draws do not continue exactly"
-            if index < len(cuda_states):
-                torch.cuda.set_rng_state(cuda_states[index], index)
-                then = f"continues from the checkpoint's cuda:{index} (exact if the run trained there)"
+            if source < len(cuda_states):
+                torch.cuda.set_rng_state(cuda_states[source], index)
+                exact = "the GPU it trained on" if trained_on is not None else "exact if the run trained there"
+                then = f"continues from the checkpoint's cuda:{source} ({exact})"
             logging.getLogger("ganlab").warning(
                 "the checkpoint holds the CUDA random states of %d GPU(s) and this machine has %d: cuda:%d %s",
                 len(cuda_states),

@@ -73,11 +73,16 @@ def message_prefix() -> str:
     return f"ganlab[rank {rank}]" if rank and int(os.environ.get("WORLD_SIZE", "1")) > 1 else "ganlab"
 
 
+# What running out of memory says where torch's allocators do not raise OutOfMemoryError themselves: the CPU
+# allocator for a tensor larger than RAM; CUDA itself (a context or a kernel's own allocation: "CUDA error: out
+# of memory"); cuBLAS and cuDNN allocating their workspaces (CUBLAS_STATUS_ALLOC_FAILED, CUDNN_STATUS_ALLOC_FAILED)
+OUT_OF_MEMORY_TEXTS = ("can't allocate memory", "not enough memory", "out of memory", "_STATUS_ALLOC_FAILED")
+
+
 def out_of_memory(err: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError for a tensor larger than RAM."""
+    """CUDA's OutOfMemoryError, or another RuntimeError that says memory ran out (OUT_OF_MEMORY_TEXTS)."""
     import torch  # loaded already wherever a tensor was allocated
 
     if isinstance(err, torch.cuda.OutOfMemoryError):
         return True
-    text = str(err)
-    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "not enough memory" in text)
+    return isinstance(err, RuntimeError) and any(text in str(err) for text in OUT_OF_MEMORY_TEXTS)

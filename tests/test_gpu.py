@@ -287,6 +287,33 @@ def test_a_checkpoint_from_a_machine_with_more_gpus_restores_this_devices_random
     assert "continues from the checkpoint's cuda:" in caplog.text
 
 
+def test_a_run_resumed_on_another_gpu_continues_the_generator_it_drew_from(caplog: pytest.LogCaptureFixture) -> None:
+    """A checkpoint says which GPU's generator the run drew from; resumed on another index (a run on cuda:1
+    resumed with trainer.device=cuda:0, or on a machine with other GPUs), this GPU continues that state."""
+    from ganlab.checkpoint import capture_rng, restore_rng
+
+    index, count = torch.cuda.current_device(), torch.cuda.device_count()
+    state = capture_rng()
+    assert state["cuda_device"] == index
+    torch.cuda.manual_seed(123)
+    trained = torch.cuda.get_rng_state(index)
+    torch.cuda.manual_seed(456)
+    other = torch.cuda.get_rng_state(index)
+    for slots in sorted({count, count + 1}):  # this machine's GPUs (a different index needs two), and one more
+        source = (index + 1) % slots
+        if source == index:
+            continue
+        state["cuda"] = [other] * slots
+        state["cuda"][source], state["cuda_device"] = trained, source
+        torch.cuda.manual_seed(7)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="ganlab"):
+            restore_rng(state)
+        assert torch.equal(torch.cuda.get_rng_state(index), trained), slots
+        if slots != count:
+            assert f"continues from the checkpoint's cuda:{source} (the GPU it trained on)" in caplog.text
+
+
 def test_compile_bf16_and_graphs_together_give_finite_losses() -> None:
     stepper = graphed_stepper("trainer.compile=true", "trainer.precision=bf16", "trainer.cuda_graphs=true")
     for step in range(1, 9):

@@ -199,3 +199,36 @@ def test_kl_all_by_hand_and_a_collapse_cannot_win_it():
     assert b["kl_all"] < a["kl_all"]
     perfect = mode_metrics(ring8_points({m: 2500 // 8 for m in range(8)}), centres, std=0.02)
     assert perfect["kl_all"] < 0.01
+
+
+NEW_TF32_API = """
+import torch
+from ganlab.metrics.extractors import full_float32
+
+settings = [torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn]
+torch.backends.cuda.matmul.fp32_precision = "tf32"  # the newer API: torch now refuses to read the older flags
+try:
+    torch.backends.cuda.matmul.allow_tf32
+    raise SystemExit("the older flags can still be read")
+except RuntimeError as err:
+    assert "mix of the legacy and new APIs" in str(err), err
+before = [s.fp32_precision for s in settings]
+with full_float32("cpu"):
+    inside = [s.fp32_precision for s in settings]
+print(inside, [s.fp32_precision for s in settings] == before)
+"""
+
+
+@pytest.mark.skipif(not hasattr(torch.backends.cuda.matmul, "fp32_precision"), reason="torch before 2.9")
+def test_the_extractors_turn_tf32_off_in_a_program_that_uses_torchs_newer_tf32_api() -> None:
+    """A program that set TF32 through torch's per-backend fp32_precision (torch 2.9+) can no longer read the
+    older allow_tf32 flags: the features are still computed in IEEE float32, and the settings come back. In a
+    process of its own: once set so, the older flags stay unreadable for the rest of the process."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", NEW_TF32_API], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['ieee', 'ieee', 'ieee'] True"

@@ -221,6 +221,27 @@ def test_out_of_memory_suggests_a_smaller_batch(
     assert "out of memory on cpu with trainer.batch_size=64: try trainer.batch_size=32" in err
 
 
+@pytest.mark.parametrize(
+    "error, is_oom",
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), True),
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory"), True),
+        (RuntimeError("CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported"), True),
+        (RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"), True),
+        (RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"), True),
+        (RuntimeError("CUDA error: an illegal memory access was encountered"), False),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied (64x100 and 128x256)"), False),
+        (ValueError("out of memory"), False),  # not torch's
+    ],
+)
+def test_what_counts_as_running_out_of_memory(error: BaseException, is_oom: bool) -> None:
+    """torch's own OutOfMemoryError, and what CUDA, cuBLAS, cuDNN and the CPU allocator say when their own
+    allocations fail (those arrive as plain RuntimeErrors): each gets the batch-size advice, not a traceback."""
+    from ganlab.errors import out_of_memory
+
+    assert out_of_memory(error) is is_oom
+
+
 def test_overrides_cannot_call_arbitrary_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from ganlab.cli import main
 

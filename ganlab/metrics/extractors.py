@@ -54,11 +54,33 @@ def full_float32(device_type: str) -> Iterator[None]:
     no TF32 (cuDNN convolutions take it by default on an Ampere or later GPU). Features, and the FID made of
     them, then match the CPU's and the papers' to float32 rounding, and the cached real features (computed on
     one device) stay comparable with fakes computed on another."""
-    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with no_tf32(), torch.autocast(device_type, enabled=False):
+        yield
+
+
+@contextlib.contextmanager
+def no_tf32() -> Iterator[None]:
+    """float32 matrix products and convolutions in IEEE float32 (no TF32), the settings put back as they were.
+
+    Through the `allow_tf32` flags, unless the program has set torch's newer per-backend `fp32_precision`
+    (torch 2.9 and later): reading the flags then raises ("a mix of the legacy and new APIs"), so the newer
+    settings are used instead."""
+    try:
+        cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    except RuntimeError:
+        settings = [torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn]
+        saved = [setting.fp32_precision for setting in settings]
+        try:
+            for setting in settings:
+                setting.fp32_precision = "ieee"
+            yield
+        finally:
+            for setting, value in zip(settings, saved, strict=True):
+                setting.fp32_precision = value
+        return
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     try:
-        with torch.autocast(device_type, enabled=False):
-            yield
+        yield
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
 
