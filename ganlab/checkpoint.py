@@ -200,7 +200,7 @@ def restore_rng(state: dict[str, Any]) -> None:
         source = index if trained_on is None else int(trained_on)
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
-            if source != index:
+            if source != index and source < len(cuda_states):
                 torch.cuda.set_rng_state(cuda_states[source], index)
         else:  # another machine: the device this run trains on takes the state of the one it trained on
             then = "starts from the seed's state, so its random draws do not continue exactly"
