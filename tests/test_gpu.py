@@ -145,11 +145,12 @@ def test_a_streaming_image_folder_trains_on_cuda(tmp_path: Path) -> None:
     options = [f"data.root={tmp_path / 'imgs'}", "data.image_size=16", "data.cache=false", "data.num_workers=2"]
     cfg = compose_cfg("trainer.device=cuda", "data=image_folder", *options, "trainer.steps=6", "trainer.log_every=1")
     cfg.trainer.batch_size = 16
+    others = {child.pid for child in multiprocessing.active_children()}  # e.g. a compile pool of an earlier test
     train(cfg, tmp_path / "run")
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 6
     losses = read_events(tmp_path / "run")[0]["loss/D"]
     assert [s for s, _ in losses] == list(range(1, 7)) and all(torch.isfinite(torch.tensor(v)) for _, v in losses)
-    assert multiprocessing.active_children() == []
+    assert {child.pid for child in multiprocessing.active_children()} <= others  # the workers are gone
 
 
 def test_float16_trains_and_resumes_with_its_scalers(tmp_path: Path) -> None:
