@@ -60,29 +60,28 @@ def full_float32(device_type: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def no_tf32() -> Iterator[None]:
-    """float32 matrix products and convolutions in IEEE float32 (no TF32), the settings put back as they were.
-
-    Through the `allow_tf32` flags, unless the program has set torch's newer per-backend `fp32_precision`
-    (torch 2.9 and later): reading the flags then raises ("a mix of the legacy and new APIs"), so the newer
-    settings are used instead."""
+    """float32 matrix products and convolutions in IEEE float32 (no TF32), the settings put back as they were."""
+    switches = _tf32_switches()
+    saved = [getattr(backend, name) for backend, name, _ in switches]
     try:
-        cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    except RuntimeError:
-        settings = [torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn]
-        saved = [setting.fp32_precision for setting in settings]
-        try:
-            for setting in settings:
-                setting.fp32_precision = "ieee"
-            yield
-        finally:
-            for setting, value in zip(settings, saved, strict=True):
-                setting.fp32_precision = value
-        return
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-    try:
+        for backend, name, off in switches:
+            setattr(backend, name, off)
         yield
     finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
+        for (backend, name, _), value in zip(switches, saved, strict=True):
+            setattr(backend, name, value)
+
+
+def _tf32_switches() -> list[tuple[Any, str, Any]]:
+    """(backend, setting, its no-TF32 value): the `allow_tf32` flags, unless the program has set torch's newer
+    per-backend `fp32_precision` (torch 2.9 and later), after which reading the flags raises ("a mix of the
+    legacy and new APIs"): then the newer settings."""
+    try:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32  # noqa: B018
+    except RuntimeError:
+        newer = (torch.backends.cuda.matmul, torch.backends.cudnn.conv, torch.backends.cudnn.rnn)
+        return [(backend, "fp32_precision", "ieee") for backend in newer]
+    return [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
 
 
 def data_name(data_cfg: Any) -> str:
