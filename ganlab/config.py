@@ -18,9 +18,9 @@ from ganlab.errors import ConfigError, check_positive
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 CONFIG_NAME = "train"
 GROUPS = ("model", "loss", "optimizer", "data")
-# Data keys that say where the data lives, not what it is: they may differ on resume, and `ganlab eval`/`sample`
-# take them for a run whose data moved.
-RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers", "cache"}
+# Data keys that say where the data lives and how it arrives, not what it is: they may differ on resume, and
+# `ganlab eval`/`sample` take them for a run whose data moved.
+RELOCATABLE_DATA_KEYS = {"root", "download", "num_workers", "start_method", "cache"}
 
 
 @dataclass

@@ -133,6 +133,29 @@ def test_fingerprint_is_the_same_with_and_without_the_cache(folder: Path) -> Non
     assert streamed.fingerprint() == cached.fingerprint()
 
 
+def test_real_features_are_computed_once_whether_the_folder_is_cached_or_streamed(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """data.cache and data.start_method change how the pixels arrive, not which: the metrics' real features
+    cached on disk by one run serve the next, whatever the other chose (data.cache=auto may choose differently
+    on another machine)."""
+    from omegaconf import OmegaConf
+
+    from ganlab.evaluation import Evaluator
+
+    monkeypatch.setenv("GANLAB_CACHE", str(tmp_path / "cache"))
+    options = {"_target_": "ganlab.data.image_folder.ImageFolderData", "root": str(folder), "image_size": 16}
+    options |= {"channels": 1, "num_workers": 0}
+    first = None
+    for cache, start_method in ((True, None), (False, None), (False, "spawn")):
+        cfg = OmegaConf.create({**options, "cache": cache, "start_method": start_method})
+        data = ImageFolderData(str(folder), image_size=16, channels=1, num_workers=0, cache=cache)
+        evaluator = Evaluator(data, cfg, "digits", n=12)
+        first = evaluator.reference.features if first is None else first
+        assert torch.allclose(evaluator.reference.features, first, atol=1e-5)  # the same pixels
+    assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 1
+
+
 def test_a_run_trains_from_the_cache(folder: Path, tmp_path: Path) -> None:
     cfg = compose_cfg(
         "model=dcgan",

@@ -18,7 +18,7 @@ from ganlab.data.base import InMemoryImages, close_source
 from ganlab.data.image_folder import ImageFolderData
 from ganlab.errors import ConfigError
 from ganlab.train import train
-from tests.conftest import compose_cfg
+from tests.conftest import compose_cfg, exits_2
 from tests.test_data_cache import write_folder
 
 N = 12
@@ -103,26 +103,44 @@ def test_the_stream_is_endless_shuffled_passes_in_a_seeded_order(folder: Path) -
 
 
 @pytest.mark.slow  # a forkserver and its workers start from scratch: 8 s
-def test_workers_started_by_a_forkserver_decode_and_stream_the_same_images(
-    folder: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Python 3.14 makes forkserver the default start method on Linux (spawn is macOS's): the workers then get the
-    file list by pickling and import torch afresh, where 3.13's fork shared it. Both the cache's decoding and the
-    stream must still work there, and give the images and the seeded order that fork does."""
+def test_workers_started_by_a_forkserver_decode_and_stream_the_same_images(folder: Path) -> None:
+    """Python 3.14 makes forkserver the default start method on Linux (spawn is macOS's), and data.start_method
+    chooses it anywhere: the workers then get the file list by pickling and import torch afresh, where fork
+    shares it. Both the cache's decoding and the stream must still work there, and give the images and the
+    seeded order that fork does."""
     torch.manual_seed(3)
-    forked = stream(folder)
+    forked = stream(folder, start_method="fork")
     expected = [forked.sample(5) for _ in range(3)]
     forked.close()
     cached = ImageFolderData(str(folder), image_size=8, num_workers=2, cache=True).memory.images
-    monkeypatch.setattr(image_folder, "WORKER_START_METHOD", "forkserver")
-    assert torch.equal(ImageFolderData(str(folder), image_size=8, num_workers=2, cache=True).memory.images, cached)
+    served_cache = ImageFolderData(str(folder), image_size=8, num_workers=2, cache=True, start_method="forkserver")
+    assert torch.equal(served_cache.memory.images, cached)
     torch.manual_seed(3)
-    served = stream(folder)
+    served = stream(folder, start_method="forkserver")
     assert all(torch.equal(served.sample(5), batch) for batch in expected)
     pids = served.worker_pids
     assert len(pids) == 2 and all(parent_of(pid) != os.getpid() for pid in pids)  # the fork server's children
     served.close()
     assert all(gone(pid) for pid in pids)
+
+
+def test_an_unknown_start_method_exits_2_before_any_worker_starts(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {p.pid for p in multiprocessing.active_children()}
+    argv = ["train", "debug=fast", "data=image_folder", f"data.root={folder}", "data.image_size=8", "data.cache=false"]
+    err = exits_2([*argv, "data.start_method=thread", f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert "data.start_method" in err and "'thread'" in err
+    assert all(method in err for method in multiprocessing.get_all_start_methods())
+    assert {p.pid for p in multiprocessing.active_children()} <= before
+
+
+def test_fork_chosen_by_name_starts_children_of_this_process(folder: Path) -> None:
+    data = stream(folder, start_method="fork")
+    assert data.sample(4).shape == (4, 3, 8, 8)
+    pids = data.worker_pids
+    assert len(pids) == 2 and all(parent_of(pid) == os.getpid() for pid in pids)
+    data.close()
 
 
 def test_the_constructor_leaves_the_global_rng_alone(folder: Path) -> None:
@@ -174,7 +192,8 @@ def test_in_memory_sources_close_as_a_no_op() -> None:
 
 def test_cache_auto_resumes_as_before(folder: Path, tmp_path: Path) -> None:
     """auto (the default) caches this folder, so a resumed run is the uninterrupted one, bitwise on the CPU;
-    and a checkpoint written with data.cache=false resumes under auto (where the data lives, not what it is)."""
+    and a checkpoint written with data.cache=false resumes under auto, and with another data.start_method (how
+    the data arrives, not what it is)."""
     common = ("model=dcgan", "data=image_folder", f"data.root={folder}", "data.image_size=16",
               "data.num_workers=0", "trainer.batch_size=4", "trainer.checkpoint_every=2")  # fmt: skip
     train(compose_cfg(*common, "trainer.steps=4"), tmp_path / "straight")
@@ -186,5 +205,6 @@ def test_cache_auto_resumes_as_before(folder: Path, tmp_path: Path) -> None:
     for key, value in straight["G"].items():
         assert torch.equal(value, resumed["G"][key]), key
     train(compose_cfg(*common, "data.cache=false", "trainer.steps=2"), tmp_path / "streamed")
-    train(compose_cfg(*common, "trainer.steps=3", f"resume={tmp_path / 'streamed'}"), tmp_path / "streamed")
+    resume = ("trainer.steps=3", "data.start_method=fork", f"resume={tmp_path / 'streamed'}")
+    train(compose_cfg(*common, *resume), tmp_path / "streamed")
     assert load_checkpoint(tmp_path / "streamed" / "checkpoints" / "last.pt")["step"] == 3

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import os
 import time
 from collections import Counter
@@ -55,16 +56,6 @@ CACHE_MEMORY_FRACTION = 0.5  # data.cache=true may take at most this share of th
 AUTO_CACHE_FRACTION = 0.25  # data.cache=auto caches only what takes at most this share (host, and CUDA's free)
 DECODE_BATCH = 64  # images per DataLoader batch while filling the cache
 MAX_AUTO_WORKERS = 4  # data.num_workers=auto: this many decoding processes, or fewer where fewer CPUs are usable
-# How the stream's worker processes start. None is the platform's default: fork on Linux (up to Python 3.13),
-# which starts a worker in milliseconds and shares the file list without pickling it. The workers only decode
-# images on the CPU and never touch CUDA, so a fork after CUDA is initialised is safe for them (torch raises
-# "Cannot re-initialize CUDA in forked subprocess" rather than misbehave if one ever did); what a late fork
-# costs is copying a large parent's page tables and the copy-on-write faults after it, which starting the
-# workers in the constructor avoids. "spawn" and "forkserver" import torch again in every worker: seconds.
-# Python 3.14's default on Linux is forkserver, which works (tests/test_image_folder_stream.py). On a 2-core CPU
-# a 20-step streaming run's first draw waited no longer than with fork (0.07 s), but the run took 0.7-1.4 s more:
-# the workers' imports competed with building the models for the two cores.
-WORKER_START_METHOD: str | None = None
 # False: the training thread pins each batch (`pin_memory()`, from torch's caching host allocator) right before
 # its asynchronous copy to the GPU. True: torch's pin-memory thread does, as DataLoader(pin_memory=True). That
 # thread together with persistent workers is what pytorch/pytorch#81794 ("Dataloader hangs on exit", 5 s per
@@ -81,6 +72,30 @@ def worker_count(num_workers: int | str) -> int:
         return max(1, min(MAX_AUTO_WORKERS, usable_cpus()))
     check_non_negative("data", num_workers=num_workers)  # 0: decoded in the training process
     return int(num_workers)
+
+
+def check_start_method(start_method: object) -> str | None:
+    """data.start_method's value (None: the platform's default), or a ConfigError naming those this platform has.
+
+    How the decoding worker processes start. The default is fork on Linux up to Python 3.13: a worker starts in
+    milliseconds and shares the file list without pickling it. The workers only decode images on the CPU and
+    never touch CUDA, so a fork after CUDA is initialised is safe for them (torch raises "Cannot re-initialize
+    CUDA in forked subprocess" rather than misbehave if one ever did); what a late fork costs is copying a large
+    parent's page tables and the copy-on-write faults after it, which starting the workers in the constructor
+    keeps small. forkserver (Python 3.14's default on Linux) and spawn start every worker from a fresh
+    interpreter that imports torch again: seconds, in parallel with building the models. On a 2-core CPU a
+    20-step streaming run's first draw waited no longer with forkserver than with fork (0.07 s), but the run took
+    0.7-1.4 s more, the workers' imports competing with the models for the two cores. pytorch/pytorch#68383
+    reports forked workers slower once CUDA is initialised; scripts/gpu_check.py times both on a GPU."""
+    if start_method is None:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    if start_method not in methods:
+        raise ConfigError(
+            f"data.start_method must be null (the platform's default) or one of {', '.join(methods)}, got "
+            f"{start_method!r}: it decides how the processes that decode images start."
+        )
+    return str(start_method)
 
 
 def usable_cpus() -> int:
@@ -265,6 +280,7 @@ class ImageFolderData:
         device: torch.device | str = "cpu",
         cache: bool | str = False,
         crop: str = "center",
+        start_method: str | None = None,
     ) -> None:
         root_path = Path(root).expanduser()
         if not root_path.is_dir():
@@ -282,6 +298,7 @@ class ImageFolderData:
                 "false streams it from disk, auto caches it when it fits easily in memory."
             )
         self.crop = check_crop(crop)
+        self.start_method = check_start_method(start_method)
         num_workers = worker_count(num_workers)
         self.root = root_path
         found = class_labels(root_path, files)
@@ -377,7 +394,7 @@ class ImageFolderData:
     # --- the stream -------------------------------------------------------------------------------------------
 
     def _context(self) -> str | None:
-        return WORKER_START_METHOD if self.num_workers > 0 else None  # DataLoader refuses one without workers
+        return self.start_method if self.num_workers > 0 else None  # DataLoader refuses one without workers
 
     def _make_loader(self) -> DataLoader:
         workers = self.num_workers > 0

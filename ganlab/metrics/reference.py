@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ganlab.cache import cache_dir, digest
 from ganlab.checkpoint import atomic_torch_save
+from ganlab.config import RELOCATABLE_DATA_KEYS
 from ganlab.data.base import metrics_images
 from ganlab.metrics.extractors import Extractor, data_name
 from ganlab.protocols import ImageSource
@@ -20,7 +21,8 @@ from ganlab.protocols import ImageSource
 log = logging.getLogger("ganlab")
 FORMAT = "ganlab-reference-v1"
 SPLIT = "train"  # every ganlab data source trains on the training split; the metrics compare with it
-RELOCATABLE = {"root", "download", "num_workers", "_target_"}
+# where the pixels live and how they arrive, not which (those are in the key as the data's fingerprint)
+RELOCATABLE = RELOCATABLE_DATA_KEYS | {"_target_"}
 TRAINING_ONLY = {"limit", "xflip"}  # which images train (ganlab/data/selection.py); the real side is the same
 
 
