@@ -113,6 +113,32 @@ def test_bench_tables_and_progress_lines_are_read() -> None:
     assert gpu_check.steady_rate([]) is None
 
 
+def test_a_streaming_runs_own_timings_are_read_from_what_it_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stream row reads the lines ganlab/data/image_folder.py really logs (not a copy of them), so a change
+    of their wording is caught here rather than on a GPU."""
+    import logging
+
+    from ganlab.data.image_folder import ImageFolderData
+    from tests.test_data_cache import write_folder
+
+    write_folder(tmp_path / "imgs", n=6)
+    with caplog.at_level(logging.INFO, logger="ganlab"):
+        data = ImageFolderData(str(tmp_path / "imgs"), image_size=8, num_workers=2, cache=False)
+        data.sample(4)
+        data.sample(4)
+        data.close()
+    text = "\n".join(f"[2026-12-02][ganlab][INFO] - {r.getMessage()}" for r in caplog.records)
+    timings = data.timings()
+    summary = gpu_check.stream_timings(text)
+    assert summary.startswith(f"2 workers started in {timings['start_s']:.2f} s, first batch after ")
+    assert f"first draw waited {timings['first_wait_s']:.2f} s" in summary
+    assert f"all draws waited {timings['wait_s']:.2f} s for 2 batches" in summary
+    assert summary.endswith(f"shutdown {timings['shutdown_s']:.2f} s")
+    assert gpu_check.stream_timings("step 10/10 | D 1.0 G 1.0") == "no stream timings in its log"
+
+
 def test_the_table_and_exit_status() -> None:
     rows = [
         gpu_check.Row("default run", gpu_check.PASS, "2000 steps, 9,000 img/s", 11.5, "target <= 12 s: met"),
