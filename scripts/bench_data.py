@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from ganlab.data.base import InMemoryImages, to_unit_range
+from ganlab.data.base import InMemoryImages, to_model_range
 
 
 def rate(draw: Callable[[], torch.Tensor], batches: int) -> float:
@@ -62,7 +62,7 @@ def main() -> None:
             except StopIteration:
                 iterator = iter(loader)
                 (batch,) = next(iterator)
-            return to_unit_range(batch.to(device, non_blocking=True))
+            return to_model_range(batch.to(device, non_blocking=True))
 
         results[f"DataLoader, num_workers={workers}"] = rate(draw, args.batches)
 

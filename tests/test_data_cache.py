@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ganlab.data import image_folder
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import to_model_range
 from ganlab.data.image_folder import ImageFiles, ImageFolderData
 from ganlab.errors import ConfigError
 from ganlab.train import train
@@ -51,7 +51,7 @@ def test_cached_pixels_equal_the_streamed_ones(folder: Path, channels: int, capl
     streamed = ImageFiles(data.dataset.files, 16, channels, data.dataset.labels)
     for i in range(len(streamed)):
         image, label = streamed[i]
-        assert torch.equal(image, to_unit_range(cached[i])), data.dataset.files[i]
+        assert torch.equal(image, to_model_range(cached[i])), data.dataset.files[i]
         assert label == data.memory.labels[i].item()
 
 
@@ -75,7 +75,7 @@ def test_sampling_shapes_range_and_labels(folder: Path) -> None:
     by_folder = {0: [], 1: []}
     for i, path in enumerate(data.dataset.files):
         by_folder[data.class_names.index(path.relative_to(folder).parts[0])].append(
-            to_unit_range(data.memory.images[i])
+            to_model_range(data.memory.images[i])
         )
     for image, label in zip(images, labels.tolist(), strict=True):
         assert any(torch.equal(image, known) for known in by_folder[label])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import to_model_range
 from ganlab.data.selection import LIMIT_SEED, build_data, limited_indices, mirror_half
 from ganlab.errors import ConfigError
 from tests.conftest import write_png_folder
@@ -25,7 +25,7 @@ def test_a_limit_is_a_fixed_class_balanced_subset_and_the_metrics_keep_the_whole
     whole = next(data.reference_batches(1797, 1797))
     assert whole.shape[0] == 1797
     trained = next(data.training_batches(1797, 1797))
-    assert trained.shape[0] == 100 and torch.equal(trained.sort(0).values, to_unit_range(data.images).sort(0).values)
+    assert trained.shape[0] == 100 and torch.equal(trained.sort(0).values, to_model_range(data.images).sort(0).values)
     # 13 images over 10 classes: one of each class, then 3 more of three classes
     assert sorted(build_data({**DIGITS, "limit": 13}, "cpu").labels.bincount().tolist()) == [1] * 7 + [2] * 3
 
@@ -48,7 +48,7 @@ def test_classes_keep_their_labels_for_training_and_for_the_metrics() -> None:
 def test_xflip_mirrors_half_of_the_drawn_images_and_keeps_labels() -> None:
     torch.manual_seed(0)
     data = build_data({**DIGITS, "limit": 1, "xflip": True}, "cpu")
-    image = to_unit_range(data.images[:1])[0]  # the one image of the subset, as batches hand it out
+    image = to_model_range(data.images[:1])[0]  # the one image of the subset, as batches hand it out
     batch, labels = data.sample_labeled(400)
     original = (batch == image).flatten(1).all(1)
     mirrored = (batch == image.flip(-1)).flatten(1).all(1)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ganlab.checkpoint import load_checkpoint
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import to_model_range
 from ganlab.data.unpaired import UnpairedData
 from ganlab.errors import ConfigError
 from ganlab.evaluation import make_evaluator
@@ -37,8 +37,8 @@ def test_unpaired_batches_are_real_digits_and_rendered_ones(unpaired: UnpairedDa
     assert len(unpaired) == 1797 - 359 and len(unpaired.heldout_images) == 359
     assert unpaired.synthetic.labels.bincount().tolist() == [20] * 10  # the synthetic labels are kept
     # the real side is drawn from the digits' training share, the synthetic side from the rendered ones
-    assert any(torch.equal(real[0], r) for r in to_unit_range(unpaired.real.images))
-    assert any(torch.equal(synthetic[0], s) for s in to_unit_range(unpaired.synthetic.images))
+    assert any(torch.equal(real[0], r) for r in to_model_range(unpaired.real.images))
+    assert any(torch.equal(synthetic[0], s) for s in to_model_range(unpaired.synthetic.images))
 
 
 def test_unpaired_sources_must_agree_in_shape() -> None:

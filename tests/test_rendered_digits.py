@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import to_model_range
 from ganlab.data.digits import load_digits_tensor
 from ganlab.data.rendered_digits import FONT_FILES, RenderedDigitsData
 from ganlab.errors import ConfigError
@@ -25,7 +25,7 @@ def test_shape_range_and_balanced_labels(n: int, size: int) -> None:
     assert data.images.dtype == torch.uint8 and data.labels.dtype == torch.int64
     counts = data.labels.bincount(minlength=10)
     assert counts.numel() == 10 and counts.max() - counts.min() <= 1  # 205: five digits 21 times, five 20
-    x = to_unit_range(data.images)
+    x = to_model_range(data.images)
     assert x.min() == -1.0 and x.max() == 1.0  # black background, saturated strokes
     corners = x[:, 0, [0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners == -1).float().mean() > 0.95  # centred glyphs leave the corners black
@@ -103,7 +103,7 @@ def test_a_classifier_trained_on_rendered_digits_reads_the_real_ones() -> None:
     Chance is 10%; about 60% is what these defaults give (the fonts' shapes are not handwriting: the gap a
     SimGAN refiner is there to close). Their ink covers about as much of the frame as the real digits' (0.31)."""
     rendered = RenderedDigitsData(n=1000, image_size=8)
-    x, y = to_unit_range(rendered.images).flatten(1), rendered.labels
+    x, y = to_model_range(rendered.images).flatten(1), rendered.labels
     real_x, real_y = load_digits_tensor(8)
     centroids = torch.stack([x[y == digit].mean(0) for digit in range(10)])
     accuracy = (torch.cdist(real_x.flatten(1), centroids).argmin(1) == real_y).float().mean().item()

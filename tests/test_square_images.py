@@ -14,7 +14,8 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from ganlab.data import square_images
-from ganlab.data.square_images import make_square, to_model_range
+from ganlab.data.base import to_model_range
+from ganlab.data.square_images import make_square
 
 
 def torchvision_square(img: Image.Image, crop: str, size: int) -> torch.Tensor:

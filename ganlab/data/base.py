@@ -34,20 +34,20 @@ class InMemoryImages:
 
     def sample(self, batch_size: int) -> Tensor:
         idx = torch.randint(len(self), (batch_size,), device=self.images.device)
-        return to_unit_range(self.images[idx])
+        return to_model_range(self.images[idx])
 
     def sample_labeled(self, batch_size: int) -> tuple[Tensor, Tensor]:
         if self.labels is None:
             raise ValueError("this dataset has no labels")
         idx = torch.randint(len(self), (batch_size,), device=self.images.device)
-        return to_unit_range(self.images[idx]), self.labels[idx]
+        return to_model_range(self.images[idx]), self.labels[idx]
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed subset of min(n, len) real images, in batches: the real side of the metrics. Its own
         seeded generator picks it, so the training RNG does not move."""
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n]
         for idx in order.split(batch_size):
-            yield to_unit_range(self.images[idx.to(self.images.device)])
+            yield to_model_range(self.images[idx.to(self.images.device)])
 
     def close(self) -> None:
         """Nothing to release: the images are one tensor (DataSource's optional close(), ganlab/protocols.py)."""
@@ -103,8 +103,9 @@ def close_source(data: object) -> None:
         close()
 
 
-def to_unit_range(images: Tensor) -> Tensor:
-    """uint8 [0, 255] -> float [-1, 1]; float images are assumed to be there already."""
+def to_model_range(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1], the range of G's tanh output, bitwise what torchvision's
+    ToDtype(scale=True) then Normalize(0.5, 0.5) give; float images are assumed to be there already."""
     if images.dtype == torch.uint8:
         return images.float().mul_(2.0 / 255.0).sub_(1.0)
     return images

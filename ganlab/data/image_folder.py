@@ -44,8 +44,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from ganlab.data.base import InMemoryImages
-from ganlab.data.square_images import square_transform, to_model_range
+from ganlab.data.base import InMemoryImages, to_model_range
+from ganlab.data.square_images import square_transform
 from ganlab.errors import ConfigError, check_non_negative
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}

@@ -39,7 +39,7 @@ from PIL import Image
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import SPLIT_SEED, split_indices, to_unit_range
+from ganlab.data.base import SPLIT_SEED, split_indices, to_model_range
 from ganlab.data.image_folder import CACHE_MEMORY_FRACTION, IMAGE_SUFFIXES, ImageFiles, available_memory, find_images
 from ganlab.errors import ConfigError
 
@@ -263,12 +263,12 @@ class PairedFolderData:
     def sample(self, batch_size: int) -> Tensor:
         """Training targets (what D sees as real)."""
         idx = torch.randint(len(self), (batch_size,), device=self.device)
-        return to_unit_range(self.train_targets[idx])
+        return to_model_range(self.train_targets[idx])
 
     def sample_pair(self, batch_size: int) -> tuple[Tensor, Tensor]:
         """(target, its condition) for random training pairs: one index draw for both, in [-1, 1]."""
         idx = torch.randint(len(self), (batch_size,), device=self.device)
-        return to_unit_range(self.train_targets[idx]), to_unit_range(self.train_conditions[idx])
+        return to_model_range(self.train_targets[idx]), to_model_range(self.train_conditions[idx])
 
     def conditioning(self) -> Paired:
         return Paired()
@@ -284,18 +284,18 @@ class PairedFolderData:
         n = min(n, self.evaluation_size)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            yield to_unit_range(self.heldout_targets[start:stop]), to_unit_range(self.heldout_conditions[start:stop])
+            yield to_model_range(self.heldout_targets[start:stop]), to_model_range(self.heldout_conditions[start:stop])
 
     def picture_pairs(self, n: int) -> tuple[Tensor, Tensor]:
         """The first min(n, held-out) held-out pairs: the same at every step, no RNG moved."""
         n = min(n, self.evaluation_size)
-        return to_unit_range(self.heldout_targets[:n]), to_unit_range(self.heldout_conditions[:n])
+        return to_model_range(self.heldout_targets[:n]), to_model_range(self.heldout_conditions[:n])
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         """A fixed, seeded subset of min(n, len) training targets in batches (ImageSource, ganlab/protocols.py)."""
         order = torch.randperm(len(self), generator=torch.Generator().manual_seed(0))[:n]
         for idx in order.split(batch_size):
-            yield to_unit_range(self.train_targets[idx.to(self.device)])
+            yield to_model_range(self.train_targets[idx.to(self.device)])
 
     def fingerprint(self) -> str:
         """A hash of the pixels of both sides, split and direction included."""

@@ -98,8 +98,3 @@ def square_transform(crop: str, size: int) -> Callable[[Image.Image], Tensor]:
     """make_square for one crop and size; a partial, not a closure, so that a dataset holding it pickles for
     worker processes that are spawned rather than forked."""
     return functools.partial(make_square, crop=crop, size=size)
-
-
-def to_model_range(image: Tensor) -> Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1], as ToDtype(scale=True) then Normalize(0.5, 0.5) compute it."""
-    return image.to(torch.float32).mul_(1.0 / 255).sub_(0.5).div_(0.5)

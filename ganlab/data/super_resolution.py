@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_unit_range
+from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_model_range
 from ganlab.data.resize import downsample_bicubic
 from ganlab.errors import ConfigError
 
@@ -122,7 +122,7 @@ class SuperResolutionData:
             yield from self.train.reference_batches(n, batch_size)
             return
         for chunk in self.heldout_images[:n].split(batch_size):
-            yield to_unit_range(chunk)
+            yield to_model_range(chunk)
 
     @property
     def evaluation_size(self) -> int:

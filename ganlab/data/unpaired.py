@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from ganlab.condition import Paired
-from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_unit_range
+from ganlab.data.base import InMemoryImages, close_source, memory_of, option_node, split_indices, to_model_range
 from ganlab.errors import ConfigError
 
 SYNTHETIC_SOURCES = ("rendered_digits", "digits", "mnist", "fashion_mnist", "cifar10", "image_folder")
@@ -105,8 +105,8 @@ class UnpairedData:
     def picture_pairs(self, n: int) -> tuple[Tensor, Tensor]:
         """The first n synthetic images (to be refined), beside the first n held-out real images for comparison."""
         n_real = min(n, len(self.heldout_images))
-        real = to_unit_range(self.heldout_images[:n_real])
-        synthetic = to_unit_range(self.synthetic.images[:n])
+        real = to_model_range(self.heldout_images[:n_real])
+        synthetic = to_model_range(self.synthetic.images[:n])
         if n_real < len(synthetic):  # fewer real than asked: repeat them
             real = real[torch.arange(len(synthetic), device=real.device) % n_real]
         return real, synthetic
@@ -116,7 +116,7 @@ class UnpairedData:
         labels = self.synthetic.labels
         for idx in torch.arange(min(n, len(self.synthetic))).split(batch_size):
             idx = idx.to(self.synthetic.images.device)
-            yield to_unit_range(self.synthetic.images[idx]), None if labels is None else labels[idx]
+            yield to_model_range(self.synthetic.images[idx]), None if labels is None else labels[idx]
 
     def reference_batches(self, n: int, batch_size: int) -> Iterator[Tensor]:
         return self.real.reference_batches(n, batch_size)

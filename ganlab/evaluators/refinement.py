@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.data.base import to_unit_range
+from ganlab.data.base import to_model_range
 from ganlab.errors import ConfigError
 from ganlab.evaluators import evaluation_count, forked_rng, task_extractor
 from ganlab.generation import generate, latents
@@ -58,7 +58,7 @@ class TaskEvaluator:
         self.num_classes = int(data.synthetic.num_classes)
         self.features, self.extractor = task_extractor(data.source_config, features, self.device, option_prefix)
         # What every evaluation compares with, read once: the held-out real digits and the raw synthetic ones.
-        self.real = to_unit_range(data.heldout_images).to(self.device)
+        self.real = to_model_range(data.heldout_images).to(self.device)
         self.real_labels = data.heldout_labels.cpu()
         images, labels = zip(*data.synthetic_batches(self.n, batch_size), strict=True)
         self.raw, self.labels = torch.cat(images).to(self.device), torch.cat(labels).cpu()
