@@ -1,6 +1,8 @@
 """What a run's page shows that its files do not already hold, drawn from its checkpoint into <run>/browse/:
 an interpolation strip, one row per class (a conditional G), and generated samples beside their nearest real
-images (a quick look for memorisation). Images only: 2-D points and sequences have their own sample pictures."""
+images (a quick look for memorisation). Images only: 2-D points and sequences have their own sample pictures.
+An image-conditioned G (super-resolution, refiner, U-Net) maps images rather than noise: its figure is the final
+weights applied to the data's fixed held-out inputs, beside the images they are compared with."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import torch
 from torch import Tensor
 
 from ganlab import pictures
-from ganlab.condition import grid_labels
+from ganlab.condition import conditioning_for, grid_labels
+from ganlab.data.base import close_source
 from ganlab.errors import ConfigError
-from ganlab.generation import generate, interpolation_latents, latents
+from ganlab.generation import FixedInputs, generate, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot
 
 FOLDER = "browse"
@@ -22,6 +25,7 @@ INTERPOLATION_ROWS, INTERPOLATION_STEPS = 4, 8
 CLASS_COLUMNS = 8
 NEIGHBOUR_SAMPLES, NEIGHBOURS = 6, 3
 NEIGHBOUR_POOL = 2_000  # real images searched (the training split's fixed reference subset)
+HELD_OUT_INPUTS = 16  # an image-conditioned G's figure: this many input | output | target triplets
 SEED = 0
 
 
@@ -37,6 +41,8 @@ def draw_figures(snap: Snapshot, run_dir: Path) -> list[Figure]:
         return [Figure("Interpolation", None, "Interpolation strips and neighbours are drawn for image generators.")]
     folder = run_dir / FOLDER
     folder.mkdir(exist_ok=True)
+    if getattr(snap.G, "takes_image", False):  # no latent space to walk, nothing drawn from noise to compare
+        return [held_out_outputs(snap, folder)]
     figures = [interpolation(snap, folder)]
     if snap.num_classes:
         figures.append(class_rows(snap, folder))
@@ -47,6 +53,30 @@ def draw_figures(snap: Snapshot, run_dir: Path) -> list[Figure]:
 def _save(picture: Tensor, folder: Path, name: str) -> str:
     pictures.save_png(picture, folder / name)
     return f"{FOLDER}/{name}"
+
+
+def held_out_outputs(snap: Snapshot, folder: Path) -> Figure:
+    """The final G on the data's fixed held-out inputs (those of the run's sample grids, so the grids over
+    training lead up to this): input | output | target triplets."""
+    title = "Held-out inputs, outputs and targets"
+    try:
+        data = snap.data(torch.device("cpu"))
+    except ConfigError as err:
+        return Figure(title, None, f"Not drawn: the run's data could not be read ({err})")
+    try:
+        fixed = FixedInputs.draw(
+            data, snap.z_dim, None, conditioning_for(data, None), HELD_OUT_INPUTS, SEED, torch.device("cpu")
+        )
+        with torch.no_grad():
+            picture = fixed.picture(fixed.generate(snap.G))
+    finally:
+        close_source(data)
+    caption = (
+        f"The final {snap.generator} on {len(fixed.noise)} held-out inputs, in triplets: the input, G's output, and "
+        "the real image it is compared with (the input's own target; for a refiner, whose synthetic inputs have "
+        "no real pair, a held-out real image)."
+    )
+    return Figure(title, _save(picture, folder, "held_out.png"), caption)
 
 
 def interpolation(snap: Snapshot, folder: Path) -> Figure:
