@@ -6,7 +6,9 @@ prefix-conditioned one continues the data's fixed real prefixes.
 
 `ganlab sample run=<dir> input=<image or folder> out=<folder> [tile=N] [overlap=N] [seed=0]`: an image-conditioned
 generator (super-resolution, refiner, U-Net) applied to the user's own images, one output per input
-(ganlab/apply_images.py); n, interpolate, steps, class and truncation do not go with it."""
+(ganlab/apply_images.py); n, interpolate, steps, class and truncation do not go with it. Without input=, such a
+generator is applied to the first n of its data's held-out inputs (those of the run's sample grids): a picture of
+input | output | target triplets, or an .npz of the inputs, outputs and targets."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ from ganlab.commands import sequence_files
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import SampleOptions
-from ganlab.condition import grid_labels
+from ganlab.condition import conditioning_for, grid_labels
+from ganlab.data.base import close_source
 from ganlab.errors import ConfigError
-from ganlab.generation import generate, interpolation_latents, latents
+from ganlab.generation import FixedInputs, generate, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
@@ -72,6 +75,15 @@ def main(args: list[str]) -> None:
         raise ConfigError(f"out={out}: write a picture (.png, .jpg) or {kinds}.")
     check_writable(out)
     replacing = out.exists()  # only ever an out= the user named: the default picks a new name
+    if getattr(snap.G, "takes_image", False):
+        noise_only = [key for key in NOISE_OPTIONS if key in keys and key != "n"]
+        if noise_only:
+            raise ConfigError(
+                f"ganlab sample: {noise_only[0]}= draws from noise, and {snap.model} maps images: leave it out "
+                "(without input=, the generator is applied to its data's held-out inputs)."
+            )
+        sample_held_out(snap, opts.n, opts.seed, device, out, replacing)
+        return
 
     check_class(opts.class_, snap.num_classes)
 
@@ -100,6 +112,40 @@ def main(args: list[str]) -> None:
     if replacing:
         print(f"replaced the earlier {out}")
     print(f"wrote {len(fake)} samples of {snap.path} (step {snap.step}, {snap.generator}{psi}) to {out}")
+
+
+def sample_held_out(snap: Snapshot, n: int, seed: int, device: torch.device, out: Path, replacing: bool) -> None:
+    """An image-conditioned G on the first n held-out inputs of the run's data (fewer where it holds fewer)."""
+    data = snap.data(torch.device("cpu"))
+    try:
+        fixed = FixedInputs.draw(data, snap.z_dim, None, conditioning_for(data, None), n, seed, torch.device("cpu"))
+    finally:
+        close_source(data)
+    inputs, targets = fixed.labels, fixed.targets
+    assert inputs is not None and targets is not None  # a paired source's pictures come with both
+    with torch.random.fork_rng(devices=[]):  # model=unet's dropout: the same outputs for a seed
+        torch.manual_seed(seed)
+        outputs = torch.cat(
+            [
+                generate(snap.G, z.to(device), x.to(device)).cpu()
+                for z, x in zip(fixed.noise.split(500), inputs.split(500), strict=True)
+            ]
+        )
+    if out.suffix.lower() == ".npz":
+        arrays = {
+            name: t.float().cpu().numpy()
+            for name, t in (("samples", outputs), ("inputs", inputs), ("targets", targets))
+        }
+        write_atomically(out, lambda f: np.savez(f, **arrays))
+    else:
+        picture = fixed.picture(outputs)
+        write_atomically(out, lambda f: pictures.write_picture(picture, f, out.suffix))
+    if replacing:
+        print(f"replaced the earlier {out}")
+    print(
+        f"wrote {snap.model}'s outputs for {len(outputs)} held-out inputs of its data (by {snap.path}, step "
+        f"{snap.step}, {snap.generator}) to {out}"
+    )
 
 
 def unused_name(path: Path) -> Path:
