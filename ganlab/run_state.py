@@ -232,18 +232,28 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
     match_state_layout(opt)
 
 
-def stop_diverged(bad: list[str], step: int, ckpt_dir: Path, rollbacks: int = 0) -> None:
-    """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke."""
+def stop_diverged(
+    bad: list[str], step: int, ckpt_dir: Path, rollbacks: int = 0, on_nan: str = "stop", checkpoint_every: int = 0
+) -> None:
+    """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke. The
+    advice follows what was tried: under trainer.on_nan=rollback, why it could not roll back (again)."""
     last = ckpt_dir / LAST
     kept = (
         f"The last checkpoint, {last} (step {load_checkpoint(last)['step']}), is kept."
         if last.is_file()
         else "No checkpoint had been written yet."
     )
+    if on_nan != "rollback":
+        tried = "try trainer.on_nan=rollback, "
+    elif not last.is_file():
+        first = f" (trainer.checkpoint_every={checkpoint_every} writes the first at step {checkpoint_every})"
+        tried = f"trainer.on_nan=rollback had no checkpoint to go back to{first if checkpoint_every else ''}; try "
+    else:
+        tried = "try "
     message = (
         f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} not finite. "
-        f"{kept} Lower the learning rates, try trainer.on_nan=rollback, or a steadier loss such as loss=wgan_gp "
-        "or loss=hinge." + (f" It had already been rolled back {rollbacks} time(s)." if rollbacks else "")
+        f"{kept} Lower the learning rates, {tried}a steadier loss such as loss=wgan_gp or loss=hinge."
+        + (f" It had already been rolled back {rollbacks} time(s) (trainer.max_rollbacks)." if rollbacks else "")
     )
     log_to_files(message)  # the CLI prints it on stderr
     raise RunStopped(message)

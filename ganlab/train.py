@@ -116,7 +116,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                         roll_back(problems, first_bad or run.step, run, store, stepper, logger, speed, cfg)
                         continue
                     status.expect(DIVERGED)  # the RunStopped raised next means divergence, not a failed write
-                    stop_diverged(problems, first_bad or run.step, store.folder, run.rollbacks)
+                    stop_diverged(
+                        problems, first_bad or run.step, store.folder, run.rollbacks, t.on_nan, t.checkpoint_every
+                    )
                 if due.log:
                     values |= rates(parts, speed, stepper.batches_drawn)
                     stepper.meter.reset()

@@ -39,6 +39,7 @@ def test_on_nan_stop_names_the_step_and_keeps_the_last_good_checkpoint(
         train(compose_cfg(*COMMON), tmp_path)
     message = str(stopped.value)
     assert message.startswith("training diverged at step 5:")  # where it began, though seen at step 6
+    assert "try trainer.on_nan=rollback" in message
     assert f"{tmp_path / 'checkpoints' / 'last.pt'} (step 4), is kept" in message
     kept = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
     assert kept["step"] == 4
@@ -66,16 +67,23 @@ def test_on_nan_rollback_goes_back_lowers_the_rates_and_finishes(
 def test_on_nan_rollback_stops_after_max_rollbacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inject_nan(monkeypatch, {5, 7})  # G step 7 is step 5 again after the first rollback
     cfg = compose_cfg(*COMMON, "trainer.on_nan=rollback", "trainer.max_rollbacks=1")
-    with pytest.raises(RunStopped, match=r"diverged at step 5: .*already been rolled back 1 time"):
+    with pytest.raises(RunStopped, match=r"diverged at step 5: .*already been rolled back 1 time") as stopped:
         train(cfg, tmp_path)
+    assert "max_rollbacks" in str(stopped.value) and "try trainer.on_nan=rollback" not in str(stopped.value)
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 4
 
 
 def test_on_nan_rollback_without_a_checkpoint_yet_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     inject_nan(monkeypatch, {1})
     cfg = compose_cfg("trainer.steps=4", "trainer.checkpoint_every=4", "trainer.log_every=1", "trainer.on_nan=rollback")
-    with pytest.raises(RunStopped, match="No checkpoint had been written yet"):
+    with pytest.raises(RunStopped, match="No checkpoint had been written yet") as stopped:
         train(cfg, tmp_path)
+    message = str(stopped.value)  # it says why rollback could not help, and does not suggest it again
+    assert (
+        "on_nan=rollback had no checkpoint to go back to (trainer.checkpoint_every=4 writes the first at step 4)"
+        in message
+    )
+    assert "try trainer.on_nan=rollback" not in message
 
 
 def test_keep_last_keeps_the_newest_periodic_checkpoints(tmp_path: Path) -> None:
