@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
@@ -136,19 +136,51 @@ def to_mode(img: Image.Image, mode: str) -> Image.Image:
     return Image.alpha_composite(Image.new("RGBA", img.size, (0, 0, 0, 255)), rgba).convert(mode)
 
 
-def scan_modes(files: list[Path]) -> tuple[Counter[str], int]:
+READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)  # not an image, truncated, corrupt, too large
+UNREADABLE_LISTED = 5  # the message names this many of the unreadable files
+
+
+class UnreadableImage(ConfigError):
+    """A file under data.root that PIL cannot open or decode. Raised in a DataLoader worker, it comes back to
+    the training process with the worker's traceback around its message (torch re-raises `type(message)`):
+    only the message's own last line is kept, so the command line prints one clean sentence."""
+
+    def __init__(self, message: str) -> None:
+        last = message.strip().splitlines()[-1] if "Original Traceback" in message else message
+        super().__init__(last.removeprefix(f"{__name__}.{type(self).__qualname__}: "))
+
+
+def unreadable_message(failures: list[tuple[Path, BaseException]], root: object = None) -> str:
+    def reason(err: BaseException) -> str:
+        return "not an image format PIL can identify" if isinstance(err, UnidentifiedImageError) else str(err)
+
+    named = "; ".join(f"{path} ({reason(err)})" for path, err in failures[:UNREADABLE_LISTED])
+    more = f" and {len(failures) - UNREADABLE_LISTED} more" if len(failures) > UNREADABLE_LISTED else ""
+    count = "1 file" if len(failures) == 1 else f"{len(failures)} files"
+    where = f" under data.root={root}" if root is not None else ""
+    return (
+        f"{count}{where} cannot be read as an image (not an image, truncated or corrupt): {named}{more}. "
+        f"Remove or replace {'it' if len(failures) == 1 else 'them'}."
+    )
+
+
+def scan_modes(files: list[Path], root: object = None) -> tuple[Counter[str], int]:
     """(how many files of each non-plain mode, how many of those are transparent), from the headers alone
-    (Image.open decodes no pixels). Unreadable files are left to the decoding, which reports them as before."""
+    (Image.open decodes no pixels). Files whose header cannot be read are refused here, all of them named in one
+    message, before any worker starts; a file that fails later, in its pixels, is named when it is decoded."""
     modes: Counter[str] = Counter()
     transparent = 0
+    failures: list[tuple[Path, BaseException]] = []
     for path in files:
         try:
             with Image.open(path) as img:
                 if img.mode not in PLAIN_MODES:
                     modes[img.mode] += 1
                     transparent += is_transparent(img)
-        except OSError:
-            continue
+        except READ_ERRORS as err:
+            failures.append((path, err))
+    if failures:
+        raise UnreadableImage(unreadable_message(failures, root))
     return modes, transparent
 
 
@@ -223,8 +255,12 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
-        with Image.open(self.files[index]) as img:
-            image = self.crop(to_mode(img, self.mode))
+        path = self.files[index]
+        try:
+            with Image.open(path) as img:
+                image = self.crop(to_mode(img, self.mode))
+        except READ_ERRORS as err:  # e.g. a truncated file, whose header read well
+            raise UnreadableImage(unreadable_message([(path, err)])) from err
         if not self.uint8:
             image = to_model_range(image)
         return image if self.labels is None else (image, self.labels[index])
@@ -328,7 +364,7 @@ class ImageFolderData:
         """Log once, for this source, how many files are not RGB or L and get converted (counted from their
         headers here, since streaming decodes them in worker processes); return how many were transparent."""
         start = time.perf_counter()
-        modes, transparent = scan_modes(self.dataset.files)
+        modes, transparent = scan_modes(self.dataset.files, self.root)
         log.debug("image_folder: read %d headers in %.3f s", len(self.dataset), time.perf_counter() - start)
         message = conversion_message(modes, transparent, len(self.dataset), self.dataset.mode, self.root)
         if message is not None:
