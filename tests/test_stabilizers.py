@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 
@@ -68,6 +69,33 @@ def test_spectral_norm_covers_transposed_convolutions() -> None:
         net[0](torch.randn(1, 3, 2, 2)), net[1](torch.randn(2, 4))  # power iterations
     net.eval()
     assert largest_singular_values(net) == pytest.approx([1.0, 1.0], abs=1e-3)
+
+
+def test_spectral_norm_is_torchs_own_and_survives_torch_compile() -> None:
+    """The same numbers as torch.nn.utils.parametrizations.spectral_norm, eager and compiled; compiled, a D with a
+    1x1 convolution called twice before its backward (real, then fake) used to fail in that backward."""
+    from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
+
+    def make() -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 1))
+
+    torch.manual_seed(0)
+    ours = apply_spectral_norm(make())
+    torch.manual_seed(0)
+    reference = make()
+    torch_spectral_norm(reference[0]), torch_spectral_norm(reference[3])
+    compiled = copy.deepcopy(ours)
+    compiled_call = torch.compile(compiled)
+    real, fake = torch.randn(4, 3, 4, 4), torch.randn(4, 3, 4, 4)
+    for _ in range(3):
+        for net, call in ((ours, ours), (reference, reference), (compiled, compiled_call)):
+            net.zero_grad()
+            (call(real).mean() - call(fake).mean()).backward()
+    assert torch.equal(ours[0].weight, reference[0].weight)
+    assert torch.equal(ours[0].parametrizations.weight[0]._v, reference[0].parametrizations.weight[0]._v)
+    assert set(ours.state_dict()) == set(reference.state_dict())  # checkpoints keep torch's keys
+    for mine, theirs in zip(compiled.parameters(), ours.parameters(), strict=True):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-5)
 
 
 # --- R1 / R2 --------------------------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Every convolution and linear layer of D has its weight divided by its largest singular value, estimated by
 one power iteration per forward pass (torch's own parametrisation; the u, v vectors are buffers and live in
 checkpoints). Each layer is then 1-Lipschitz, and D is too if its activations are (LeakyReLU, ReLU).
+
+Under trainer.compile the normalisation runs eagerly, outside the compiled graphs (one graph break per layer).
+Compiled, torch 2.14's power iteration broke the backward of a D called twice before its update (real, then fake)
+whenever D had a 1x1 convolution (ResNet's shortcuts): "one of the variables needed for gradient computation has
+been modified by an inplace operation", the saved v vector being the buffer that the second call updates.
 """
 
 from __future__ import annotations
@@ -10,12 +15,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import _SpectralNorm
 
 from ganlab.errors import ConfigError
 from ganlab.models.equalized import EqualizedConv2d, EqualizedLinear
 
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)
+
+
+class SpectralNorm(_SpectralNorm):
+    """torch's spectral normalisation (its power iteration, buffers and state-dict keys, bitwise), kept out of
+    torch.compile's graphs: see the module's docstring."""
+
+    @torch.compiler.disable
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return super().forward(weight)
+
+
+def spectral_norm(layer: nn.Module) -> nn.Module:
+    """As torch.nn.utils.parametrizations.spectral_norm(layer) (a transposed convolution normalised over its
+    output channels, dim 1), with SpectralNorm."""
+    dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
+    parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight, dim=dim))
+    return layer
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
