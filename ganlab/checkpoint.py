@@ -143,6 +143,17 @@ KEYS_ADDED_LATER = {
 }
 
 
+# model=unet's in_channels (G's, and D's condition) were null before they defaulted to the data's input side:
+# null meant the channels of G's output, which is what such a checkpoint was built with.
+NULL_MEANT_OUTPUT_CHANNELS = {"model.generator.in_channels", "model.discriminator.in_channels"}
+
+
+def _output_channels(data: dict[str, Any]) -> Any:
+    """The channels of data=paired_folder's target side (B, or A with direction=BtoA); None for other data."""
+    side = "channels_a" if data.get("direction") == "BtoA" else "channels_b"
+    return data.get(side)
+
+
 def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ (missing counts as different): all of `model` and `data` (the weights
     and the data they were fitted to) and the optimizer classes (their saved state). Hyperparameters such as
@@ -158,6 +169,8 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
             if key.startswith("model.loss_defaults."):  # the loss's hyperparameters a model suggests (progan)
                 continue
             default = KEYS_ADDED_LATER.get(key, "<missing>")  # a checkpoint from before a key existed had its default
+            if key in NULL_MEANT_OUTPUT_CHANNELS and a.get(key, default) is None:
+                a[key] = _output_channels(saved.get("data", {}))
             if a.get(key, default) != b.get(key, default):
                 diffs.append(f"{key} (checkpoint: {a.get(key, default)}, requested: {b.get(key, default)})")
     return diffs

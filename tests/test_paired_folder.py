@@ -194,6 +194,36 @@ def test_the_config_option_builds_the_source(tmp_path: Path) -> None:
     assert default_features(data.source_config, points=False) == "inception"  # translation's default features
 
 
+@pytest.mark.parametrize(("direction", "g_in"), [("AtoB", 3), ("BtoA", 1)])
+def test_unet_takes_the_input_sides_channels_by_default(tmp_path: Path, direction: str, g_in: int) -> None:
+    """RGB A and greyscale B: G reads the input side's channels (it took the output's before, and refused)."""
+    from ganlab.build import build
+    from ganlab.train import train
+
+    write_pairs(tmp_path / "pairs", n=8)
+    cfg = compose_cfg("model=unet", "data=paired_folder", f"data.root={tmp_path / 'pairs'}", "data.image_size=16",
+                      "data.channels_a=3", "data.channels_b=1", f"data.direction={direction}", "data.heldout=0.25",
+                      "trainer.steps=2")  # fmt: skip
+    parts = build(cfg)
+    assert parts.G.in_channels == g_in and parts.D.in_channels == g_in
+    train(cfg, tmp_path / "run")
+
+
+def test_a_unet_checkpoint_from_before_the_default_resumes(tmp_path: Path) -> None:
+    """Its config says in_channels null (then: the output's channels), which the default now spells out."""
+    from ganlab.train import train
+
+    write_pairs(tmp_path / "pairs", n=8)
+    common = ("model=unet", "data=paired_folder", f"data.root={tmp_path / 'pairs'}", "data.image_size=16",
+              "data.channels_a=1", "data.channels_b=1", "data.heldout=0.25", "trainer.checkpoint_every=2")  # fmt: skip
+    old = ("model.generator.in_channels=null", "model.discriminator.in_channels=null")
+    train(compose_cfg(*common, *old, "trainer.steps=2"), tmp_path / "run")
+    train(compose_cfg(*common, "trainer.steps=4", f"resume={tmp_path / 'run'}"), tmp_path / "run")
+    from ganlab.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 4
+
+
 class Translator(nn.Module):
     """A stand-in G: `fn` of the input image, plus uniform noise of `noise` amplitude drawn even in eval mode
     (as pix2pix's dropout is)."""

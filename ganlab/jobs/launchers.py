@@ -94,8 +94,20 @@ def job_gpu(count: int | None = None) -> str:
     return f"cuda:{int(num) % int(count)}"
 
 
+def paired_input_channels(*, _root_: Any) -> int | None:
+    """`${paired_input_channels:}`, model=unet's default in_channels: the channels of the images data=paired_folder
+    gives G as its input (data.channels_a, or data.channels_b with data.direction=BtoA); null for other data, where
+    the generator takes those of its output."""
+    data = _root_.get("data")
+    if data is None or "channels_a" not in data or "channels_b" not in data:
+        return None
+    return data.channels_b if data.get("direction") == "BtoA" else data.channels_a
+
+
 def register_resolvers() -> None:
     """In every process that composes or resolves a config: the main one and each launcher's job processes."""
+    if not OmegaConf.has_resolver("paired_input_channels"):
+        OmegaConf.register_new_resolver("paired_input_channels", paired_input_channels)
     if not OmegaConf.has_resolver("job_gpu"):
         OmegaConf.register_new_resolver("job_gpu", job_gpu)
     if not OmegaConf.has_resolver("stylegan2_auto"):  # experiment=stylegan2_folder's settings by resolution
