@@ -38,7 +38,7 @@ class LoadedGenerator(nn.Module):
         self.latent_size = spec.latent_size
         self.sample_shape = tuple(spec.sample_shape)
         self.num_classes = spec.num_classes
-        self.value_range = tuple(spec.value_range)
+        self.value_range = None if spec.value_range is None else tuple(spec.value_range)  # None: points
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         return call(self.G, z, condition)

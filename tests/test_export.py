@@ -65,6 +65,7 @@ def test_the_export_holds_checked_files_a_spec_and_a_model_card(run: Path, expor
     assert len(fingerprint) == 16 and f"fingerprint `{fingerprint}`" in card
     assert "`ganlab train debug=fast trainer.device=cpu model.conditional=true trainer.ema=0.9`" in card
     assert "| step | 4 |" in card and "| weights | G_ema" in card and f"ganlab {ganlab.__version__}" in card
+    assert "| output range | in [-1, 1] |" in card
     assert "| fid_digits | 12.5 |" in card and "| kid | 0.01 |" in card
 
 
@@ -81,6 +82,18 @@ def test_load_generator_draws_what_ganlab_sample_draws(run: Path, exported: Path
         from_export.sample(2, labels=[3, 10])
     with pytest.raises(ConfigError, match="no w space"):
         from_export.sample(2, truncation=0.7)
+
+
+def test_points_are_exported_as_unbounded(tmp_path: Path) -> None:
+    """A 2-D mixture's G ends in a linear layer and writes the data's own coordinates (ring8's radius is 2): its
+    export must not promise [-1, 1] as an image G's does."""
+    run, out = tmp_path / "run", tmp_path / "export"
+    main(["train", *FAST, "model=mlp", "data=gaussians", "data.kind=ring8", f"hydra.run.dir={run}"])
+    main(["export", f"run={run}", f"out={out}", "format=safetensors"])
+    assert json.loads((out / SPEC_FILE).read_text())["value_range"] is None
+    assert "| output range | in the data's own coordinates (unbounded) |" in (out / "README.md").read_text()
+    G = ganlab.load_generator(out)
+    assert G.value_range is None and G.sample(5, seed=0).shape == (5, 2)
 
 
 @pytest.mark.slow  # 5 s: a second Python that imports torch and torch.export (each export's own check loads it)

@@ -30,7 +30,7 @@ def card_text(spec: GeneratorSpec, source: Any) -> str:
         ("sample shape", " × ".join(map(str, spec.sample_shape))),
         ("latent z", f"{spec.latent_size} standard-normal values"),
         ("condition", _condition_text(spec)),
-        ("output range", f"[{spec.value_range[0]:g}, {spec.value_range[1]:g}]"),
+        ("output range", range_text(spec)),
         ("exported by", f"ganlab {spec.ganlab_version} from `{source.path}`"),
     ]
     lines = [f"# A {spec.model} generator trained on {spec.data}", "", "| | |", "|---|---|"]
@@ -40,6 +40,13 @@ def card_text(spec: GeneratorSpec, source: Any) -> str:
     lines += [f"- `{name}` (SHA-256 `{digest[:16]}…`)" for name, digest in sorted(spec.files.items())]
     lines += ["", "## Loading", "", *_usage_lines(spec)]
     return "\n".join(lines) + "\n"
+
+
+def range_text(spec: GeneratorSpec) -> str:
+    if spec.value_range is None:
+        return "in the data's own coordinates (unbounded)"
+    low, high = spec.value_range
+    return f"in [{low:g}, {high:g}]"
 
 
 def _condition_text(spec: GeneratorSpec) -> str:
@@ -71,7 +78,7 @@ def _usage_lines(spec: GeneratorSpec) -> list[str]:
         "```python",
         "import ganlab",
         'G = ganlab.load_generator("<this folder>")',
-        f"samples = G.sample(4, seed=0{labels})  # values in [{spec.value_range[0]:g}, {spec.value_range[1]:g}]",
+        f"samples = G.sample(4, seed=0{labels})  # values {range_text(spec)}",
         "```",
     ]
     args = "z, condition" if conditional else "z"

@@ -52,13 +52,21 @@ def describe(snap: Snapshot) -> tuple[GeneratorSpec, Inputs]:
         sample_shape=list(snap.shape),
         latent_size=snap.z_dim,
         condition=condition,
-        value_range=[0.0, 1.0] if len(snap.shape) == 2 else [-1.0, 1.0],
+        value_range=value_range(snap.shape),
         weights=snap.generator,
         step=snap.step,
         w_space=has_w_space(snap.G),
         units=units,
     )
     return spec, check_inputs(spec, examples)
+
+
+def value_range(shape: tuple[int, ...]) -> list[float] | None:
+    """What G writes: images through tanh in [-1, 1], sequences through a sigmoid in [0, 1] (the data's scaling);
+    points come out of a linear layer, in the data's own coordinates, unbounded (ring8's radius is 2)."""
+    if len(shape) == 1:
+        return None
+    return [0.0, 1.0] if len(shape) == 2 else [-1.0, 1.0]
 
 
 def check_inputs(spec: GeneratorSpec, examples: Tensor | None = None) -> Inputs:

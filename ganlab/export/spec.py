@@ -35,7 +35,7 @@ class GeneratorSpec:
     sample_shape: list[int]  # one sample: (C, H, W) images, (T, C) sequences, (2,) points
     latent_size: int  # the length of z, flat (a sequence G's is steps x z_dim)
     condition: dict[str, Any]  # {"kind": "none"} | {"kind": "class", "num_classes": K} | {"kind": "tensor", "shape"}
-    value_range: list[float]  # what G writes: [-1, 1] images and points, [0, 1] sequences
+    value_range: list[float] | None  # what G writes: [-1, 1] images, [0, 1] sequences; None: points (unbounded)
     weights: str  # "G_ema" or "G"
     step: int
     w_space: bool  # G can truncate (model=stylegan2): sample(truncation=...) works
