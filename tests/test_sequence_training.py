@@ -72,6 +72,17 @@ def test_a_conditional_rnn_trains_on_labelled_csv_windows(tmp_path: Path) -> Non
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["num_classes"] == 2 and state["step"] == 4
     assert "embed.weight" in state["G"] and "embed.weight" in state["D"]
+    # The samples' labels are the file's own, under its own column name, as the values are in its own units.
+    from ganlab.cli import main
+
+    main(["sample", f"run={tmp_path / 'run'}", "n=4", f"out={tmp_path / 's.csv'}"])  # a row per class: calm, storm
+    with (tmp_path / "s.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["sample", "step", "regime", "temperature", "pressure"]
+    assert [row["regime"] for row in rows if row["step"] == "0"] == ["calm", "calm", "storm", "storm"]
+    main(["sample", f"run={tmp_path / 'run'}", "n=4", "class=1", f"out={tmp_path / 's.npz'}"])
+    raw = np.load(tmp_path / "s.npz")
+    assert raw["labels"].tolist() == [1, 1, 1, 1] and raw["class_names"].tolist() == ["calm", "storm"]
 
 
 def test_a_prefix_and_class_labels_together_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
