@@ -116,7 +116,15 @@ def resolve_device(name: str, option: str = "trainer.device") -> torch.device:
     return local_device(device)  # the index: cuda:<current>, or this rank's GPU under torchrun
 
 
-def _optimizer(node: Any, params: Any, who: str, device: torch.device) -> torch.optim.Optimizer:
+def optimizer_settings(group: Any, who: str) -> str:
+    """The command-line keys that set `who`'s optimizer (optimizer.lr_g, optimizer.betas_g, the shared
+    optimizer.weight_decay, ...), for messages about its values."""
+    own, other = ("_g", "_d") if who == "generator" else ("_d", "_g")
+    keys = [k for k in group if k not in ("generator", "discriminator") and not k.endswith(other)]
+    return ", ".join(f"optimizer.{k}" for k in sorted(keys, key=lambda k: (not k.endswith(own), k)))
+
+
+def _optimizer(node: Any, params: Any, who: str, device: torch.device, settings: str = "") -> torch.optim.Optimizer:
     factory = instantiate_node(node)
     params = list(params)
     # `optimizer.betas_g=[0,0.9]` reaches us with an int; torch's Adam refuses mixed int/float betas.
@@ -129,10 +137,12 @@ def _optimizer(node: Any, params: Any, who: str, device: torch.device) -> torch.
     try:
         opt = _fused(factory, params, numeric_tuples, device) or factory(params, **numeric_tuples)
     except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
-        raise ConfigError(f"optimizer ({who}): {err}.") from err
+        raise ConfigError(f"optimizer ({who}): {err}{f' (set by {settings})' if settings else ''}.") from err
     for group in opt.param_groups:
         if not group["lr"] > 0:
-            raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}.")
+            lr_key = next((k for k in settings.split(", ") if k.startswith("optimizer.lr")), None)
+            where = f" (set by {lr_key})" if lr_key else ""
+            raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}{where}.")
     return opt
 
 
@@ -191,9 +201,14 @@ def conditional_classes(cfg: DictConfig, data: DataSource) -> int | None:
     if not model_flag(cfg, "conditional"):
         return None
     if not data.num_classes:
+        if callable(getattr(data, "sample_pair", None)):
+            advice = "its generator is conditioned on an image already; keep model.conditional=false"
+        elif len(data.shape) == 2:
+            advice = "for sequences use data=csv with data.label_column=<the column of each row's class>"
+        else:
+            advice = "use data=digits, mnist, fashion_mnist, cifar10, or an image_folder with one sub-folder per class"
         raise ConfigError(
-            f"model.conditional=true needs labelled data, and {type(data).__name__} has no class labels; use "
-            "data=digits, mnist, fashion_mnist, cifar10, or an image_folder with one sub-folder per class."
+            f"model.conditional=true needs labelled data, and {type(data).__name__} has no class labels: {advice}."
         )
     return int(data.num_classes)
 
@@ -270,8 +285,9 @@ def build(cfg: DictConfig) -> Components:
             D = sync_batchnorm(D, device)
     D = D.to(device)
     freeze_blocks(D, int(cfg.model.discriminator.get("freeze") or 0))  # FreezeD: the first blocks keep their weights
-    opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device)
-    opt_d = _optimizer(cfg.optimizer.discriminator, trainable(D), "discriminator", device)
+    settings = {who: optimizer_settings(cfg.optimizer, who) for who in ("generator", "discriminator")}
+    opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device, settings["generator"])
+    opt_d = _optimizer(cfg.optimizer.discriminator, trainable(D), "discriminator", device, settings["discriminator"])
     t = cfg.trainer
     beta = ema_beta(t.ema, t.ema_half_life, t.batch_size)
     ema = EMA(G, beta, t.ema_start) if beta is not None else None

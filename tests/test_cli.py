@@ -121,6 +121,13 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["data=image_folder"], ["data.root must be given (data.root=...)"]),
         (["optimizer.lr_g=abc"], ["optimizer.lr_g must be a number > 0, got 'abc'"]),
         (["optimizer.betas_g=0.5"], ["optimizer (generator)"]),
+        (["optimizer.betas_g=[1.5,0.9]"], ["Invalid beta parameter", "(set by optimizer.betas_g, optimizer.lr_g"]),
+        (["optimizer=sgd", "optimizer.momentum_d=-1"], ["momentum", "set by optimizer.lr_d, optimizer.momentum_d)"]),
+        (["model=rnn", "data=sines", "model.conditional=true"], ["SinesData has no class labels", "data=csv with"]),
+        (
+            ["model=srresnet", "data=super_resolution", "data.image_size=16", "model.conditional=true"],
+            ["conditioned on an image already; keep model.conditional=false"],
+        ),
         (["model.z_dim=0"], ["model.z_dim must be a positive integer, got 0"]),
         (["model.z_dim=abc"], ["model.z_dim must be a positive integer, got 'abc'"]),
         (["model.generator.width=-4"], ["model.generator.width must be a positive integer, got -4"]),
