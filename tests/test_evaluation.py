@@ -224,3 +224,26 @@ def test_unknown_extractor_and_bad_sample_counts() -> None:
         Evaluator(data, DIGITS_CFG, "digits", n=0)
     with pytest.raises(ConfigError, match="n >= 10"):
         Evaluator(data, DIGITS_CFG, "digits", n=5)
+
+
+def test_a_feature_classifier_whose_data_is_missing_says_it_is_the_classifiers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """features=mnist for a digits run: MNIST's files are the classifier's need, not the run's data."""
+    import shutil
+
+    from ganlab import config
+    from ganlab.errors import ConfigError
+    from ganlab.metrics.extractors import classifier_training_set
+
+    conf = tmp_path / "conf"
+    shutil.copytree(config.CONF_DIR, conf)
+    mnist = conf / "data" / "mnist.yaml"
+    mnist.write_text(mnist.read_text().replace("download: true", "download: false"))  # no network in a test
+    monkeypatch.setattr(config, "CONF_DIR", conf)
+    monkeypatch.setenv("GANLAB_DATA", str(tmp_path / "nothing_here"))
+    with pytest.raises(ConfigError) as refused:
+        classifier_training_set("mnist", DIGITS_CFG)
+    message = str(refused.value)
+    assert message.startswith("features=mnist trains its feature classifier on mnist's training set")
+    assert "Choose features= of the run's own data" in message

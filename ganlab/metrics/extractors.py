@@ -147,9 +147,19 @@ def classifier_training_set(name: str, data_cfg: Any) -> tuple[Tensor, Tensor]:
     from ganlab.protocols import InMemoryImageSource
     from ganlab.targets import instantiate_node
 
-    node = data_cfg if data_name(data_cfg) == name else OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")
+    own = data_name(data_cfg) == name
+    node = data_cfg if own else OmegaConf.load(CONF_DIR / "data" / f"{name}.yaml")
     node = OmegaConf.merge(node, {"image_size": CLASSIFIERS[name][0]})
-    data: InMemoryImageSource = instantiate_node(without_selection(node), device="cpu")  # the whole training split
+    try:
+        data: InMemoryImageSource = instantiate_node(without_selection(node), device="cpu")  # the whole split
+    except ConfigError as err:
+        if own:
+            raise
+        # The run's data is another set: say that the feature classifier, not the run, needs these files.
+        raise ConfigError(
+            f"features={name} trains its feature classifier on {name}'s training set, which could not be read "
+            f"({err}) Choose features= of the run's own data, or make {name}'s files available."
+        ) from err
     images = data.images if data.images.dtype != torch.uint8 else data.images.float().mul(2 / 255).sub(1)
     return images.contiguous(), data.labels.contiguous()
 
