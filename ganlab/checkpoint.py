@@ -179,9 +179,18 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
 def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Path) -> None:
     diffs = incompatible_keys(saved, requested)
     if diffs:
+        note = ""
+        if any(d.startswith("model.discriminator.norm ") for d in diffs):  # set by ${loss.d_norm} by default
+            from ganlab.targets import option_name
+
+            was = option_name(saved.get("loss", {}).get("_target_", "?"))
+            note = (
+                f" D's norm follows the loss (loss.d_norm) unless set: the checkpoint's D was built for loss={was}, "
+                "and a loss that needs another D cannot continue it."
+            )
         raise ConfigError(
             f"resume={path}: the checkpoint was trained with a different model, data or optimizer, so its state "
-            f"does not fit the requested config. Differing keys: {'; '.join(diffs)}."
+            f"does not fit the requested config. Differing keys: {'; '.join(diffs)}.{note}"
         )
 
 

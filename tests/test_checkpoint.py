@@ -93,6 +93,17 @@ def test_incompatible_config_names_the_keys() -> None:
     assert "root" not in str(err.value)
 
 
+def test_resuming_with_a_loss_that_needs_another_d_says_so(tmp_path: Path) -> None:
+    """loss=wgan_gp sets D's norm to layer through ${loss.d_norm}: the refusal names the loss, not just the key."""
+    train(compose_cfg(), tmp_path)
+    with pytest.raises(ConfigError) as err:
+        train(compose_cfg("loss=wgan_gp", "trainer.steps=6", f"resume={tmp_path}"), tmp_path)
+    assert "model.discriminator.norm (checkpoint: batch, requested: layer)" in str(err.value)
+    assert "D's norm follows the loss (loss.d_norm) unless set: the checkpoint's D was built for loss=gan" in str(
+        err.value
+    )
+
+
 def test_resume_with_a_different_model_is_refused(tmp_path: Path) -> None:
     train(compose_cfg(), tmp_path)
     with pytest.raises(ConfigError, match="model.generator.width"):
