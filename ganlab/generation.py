@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from ganlab import pictures
-from ganlab.condition import call
+from ganlab.condition import call, conditioning_for
+from ganlab.data.base import close_source
 
 SCATTER_POINTS_PER_SAMPLE = 16  # 2-D pictures: trainer.num_samples x 16 points
 
@@ -127,6 +128,18 @@ class FixedInputs:
         if self.channel_names is not None:
             return pictures.sequences(samples, self.real_points, self.channel_names)
         return pictures.render(samples, self.real_points, ncol=self.columns)
+
+
+def held_out_inputs(snap: Any, n: int, seed: int) -> FixedInputs:
+    """An image-conditioned run's first n held-out inputs with their targets (fewer where its data holds fewer),
+    as its sample grids draw them, on the CPU: what `ganlab sample` without input= and `ganlab browse` show.
+    `snap` is a trained_generator.Snapshot; its data is read, then closed."""
+    cpu = torch.device("cpu")
+    data = snap.data(cpu)
+    try:
+        return FixedInputs.draw(data, snap.z_dim, None, conditioning_for(data, None), n, seed, cpu)
+    finally:
+        close_source(data)
 
 
 def _draw_without_rng(data: Any, n: int) -> Tensor:

@@ -14,10 +14,9 @@ import torch
 from torch import Tensor
 
 from ganlab import pictures
-from ganlab.condition import conditioning_for, grid_labels
-from ganlab.data.base import close_source
+from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.generation import FixedInputs, generate, interpolation_latents, latents
+from ganlab.generation import generate, held_out_inputs, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot
 
 FOLDER = "browse"
@@ -60,17 +59,11 @@ def held_out_outputs(snap: Snapshot, folder: Path) -> Figure:
     training lead up to this): input | output | target triplets."""
     title = "Held-out inputs, outputs and targets"
     try:
-        data = snap.data(torch.device("cpu"))
+        fixed = held_out_inputs(snap, HELD_OUT_INPUTS, SEED)
     except ConfigError as err:
         return Figure(title, None, f"Not drawn: the run's data could not be read ({err})")
-    try:
-        fixed = FixedInputs.draw(
-            data, snap.z_dim, None, conditioning_for(data, None), HELD_OUT_INPUTS, SEED, torch.device("cpu")
-        )
-        with torch.no_grad():
-            picture = fixed.picture(fixed.generate(snap.G))
-    finally:
-        close_source(data)
+    with torch.no_grad():
+        picture = fixed.picture(fixed.generate(snap.G))
     caption = (
         f"The final {snap.generator} on {len(fixed.noise)} held-out inputs, in triplets: the input, G's output, and "
         "the real image it is compared with (the input's own target; for a refiner, whose synthetic inputs have "

@@ -25,10 +25,9 @@ from ganlab.commands import sequence_files
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import SampleOptions
-from ganlab.condition import conditioning_for, grid_labels
-from ganlab.data.base import close_source
+from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
-from ganlab.generation import FixedInputs, generate, interpolation_latents, latents
+from ganlab.generation import generate, held_out_inputs, interpolation_latents, latents
 from ganlab.trained_generator import Snapshot, load_snapshot
 from ganlab.truncation import truncated
 
@@ -116,11 +115,7 @@ def main(args: list[str]) -> None:
 
 def sample_held_out(snap: Snapshot, n: int, seed: int, device: torch.device, out: Path, replacing: bool) -> None:
     """An image-conditioned G on the first n held-out inputs of the run's data (fewer where it holds fewer)."""
-    data = snap.data(torch.device("cpu"))
-    try:
-        fixed = FixedInputs.draw(data, snap.z_dim, None, conditioning_for(data, None), n, seed, torch.device("cpu"))
-    finally:
-        close_source(data)
+    fixed = held_out_inputs(snap, n, seed)
     inputs, targets = fixed.labels, fixed.targets
     assert inputs is not None and targets is not None  # a paired source's pictures come with both
     with torch.random.fork_rng(devices=[]):  # model=unet's dropout: the same outputs for a seed
