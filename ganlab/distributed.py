@@ -69,26 +69,13 @@ def current() -> Dist:
     return Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
-_flag: torch.Tensor | None = None  # any_rank's buffer, held here for the life of the process (see any_rank)
-
-
 def any_rank(flag: bool) -> bool:
-    """True on every rank when `flag` is true on at least one (a signal, a NaN): all ranks act alike.
-
-    The all-reduce goes through one tensor that this module holds until the interpreter ends. gloo's worker
-    thread drops its reference to a collective's tensor a moment after `all_reduce` returns; had that been the
-    last reference to a tensor made here, the thread would have to take the GIL to free its Python object, and
-    during the interpreter's exit (a rank with nothing left to do after its last step) taking the GIL ends the
-    thread inside C++ code that may not be unwound: std::terminate, SIGABRT ("terminate called without an
-    active exception"), and torchrun reported a finished run as failed."""
-    global _flag
+    """True on every rank when `flag` is true on at least one (a signal, a NaN): all ranks act alike."""
     if not current().enabled:
         return flag
-    if _flag is None:
-        _flag = torch.zeros(1, dtype=torch.int32)
-    _flag.fill_(int(flag))
-    dist.all_reduce(_flag, op=dist.ReduceOp.MAX, group=_control_group or dist.group.WORLD)
-    return bool(_flag.item())
+    value = torch.tensor([int(flag)], dtype=torch.int32)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_control_group or dist.group.WORLD)
+    return bool(value.item())
 
 
 def broadcast_text(text: str) -> str:

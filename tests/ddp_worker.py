@@ -35,3 +35,6 @@ def main(out: str, run_dir: str, *overrides: str) -> None:
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+    from ganlab.cli import exit_rank
+
+    exit_rank(0)  # as the console script ends a rank: not through the interpreter's exit (see exit_rank)

@@ -53,9 +53,6 @@ class AdaController:
         self.sign_sum = torch.zeros((), device=device)  # sum over D updates of the batch's mean sign(D(real))
         self.count = torch.zeros((), device=device)
         self.r_t = torch.zeros((), device=device)  # the last adjustment's r_t, for the log
-        # What an adjustment all-reduces over the ranks: held for the run, as distributed.any_rank's flag is (a
-        # collective's tensor freed by gloo's thread during the interpreter's exit aborts the process)
-        self._sums = torch.zeros(2, device=device)
 
     @property
     def p(self) -> Tensor:
@@ -70,7 +67,7 @@ class AdaController:
         """Called with the number of D updates so far: adjusts p when it is a multiple of the interval."""
         if self.target is None or d_updates % self.interval:
             return
-        sums = torch.stack([self.sign_sum, self.count], out=self._sums)
+        sums = torch.stack([self.sign_sum, self.count])
         if dist.is_available() and dist.is_initialized():  # r_t over every rank's real images
             dist.all_reduce(sums)
         r_t = sums[0] / sums[1].clamp_min(1.0)
