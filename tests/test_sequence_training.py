@@ -317,3 +317,12 @@ def test_per_sequence_noise_trains_and_samples(tmp_path: Path) -> None:
     assert state["G"]["rnn.weight_ih_l0"].shape[1] == cfg.model.z_dim + 4 + 5 + 1
     main(["sample", f"run={tmp_path / 'run'}", "n=3", f"out={tmp_path / 'three.npz'}"])
     assert np.load(tmp_path / "three.npz")["samples"].shape == (3, 24, 5)
+
+
+@pytest.mark.parametrize("steps", [0, -5, 2_000_000])
+def test_post_hoc_steps_out_of_range_are_refused_before_any_training(steps: int) -> None:
+    """0 passed the check (it read `post_hoc_steps or 1`) and reached TimeGAN's networks as a ValueError."""
+    from ganlab.data.sines import SinesData
+
+    with pytest.raises(ConfigError, match=rf"post_hoc_steps must be an integer from 1 to 1,000,000, got {steps}\."):
+        TaskEvaluator(SinesData(n=20, features=4), repeats=1, post_hoc_steps=steps)

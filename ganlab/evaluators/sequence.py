@@ -63,7 +63,8 @@ class TaskEvaluator:
                 f"on them, not by a feature extractor; leave {option_prefix}features=auto."
             )
         self.repeats = DEFAULT_REPEATS if repeats is None else repeats
-        for key, value in (("repeats", self.repeats), ("post_hoc_steps", post_hoc_steps or 1)):
+        checked = [("repeats", self.repeats)] + ([] if post_hoc_steps is None else [("post_hoc_steps", post_hoc_steps)])
+        for key, value in checked:  # post_hoc_steps None: the papers' step counts
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
                 raise ConfigError(f"{option_prefix}{key} must be an integer from 1 to 1,000,000, got {value!r}.")
         self.steps = (
