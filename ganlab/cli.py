@@ -8,6 +8,7 @@ else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import datetime
+import errno
 import fnmatch
 import gc
 import importlib
@@ -253,6 +254,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         if err.filename is None:  # not about a path we were asked to write: a bug, keep the traceback
             raise
+        if err.errno == errno.EEXIST and os.path.isfile(err.filename):  # Hydra's makedirs on a file's path
+            _fail(
+                f"{err.filename} is a file, and the run needs a folder there: choose another hydra.run.dir "
+                "(hydra.sweep.dir with -m)."
+            )
         _fail(f"cannot write {err.filename}: {err.strerror}. Choose a writable place with hydra.run.dir=<folder>.")
     finally:
         _leave_process_group()

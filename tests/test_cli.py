@@ -334,3 +334,11 @@ print("torch" in sys.modules)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False"]
     assert done.stderr.count("ganlab: error:") == 5
+
+
+def test_a_run_dir_that_is_a_file_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    err = exits_2(["train", *FAST, f"hydra.run.dir={taken}"], capsys)
+    assert f"{taken} is a file, and the run needs a folder there" in err and "File exists" not in err
+    assert taken.read_text() == "mine"
