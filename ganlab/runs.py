@@ -4,6 +4,7 @@ it measured (its TensorBoard scalars `metrics/<name>`), and their order by the m
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -19,6 +20,8 @@ from ganlab.checkpoint import CHECKPOINT_DIR
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
 from ganlab.status import STATUS_FILE, current_state, read_status
+
+log = logging.getLogger("ganlab")
 
 UNKNOWN = "unknown"  # no status.json: the run stopped before its first step (at composition or build)
 METRIC_PREFIX = "metrics/"
@@ -179,7 +182,10 @@ def read_evaluation(path: Path) -> Evaluation | None:
         measured = json.loads(path.read_text())
         step = int(measured["step"])
         records = [m for m in measured["metrics"] if isinstance(m["value"], int | float) and "metric" in m]
-    except (OSError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:  # said, or the run would seem never evaluated
+        log.warning("ignoring %s: not a metrics file that ganlab eval wrote (%s: %s)", path, type(err).__name__, err)
         return None
     return step, records
 

@@ -215,6 +215,18 @@ def test_copies_of_runs_report_under_their_own_names(sweep: Path, tmp_path: Path
     assert [(row["run"], row["status"]) for row in rows] == [("lr0", "finished"), ("lr3", "crashed")]
 
 
+def test_a_malformed_metrics_json_is_named_not_taken_for_no_evaluation(
+    sweep: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    shutil.copytree(sweep / "0", tmp_path / "runs" / "cut")
+    (tmp_path / "runs" / "cut" / "metrics.json").write_text('{"step": 4, "metrics": [')  # an interrupted write
+    with caplog.at_level(logging.WARNING, logger="ganlab"):
+        main(["report", str(tmp_path / "runs")])
+    said = [r.getMessage() for r in caplog.records if r.name == "ganlab"]
+    assert any(m.startswith(f"ignoring {tmp_path / 'runs' / 'cut' / 'metrics.json'}: not a metrics file") for m in said)
+    assert [row["run"] for row in _csv_rows(tmp_path / "runs" / "report.csv")] == ["cut"]
+
+
 def test_runs_evaluated_afterwards_are_ranked_by_what_ganlab_eval_wrote(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
