@@ -80,6 +80,29 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return sorted(found, key=natural_key)
 
 
+def jobs_without_folder(sweep_dir: Path) -> list[str]:
+    """A basic-launcher sweep's jobs that left no folder, as "<number> (<overrides>)": refused before they
+    started (a bad value), or not run yet. Read from the sweep's multirun.yaml, which lists what was swept; []
+    where it cannot tell (not a sweep folder, another sweeper, sweep functions that need the config to expand)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        hydra = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
+        if not str(hydra.sweeper._target_).endswith("BasicSweeper"):
+            return []
+        parsed = OverridesParser.create().parse_overrides(list(hydra.overrides.task))
+        jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    except Exception:  # anything unreadable or unexpanded: say nothing rather than something wrong
+        return []
+    swept = {o.key_or_group for o in parsed if o.is_sweep_override()}
+    return [
+        f"{number} ({' '.join(o for o in job if o.split('=', 1)[0].lstrip('+~') in swept)})"
+        for number, job in enumerate(jobs)
+        if not (sweep_dir / str(number)).is_dir()
+    ]
+
+
 def _runs_below(root: Path) -> list[Path]:
     runs = []
     for folder, subfolders, _ in os.walk(root):

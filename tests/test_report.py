@@ -207,6 +207,26 @@ def test_bad_input_exits_2_and_writes_nothing(sweep: Path, tmp_path: Path, capsy
     assert not out.exists()
 
 
+def test_a_sweep_job_refused_before_it_started_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A refused job leaves no folder: the report names it from multirun.yaml instead of silently counting fewer
+    runs."""
+    loggers = [logging.getLogger(), logging.getLogger("ganlab")]
+    saved = [(lg, list(lg.handlers), lg.level) for lg in loggers]
+    try:
+        with pytest.raises(SystemExit):
+            main(["train", "-m", *TOY, "optimizer.lr_d=1e-3,-1,2e-3", f"hydra.sweep.dir={tmp_path / 'sw'}"])
+    finally:
+        for lg, handlers, level in saved:
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+    assert sorted(p.name for p in (tmp_path / "sw").iterdir() if p.is_dir()) == ["0", "2"]
+    capsys.readouterr()
+    main(["report", str(tmp_path / "sw")])
+    out = " ".join(capsys.readouterr().out.split())  # the terminal table wraps its caption
+    assert "no folder for job 1 (optimizer.lr_d=-1): refused before starting" in out
+    assert "No folder for job 1 (optimizer.lr_d=-1)" in (tmp_path / "sw" / "report.md").read_text()
+
+
 def test_copies_of_runs_report_under_their_own_names(sweep: Path, tmp_path: Path) -> None:
     for job in ("0", "3"):
         shutil.copytree(sweep / job, tmp_path / "runs" / f"lr{job}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,16 @@ from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import ReportOptions
 from ganlab.errors import ConfigError
 from ganlab.evaluation import lower_is_better
-from ganlab.runs import Run, check_comparable, find_runs, rank, read_runs, sort_metric, split_overrides
+from ganlab.runs import (
+    Run,
+    check_comparable,
+    find_runs,
+    jobs_without_folder,
+    rank,
+    read_runs,
+    sort_metric,
+    split_overrides,
+)
 
 FILES = ("report.md", "report.csv", "report.png")
 
@@ -27,6 +36,7 @@ class Report:
     common: list[str]  # overrides every run shares
     varying: dict[str, list[str]]  # run name -> the overrides that tell it apart
     columns: list[str]  # metric names: the ranking one first
+    missing: list[str] = field(default_factory=list)  # a sweep's jobs that left no folder (runs.jobs_without_folder)
 
 
 def main(args: list[str]) -> None:
@@ -43,6 +53,7 @@ def main(args: list[str]) -> None:
     check_writable(out / FILES[0])
 
     report = build_report(runs, metric)
+    report.missing = [job for path in paths for job in jobs_without_folder(path)]
     # Everything is rendered before anything is written: a failure leaves the folder as it was.
     contents = {
         "report.md": markdown(report).encode(),
@@ -75,6 +86,13 @@ def build_report(runs: list[Run], metric: str | None) -> Report:
     return Report(ordered, metric, common, varying, ([metric] if metric else []) + others)
 
 
+def _missing_text(report: Report) -> str:
+    return (
+        f"no folder for job{'s' if len(report.missing) > 1 else ''} {', '.join(report.missing)}: refused before "
+        "starting (the sweep printed why), or not run yet"
+    )
+
+
 def _steps(run: Run) -> str:
     return f"{'?' if run.step is None else run.step}/{'?' if run.steps is None else run.steps}"
 
@@ -104,6 +122,8 @@ def markdown(report: Report) -> str:
     ]
     if report.common:
         lines += [f"Every run: `{' '.join(report.common)}`.", ""]
+    if report.missing:
+        lines += [f"{_missing_text(report).capitalize()}.", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, run in enumerate(report.runs, 1):
         row = [
@@ -201,6 +221,7 @@ def print_table(report: Report, console: Any = None) -> None:
 
     shown = report.columns[:TERMINAL_METRICS]
     notes = [f"every run: {' '.join(report.common)}"] if report.common else []
+    notes += [_missing_text(report)] if report.missing else []
     if len(report.columns) > len(shown):
         notes.append(f"{len(report.columns) - len(shown)} more metrics in report.md")
     table = Table(title=_heading(report), caption=escape("; ".join(notes)) if notes else None)
