@@ -31,7 +31,7 @@ from ganlab.checkpoint import BEST, CHECKPOINT_DIR, LAST
 from ganlab.data.base import close_source
 from ganlab.distributed import any_rank, barrier, current, per_rank_batch, rank_seed
 from ganlab.divergence import NanWatch, nonfinite_state
-from ganlab.errors import RunInterrupted, first_line
+from ganlab.errors import RunInterrupted, RunStopped, first_line
 from ganlab.generation import FixedInputs
 from ganlab.jobs.signals import StopRequests
 from ganlab.monitor import Monitor, make_monitor
@@ -129,9 +129,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                     picture = fixed.picture(fixed_samples)
                     logger.image(run.step, "samples", picture)
                     pictures.save_png(picture, run_dir / "samples" / f"step_{run.step:07d}.png")
-                if due.save and dist.is_main:  # before evaluating: a failed evaluation must not cost the checkpoint
-                    store.save_periodic(run, due.keep, t.checkpoint_every, t.keep_last, t.keep_every)
-                    status.update(run.step, saved_step=run.step)
+                if due.save:  # before evaluating: a failed evaluation must not cost the checkpoint
+                    save_on_main(store, run, due.keep, t, status, dist.is_main)
                 if due.eval and monitor:
                     evaluate(monitor, run, parts, logger, store)
                     if due.save:
@@ -241,6 +240,24 @@ def find_problems(
     if current().enabled and any_rank(bool(problems)) and not problems:
         problems = ["a loss of another process"]
     return problems, first_bad
+
+
+def save_on_main(store: Checkpoints, run: RunState, keep: bool, t: DictConfig, status: RunStatus, main: bool) -> None:
+    """Rank 0 writes the checkpoint; when it cannot (a full disk), every rank stops at this step, the others
+    saying that rank 0 has the reason, rather than waiting at the next collective for a peer that is gone (which
+    ended them with a gloo traceback)."""
+    failure: RunStopped | None = None
+    if main:
+        try:
+            store.save_periodic(run, keep, t.checkpoint_every, t.keep_last, t.keep_every)
+            status.update(run.step, saved_step=run.step)
+        except RunStopped as err:
+            failure = err
+    if any_rank(failure is not None):
+        raise failure or RunStopped(
+            f"rank 0 could not write its checkpoint at step {run.step} (its own message says why); this rank stops "
+            "with it."
+        )
 
 
 def roll_back(

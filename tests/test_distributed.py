@@ -122,6 +122,21 @@ def test_exit_rank_flushes_what_was_said_and_keeps_the_status(code: object, stat
     assert "logged" in result.stderr and (code != "a message" or "a message" in result.stderr)
 
 
+def test_a_checkpoint_rank_0_cannot_write_stops_every_rank_with_a_message(tmp_path: Path) -> None:
+    """Rank 0 alone writes checkpoints. When it cannot (here a folder stands where last.pt goes), the other rank
+    stops at the same step with a sentence, not a gloo traceback from waiting on a peer that had left."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "last.pt").mkdir(parents=True)
+    result = torchrun(
+        "-m", "ganlab", "train", "debug=fast", "trainer.batch_size=8", f"hydra.run.dir={run_dir}", cwd=REPO
+    )
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert f"could not write the checkpoint {run_dir / 'checkpoints' / 'last.pt'} at step 2" in said
+    assert "ganlab[rank 1]: rank 0 could not write its checkpoint at step 2 (its own message says why)" in said
+    assert "[rank1]:" not in said and "Connection closed by peer" not in said
+
+
 def test_the_global_batch_is_split_evenly_or_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ganlab.distributed.current", lambda: Dist(rank=1, world_size=4))
     assert per_rank_batch(256) == 64
