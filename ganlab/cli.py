@@ -274,20 +274,25 @@ def run() -> None:
     file ganlab writes is closed by then. Not in main() itself, which tests call in-process.
 
     A rank of a torchrun does not go through the interpreter's exit at all (`exit_rank`)."""
+    code: int | str | None = 0
     try:
         main()
     except SystemExit as stop:
+        if not _torchrun_rank():
+            raise
         code = stop.code
-    else:
-        code = 0
     finally:
         gc.freeze()
-    if "torch.distributed" in sys.modules:  # never import torch just to find out
-        from ganlab.distributed import launched_by_torchrun
+    if _torchrun_rank():
+        exit_rank(code)
 
-        if launched_by_torchrun():
-            exit_rank(code)
-    sys.exit(code)
+
+def _torchrun_rank() -> bool:
+    if "torch.distributed" not in sys.modules:  # never import torch just to find out
+        return False
+    from ganlab.distributed import launched_by_torchrun
+
+    return launched_by_torchrun()
 
 
 def exit_rank(code: int | str | None) -> NoReturn:
