@@ -122,6 +122,7 @@ def test_exit_rank_flushes_what_was_said_and_keeps_the_status(code: object, stat
     assert "logged" in result.stderr and (code != "a message" or "a message" in result.stderr)
 
 
+@pytest.mark.slow  # 9 s: two ranks start and train
 def test_a_checkpoint_rank_0_cannot_write_stops_every_rank_with_a_message(tmp_path: Path) -> None:
     """Rank 0 alone writes checkpoints. When it cannot (here a folder stands where last.pt goes), the other rank
     stops at the same step with a sentence, not a gloo traceback from waiting on a peer that had left."""
