@@ -22,7 +22,7 @@ from ganlab.errors import ConfigError, RunInterrupted
 from ganlab.runs import read_run
 from ganlab.status import CRASHED, INTERRUPTED, RUNNING, STATUS_FILE, current_state, read_status
 from ganlab.train import train
-from tests.conftest import compose_cfg, exits_2, read_events
+from tests.conftest import compose_cfg, exits_2, fill_disk, read_events
 
 # Modes 0.1 apart, so that a tiny G's first samples straddle several of them and each job gets its own KL.
 TOY = ["debug=fast", "model=mlp", "data=gaussians", "data.kind=grid25", "data.spacing=0.1", "data.std=0.05"]
@@ -225,6 +225,15 @@ def test_a_sweep_job_refused_before_it_started_is_named(tmp_path: Path, capsys: 
     out = " ".join(capsys.readouterr().out.split())  # the terminal table wraps its caption
     assert "no folder for job 1 (optimizer.lr_d=-1): refused before starting" in out
     assert "No folder for job 1 (optimizer.lr_d=-1)" in (tmp_path / "sw" / "report.md").read_text()
+
+
+def test_a_full_disk_leaves_no_report_folder_behind(
+    sweep: Path, small_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill_disk(small_disk, leave=8_000)  # room for the folders and report.md, not for report.png
+    out = small_disk / "reports" / "lr"
+    assert "cannot write there" in exits_2(["report", str(sweep), f"out={out}"], capsys)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
 
 
 def test_copies_of_runs_report_under_their_own_names(sweep: Path, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ def main(args: list[str]) -> None:
     metric = sort_metric(runs, opts.metric)
     check_comparable(runs, metric)
     out = Path(opts.out).expanduser() if opts.out else _default_out(paths)
+    made = [] if out.exists() else [out, *(p for p in out.parents if not p.exists())]  # the folders this report adds
     check_writable(out / FILES[0])
 
     report = build_report(runs, metric)
@@ -60,8 +62,13 @@ def main(args: list[str]) -> None:
         "report.csv": csv_text(report).encode(),
         "report.png": picture(report),
     }
-    for name, data in contents.items():
-        write_atomically(out / name, lambda f, data=data: f.write(data))
+    try:
+        for name, data in contents.items():
+            write_atomically(out / name, lambda f, data=data: f.write(data))
+    except ConfigError:  # a full disk: the folders made for this report go too, with any file written in them
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     print_table(report)
     print(f"wrote {', '.join(str(out / name) for name in FILES)}")
 
