@@ -29,6 +29,7 @@ are at least two, each top-level sub-folder is a class (sorted by name); otherwi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing
@@ -164,6 +165,18 @@ def unreadable_message(failures: list[tuple[Path, BaseException]], root: object 
     )
 
 
+@contextlib.contextmanager
+def named_if_unreadable(path: Path) -> Iterator[None]:
+    """Reading `path`'s image inside: a failure to open or decode it (not an image, truncated, corrupt, too
+    large) becomes an UnreadableImage that names the file. ganlab's own ConfigErrors (ValueErrors too) pass."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except READ_ERRORS as err:
+        raise UnreadableImage(unreadable_message([(path, err)])) from err
+
+
 def scan_modes(files: list[Path], root: object = None) -> tuple[Counter[str], int]:
     """(how many files of each non-plain mode, how many of those are transparent), from the headers alone
     (Image.open decodes no pixels). Files whose header cannot be read are refused here, all of them named in one
@@ -256,11 +269,8 @@ class ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
         path = self.files[index]
-        try:
-            with Image.open(path) as img:
-                image = self.crop(to_mode(img, self.mode))
-        except READ_ERRORS as err:  # e.g. a truncated file, whose header read well
-            raise UnreadableImage(unreadable_message([(path, err)])) from err
+        with named_if_unreadable(path), Image.open(path) as img:  # e.g. a truncated file, whose header read well
+            image = self.crop(to_mode(img, self.mode))
         if not self.uint8:
             image = to_model_range(image)
         return image if self.labels is None else (image, self.labels[index])

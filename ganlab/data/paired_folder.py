@@ -27,11 +27,10 @@ facades has 400 training pairs) and drawn by index with the global torch RNG, on
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -44,12 +43,10 @@ from ganlab.data.base import SPLIT_SEED, split_indices, to_model_range
 from ganlab.data.image_folder import (
     CACHE_MEMORY_FRACTION,
     IMAGE_SUFFIXES,
-    READ_ERRORS,
     ImageFiles,
-    UnreadableImage,
     available_memory,
     find_images,
-    unreadable_message,
+    named_if_unreadable,
 )
 from ganlab.errors import ConfigError
 
@@ -151,35 +148,20 @@ def decode_pairs(
     images_a = torch.empty((len(files_a), channels_a, image_size, image_size), dtype=torch.uint8)
     images_b = torch.empty((len(files_b), channels_b, image_size, image_size), dtype=torch.uint8)
     for i, (path_a, path_b) in enumerate(zip(files_a, files_b, strict=True)):
-        with open_image(path_a) as img_a, open_image(path_b) as img_b:
-            if not same_aspect(img_a.size, img_b.size):
-                raise ConfigError(
-                    f"{path_a} ({img_a.size[0]}x{img_a.size[1]}) and {path_b} ({img_b.size[0]}x{img_b.size[1]}) "
-                    "are a pair of different aspect ratios: cropped alike, their pixels would not correspond. "
-                    "Give both images of a pair the same shape."
-                )
-            images_a[i] = decoded(path_a, lambda: crops_a.crop(img_a.convert(crops_a.mode)))
-            images_b[i] = decoded(path_b, lambda: crops_b.crop(img_b.convert(crops_b.mode)))
+        # The open of each file names it when it fails; the decodes in the body name their own file.
+        with named_if_unreadable(path_a), Image.open(path_a) as img_a:
+            with named_if_unreadable(path_b), Image.open(path_b) as img_b:
+                if not same_aspect(img_a.size, img_b.size):
+                    raise ConfigError(
+                        f"{path_a} ({img_a.size[0]}x{img_a.size[1]}) and {path_b} ({img_b.size[0]}x{img_b.size[1]}) "
+                        "are a pair of different aspect ratios: cropped alike, their pixels would not correspond. "
+                        "Give both images of a pair the same shape."
+                    )
+                with named_if_unreadable(path_a):
+                    images_a[i] = crops_a.crop(img_a.convert(crops_a.mode))
+                with named_if_unreadable(path_b):
+                    images_b[i] = crops_b.crop(img_b.convert(crops_b.mode))
     return images_a, images_b
-
-
-@contextlib.contextmanager
-def open_image(path: Path) -> Iterator[Image.Image]:
-    """Image.open, with a file that is no image (or a corrupt one) refused by name."""
-    try:
-        img = Image.open(path)
-    except READ_ERRORS as err:
-        raise UnreadableImage(unreadable_message([(path, err)])) from err
-    with img:
-        yield img
-
-
-def decoded(path: Path, decode: Callable[[], Tensor]) -> Tensor:
-    """`decode()`'s pixels, or the file refused by name when they cannot be read (a truncated file)."""
-    try:
-        return decode()
-    except READ_ERRORS as err:
-        raise UnreadableImage(unreadable_message([(path, err)])) from err
 
 
 class PairedFolderData:
