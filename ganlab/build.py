@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,7 @@ def _optimizer(node: Any, params: Any, who: str, device: torch.device, settings:
         if isinstance(value, list | tuple)
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     }
+    check_optimizer_values(factory.keywords | numeric_tuples, who, settings)
     try:
         opt = _fused(factory, params, numeric_tuples, device) or factory(params, **numeric_tuples)
     except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
@@ -144,6 +146,24 @@ def _optimizer(node: Any, params: Any, who: str, device: torch.device, settings:
             where = f" (set by {lr_key})" if lr_key else ""
             raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}{where}.")
     return opt
+
+
+def check_optimizer_values(values: dict[str, Any], who: str, settings: str) -> None:
+    """What torch's optimizers let through and then diverge on: an inf (lr=inf passes lr >= 0), betas that are
+    not a pair (Adam reads betas[1] and ignores a third), RMSprop's smoothing constant outside [0, 1]."""
+    where = f" (set by {settings})" if settings else ""
+    for key, value in values.items():
+        numbers = value if isinstance(value, list | tuple) else [value]
+        for number in numbers:
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ConfigError(f"optimizer ({who}): {key} must be finite, got {value}{where}.")
+    betas = values.get("betas")
+    if isinstance(betas, list | tuple) and len(betas) != 2:
+        raise ConfigError(f"optimizer ({who}): betas must be a pair [beta1, beta2], got {list(betas)}{where}.")
+    alpha = values.get("alpha")
+    if isinstance(alpha, int | float) and not isinstance(alpha, bool) and not 0 <= alpha <= 1:
+        smoothing = "alpha (the squared gradients' smoothing)"
+        raise ConfigError(f"optimizer ({who}): {smoothing} must be in [0, 1], got {alpha}{where}.")
 
 
 def _fused(
@@ -284,7 +304,7 @@ def build(cfg: DictConfig) -> Components:
         if d_takes_sync_batchnorm(loss, D):
             D = sync_batchnorm(D, device)
     D = D.to(device)
-    freeze_blocks(D, int(cfg.model.discriminator.get("freeze") or 0))  # FreezeD: the first blocks keep their weights
+    freeze_blocks(D, cfg.model.discriminator.get("freeze") or 0)  # FreezeD: the first blocks keep their weights
     settings = {who: optimizer_settings(cfg.optimizer, who) for who in ("generator", "discriminator")}
     opt_g = _optimizer(cfg.optimizer.generator, G.parameters(), "generator", device, settings["generator"])
     opt_d = _optimizer(cfg.optimizer.discriminator, trainable(D), "discriminator", device, settings["discriminator"])

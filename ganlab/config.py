@@ -12,7 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import ConfigError, check_number, check_positive
 
 # Configs live inside the package so that a plain (non-editable) install finds them.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
@@ -157,7 +157,6 @@ def check_run_knobs(cfg: DictConfig) -> None:
     if t.ema_start < 0:
         raise ConfigError(f"trainer.ema_start must be >= 0, got {t.ema_start}.")
     for key in ("lr_g", "lr_d"):
-        lr = cfg.optimizer.get(key)
-        if lr is not None and (not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0):
-            raise ConfigError(f"optimizer.{key} must be a number > 0, got {lr!r}.")
+        if key in cfg.optimizer:
+            check_number(f"optimizer.{key}", cfg.optimizer[key], 0, low_open=True)
     check_positive("model", z_dim=cfg.model.z_dim)

@@ -1,6 +1,8 @@
 """Errors the CLI reports as a message instead of a traceback, and how such a message begins."""
 
+import math
 import os
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -28,6 +30,40 @@ def check_non_negative(where: str, **values: int) -> None:
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{where}.{name} must be an integer >= 0, got {value!r}.")
+
+
+def check_number(
+    option: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    meaning: str = "",
+) -> float:
+    """`value` as a float where it is a finite number within the bounds (each closed, or open where said);
+    anything else, a string, null, a bool, inf or nan included, is refused naming the option and its range.
+    `meaning` is said after the range, e.g. " (0: off)"."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    above = low is None or (number and (value > low if low_open else value >= low))
+    below = high is None or (number and (value < high if high_open else value <= high))
+    if not (number and above and below):
+        raise ConfigError(f"{option} must be {_number_range(low, high, low_open, high_open)}{meaning}, got {value!r}.")
+    return float(value)
+
+
+def _number_range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    def shown(bound: float) -> str:
+        return f"{bound:g}"
+
+    if low is not None and high is not None:
+        return f"a number in {'(' if low_open else '['}{shown(low)}, {shown(high)}{')' if high_open else ']'}"
+    if low is not None:
+        return f"a finite number {'>' if low_open else '>='} {shown(low)}"
+    if high is not None:
+        return f"a finite number {'<' if high_open else '<='} {shown(high)}"
+    return "a finite number"
 
 
 def first_line(text: object, limit: int = 200) -> str:

@@ -109,9 +109,14 @@ def check_keys(args: list[str]) -> None:
     schema = _schema_keys(TrainSchema)
     tops = {*GROUPS, *OTHER_GROUPS, *(k for k in schema if "." not in k)}
     for arg in args:
+        if arg.startswith("~"):
+            check_deletion(arg, schema)
+            continue
         if arg.startswith("-") or "=" not in arg:
             continue
         key = split_override(arg)[0]
+        if arg.startswith("++") and (key in schema or key in known_keys()):
+            continue  # `++`: set where the key is, added where not; a key ganlab has is set (as without the ++)
         if "/" in key:  # a config group by its path (hydra/launcher=joblib): Hydra knows its options
             continue
         if not arg.startswith(("+", "~")):
@@ -128,5 +133,23 @@ def check_keys(args: list[str]) -> None:
         if top in NODES_WITH_CLASSES and len(parts) >= 3:
             continue  # model.generator.<key>: the generator's class takes it or refuses it
         if key in schema:
-            raise ConfigError(f"{arg}: {key} exists already; set it without the +: {arg[1:]}.")
+            raise ConfigError(f"{arg}: {key} exists already; set it without the +: {arg.lstrip('+')}.")
         raise ConfigError(f"{arg}: nothing reads {key}, so it would be ignored.{suggestion(key)}")
+
+
+def check_deletion(arg: str, schema: set[str]) -> None:
+    """`~key`: Hydra deletes it, and what reads it then fails with OmegaConf's traceback. Deleting is left to
+    the defaults list (`~stabilizers`, `~hydra/...`) and to the keys a class takes (`~loss.label_smoothing`,
+    `~model.generator.dropout`: the class's default); ganlab's own keys are set, not deleted."""
+    key = split_override(arg)[0]
+    parts = key.split(".")
+    top = parts[0]
+    if top == "hydra" or "/" in key or key in OTHER_GROUPS:  # an entry of the defaults list
+        return
+    if (top in NODES_NAMING_CLASSES and len(parts) >= 2) or (top in NODES_WITH_CLASSES and len(parts) >= 3):
+        return
+    if key in GROUPS:
+        raise ConfigError(f"{arg}: every run needs a {key}; choose one with {key}=<option> instead of deleting it.")
+    if key in schema or key in known_keys():
+        raise ConfigError(f"{arg}: {key} is read by the run, so it cannot be deleted; set it instead ({key}=...).")
+    raise ConfigError(unknown_key_message(key))

@@ -108,8 +108,8 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     [
         (["model=resnet9000"], ["Could not find 'model/resnet9000'", "dcgan", "mlp"]),
         (["loss=wgangp"], ["Available options in 'loss'", "wgan_gp", "hinge"]),
-        (["optimizer.lr_g=0"], ["optimizer.lr_g must be a number > 0, got 0"]),
-        (["optimizer.lr_d=-1e-4"], ["optimizer.lr_d must be a number > 0"]),
+        (["optimizer.lr_g=0"], ["optimizer.lr_g must be a finite number > 0, got 0"]),
+        (["optimizer.lr_d=-1e-4"], ["optimizer.lr_d must be a finite number > 0"]),
         (["trainer.n_critic=0"], ["trainer.n_critic must be >= 1"]),
         (["trainer.steps=0"], ["trainer.steps must be >= 1"]),
         (["trainer.steps=many"], ["trainer.steps", "could not be converted to Integer"]),
@@ -119,7 +119,7 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["data=image_folder", "data.root=/no/such/folder"], ["data.root=/no/such/folder is not a directory"]),
         (["trainer.device=tpu"], ["trainer.device='tpu'"]),
         (["data=image_folder"], ["data.root must be given (data.root=...)"]),
-        (["optimizer.lr_g=abc"], ["optimizer.lr_g must be a number > 0, got 'abc'"]),
+        (["optimizer.lr_g=abc"], ["optimizer.lr_g must be a finite number > 0, got 'abc'"]),
         (["optimizer.betas_g=0.5"], ["optimizer (generator)"]),
         (["optimizer.betas_g=[1.5,0.9]"], ["Invalid beta parameter", "(set by optimizer.betas_g, optimizer.lr_g"]),
         (["optimizer=sgd", "optimizer.momentum_d=-1"], ["momentum", "set by optimizer.lr_d, optimizer.momentum_d)"]),
@@ -133,8 +133,8 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["model.generator.width=-4"], ["model.generator.width must be a positive integer, got -4"]),
         (["model.discriminator.max_width=0"], ["model.discriminator.max_width must be a positive integer"]),
         (["model=mlp", "data=gaussians", "model.discriminator.depth=0"], ["model.discriminator.depth"]),
-        (["loss=wgan", "loss.clip_value=-1"], ["loss.clip_value must be > 0"]),
-        (["loss=wgan_gp", "loss.gp_weight=-10"], ["loss.gp_weight must be >= 0"]),
+        (["loss=wgan", "loss.clip_value=-1"], ["loss.clip_value must be a finite number > 0"]),
+        (["loss=wgan_gp", "loss.gp_weight=-10"], ["loss.gp_weight must be a finite number >= 0"]),
         (["loss.n_critic=0"], ["loss.n_critic must be a positive integer"]),
         (["+model.generator.dropout=0.5"], ["DCGANGenerator", "dropout"]),
         (["trainer.keep_every=0"], ["trainer.keep_every must be >= 1"]),
@@ -148,6 +148,31 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["loss=0"], ["loss takes the name of one option"]),
         (["model.generator.width=100000"], ["larger than ganlab builds (at most 65536)"]),
         (["trainer.num_samples=5000"], ["trainer.num_samples must be at most 4096"]),
+        # values of the wrong type or out of range that used to train wrongly, diverge or give a traceback
+        (["data.xflip=no"], ["data.xflip must be true or false, got 'no'"]),
+        (["data.classes=5"], ["data.classes must be a list of class indices", "got 5"]),
+        (["data.classes=[1.5]"], ["data.classes must be a list of class indices"]),
+        (["data.limit=2.5"], ["data.limit must be a whole number of images", "got 2.5"]),
+        (["data.limit=abc"], ["data.limit must be a whole number of images"]),
+        (["model.discriminator.freeze=abc"], ["model.discriminator.freeze must be a whole number", "'abc'"]),
+        (["optimizer.betas_g=[0.5]"], ["betas must be a pair [beta1, beta2], got [0.5]", "optimizer.betas_g"]),
+        (["optimizer.betas_d=[0.5,0.9,0.1]"], ["betas must be a pair", "optimizer.betas_d"]),
+        (["optimizer.lr_d=inf"], ["optimizer.lr_d must be a finite number > 0, got inf"]),
+        (["optimizer.lr_g=null"], ["optimizer.lr_g must be a finite number > 0, got None"]),
+        (["optimizer.weight_decay=inf"], ["weight_decay must be finite"]),
+        (["optimizer=rmsprop", "optimizer.alpha=2"], ["alpha (the squared gradients' smoothing) must be in [0, 1]"]),
+        (["loss.r1=inf"], ["loss.r1 must be a finite number >= 0 (a penalty weight gamma; 0: off), got inf"]),
+        (["loss.r1=abc"], ["loss.r1 must be a finite number >= 0", "'abc'"]),
+        (["augment.instance_noise=inf"], ["augment.instance_noise must be a finite number >= 0 (a std), got inf"]),
+        (["loss=wgan_gp", "loss.drift=abc"], ["loss.drift must be a finite number >= 0"]),
+        (["loss.label_smoothing=1"], ["loss.label_smoothing must be a number in [0, 1)"]),
+        # deletions and ++ (Hydra's "delete" and "set or add")
+        (["~seed"], ["~seed: seed is read by the run, so it cannot be deleted; set it instead (seed=...)"]),
+        (["~trainer.ema"], ["trainer.ema is read by the run, so it cannot be deleted"]),
+        (["~optimizer.lr_g"], ["optimizer.lr_g is read by the run"]),
+        (["~model"], ["~model: every run needs a model; choose one with model=<option>"]),
+        (["+trainer.steps=3"], ["set it without the +: trainer.steps=3."]),
+        (["++optimizer.nope=1"], ["nothing reads optimizer.nope"]),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -302,6 +327,9 @@ def test_keys_added_inside_a_class_node_still_reach_the_class(capsys: pytest.Cap
 
     check_keys(["+model.generator.dropout=0.5", "+data.synthetic_options.n=100", "+loss.x=1", "+hydra.a=1"])
     check_keys(["+stabilizers.mine._target_=mylab.Mine", "+optimizer.generator.fused=false"])
+    # `++` sets a key ganlab has (as without it); `~` deletes what a class takes (its default) or a defaults entry
+    check_keys(["++trainer.steps=3", "++optimizer.lr_g=1e-3", "++model.z_dim=4", "++loss.r1=0.1"])
+    check_keys(["~loss.label_smoothing", "~model.generator.dropout", "~stabilizers", "~hydra/launcher"])
 
 
 def test_sweep_functions_over_groups_reach_hydra(

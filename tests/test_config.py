@@ -122,8 +122,8 @@ def test_wgan_gp_picks_layer_norm_in_dcgan_discriminator() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["optimizer.lr_d=0"], "optimizer.lr_d must be a number > 0"),
-        (["optimizer=sgd", "optimizer.lr_g=-1e-3"], "optimizer.lr_g must be a number > 0"),
+        (["optimizer.lr_d=0"], "optimizer.lr_d must be a finite number > 0"),
+        (["optimizer=sgd", "optimizer.lr_g=-1e-3"], "optimizer.lr_g must be a finite number > 0"),
         (["trainer.n_critic=0"], "trainer.n_critic must be >= 1"),
         (["trainer.steps=0"], "trainer.steps must be >= 1"),
         (["trainer.batch_size=0"], "trainer.batch_size must be >= 1"),

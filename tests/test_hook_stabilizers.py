@@ -54,7 +54,7 @@ def test_consistency_refuses_points_and_bad_weights(capsys: pytest.CaptureFixtur
     err = exits_2(["train", "debug=fast", "model=mlp", "data=gaussians", "stabilizers=[consistency]"], capsys)
     assert "stabilizers=[consistency] augments images" in err
     err = exits_2(["train", "debug=fast", "stabilizers=[consistency]", "stabilizers.consistency.weight=-1"], capsys)
-    assert "stabilizers.consistency.weight must be >= 0" in err
+    assert "stabilizers.consistency.weight must be a finite number >= 0" in err
 
 
 class CountsUpdates(Stabilizer):

@@ -63,7 +63,7 @@ def test_the_term_is_the_weighted_rmse_of_the_steps_after_the_first() -> None:
 def test_it_refuses_a_g_that_does_not_read_the_step_before(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match="feedback=true"):
         StepwiseSupervision().bind_networks(RNNGenerator(3, (6, 2)), RNNDiscriminator((6, 2)))
-    with pytest.raises(ConfigError, match="must be >= 0"):
+    with pytest.raises(ConfigError, match="must be a finite number >= 0"):
         StepwiseSupervision(weight=-1.0)
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "debug=fast", "model=rnn", "data=sines", "data.n=64", "stabilizers=[supervised]"])

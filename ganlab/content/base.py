@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from ganlab.condition import Batch
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 
 Stats = dict[str, Tensor]
 
@@ -23,9 +23,7 @@ class ContentTerm:
     compares = "target"
 
     def __init__(self, weight: float = 1.0) -> None:
-        if not weight >= 0:
-            raise ConfigError(f"content.weight must be >= 0, got {weight}.")
-        self.weight = float(weight)
+        self.weight = check_number("content.weight", weight, 0)
 
     @property
     def option(self) -> str:

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 
 DEFAULT_STD = {"ring8": 0.02, "grid25": 0.05}
 
@@ -41,10 +41,10 @@ class GaussiansData:
         device: torch.device | str = "cpu",
     ) -> None:
         self.kind = kind
+        radius = check_number("data.radius", radius, 0, low_open=True)
+        spacing = check_number("data.spacing", spacing, 0, low_open=True)
         self.centres = mode_centres(kind, radius, spacing).to(device)
-        self.std = DEFAULT_STD[kind] if std is None else float(std)
-        if not self.std > 0 or radius <= 0 or spacing <= 0:
-            raise ConfigError(f"data.std, data.radius and data.spacing must be > 0 (std={self.std}).")
+        self.std = DEFAULT_STD[kind] if std is None else check_number("data.std", std, 0, low_open=True)
 
     def sample(self, batch_size: int) -> Tensor:
         idx = torch.randint(len(self.centres), (batch_size,), device=self.centres.device)

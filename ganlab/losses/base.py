@@ -12,7 +12,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from ganlab.condition import Batch
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import check_number, check_positive
 from ganlab.normalization import check_norm
 from ganlab.stabilizers.penalties import gradient_sq_norm
 
@@ -33,12 +33,12 @@ class AdversarialLoss:
     ) -> None:
         check_positive("loss", n_critic=n_critic, reg_every=reg_every)
         check_norm(d_norm, "loss.d_norm")
-        for name, gamma in (("r1", r1), ("r2", r2)):
-            if not gamma >= 0:
-                raise ConfigError(f"loss.{name} is a penalty weight gamma >= 0 (0: off), got {gamma}.")
+        meaning = " (a penalty weight gamma; 0: off)"
         self.n_critic = n_critic  # the default number of D steps per G step
         self.d_norm = d_norm
-        self.r1, self.r2, self.reg_every = float(r1), float(r2), int(reg_every)
+        self.r1 = check_number("loss.r1", r1, 0, meaning=meaning)
+        self.r2 = check_number("loss.r2", r2, 0, meaning=meaning)
+        self.reg_every = int(reg_every)
 
     def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         raise NotImplementedError

@@ -10,14 +10,12 @@ samples is 1 - s instead of 1 (fakes keep 0), so D is not rewarded for ever more
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import check_number
 from ganlab.losses.base import AdversarialLoss
 
 
 def check_label_smoothing(s: float) -> float:
-    if not 0.0 <= s < 1.0:
-        raise ConfigError(f"loss.label_smoothing must be in [0, 1) (0.1 makes the real target 0.9), got {s}.")
-    return float(s)
+    return check_number("loss.label_smoothing", s, 0, 1, high_open=True, meaning=" (0.1 makes the real target 0.9)")
 
 
 class NonSaturatingLoss(AdversarialLoss):

@@ -7,7 +7,7 @@ The critic maximises E[D(x)] - E[D(G(z))] (so minimises its negative) and its we
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.errors import check_number
 from ganlab.losses.base import AdversarialLoss
 
 
@@ -27,9 +27,8 @@ class CriticLoss(AdversarialLoss):
 class WGANLoss(CriticLoss):
     def __init__(self, clip_value: float = 0.01, n_critic: int = 5, d_norm: str = "batch", **penalties: float) -> None:
         super().__init__(n_critic=n_critic, d_norm=d_norm, **penalties)
-        if not clip_value > 0:
-            raise ConfigError(f"loss.clip_value must be > 0 (D's weights are clamped to [-c, c]), got {clip_value}.")
-        self.clip_value = clip_value
+        meaning = " (D's weights are clamped to [-c, c])"
+        self.clip_value = check_number("loss.clip_value", clip_value, 0, low_open=True, meaning=meaning)
 
     @torch.no_grad()
     def after_d_step(self, D: nn.Module) -> None:

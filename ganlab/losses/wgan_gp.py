@@ -10,7 +10,7 @@ D's scores from drifting far from zero (the Wasserstein objective fixes only the
 import torch
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import check_number
 from ganlab.losses.base import Critic, Stats
 from ganlab.losses.wgan import CriticLoss
 from ganlab.stabilizers.penalties import input_gradient
@@ -33,11 +33,8 @@ class WGANGPLoss(CriticLoss):
         self, gp_weight: float = 10.0, n_critic: int = 5, d_norm: str = "layer", drift: float = 0.0, **penalties: float
     ) -> None:
         super().__init__(n_critic=n_critic, d_norm=d_norm, **penalties)
-        if not gp_weight >= 0:
-            raise ConfigError(f"loss.gp_weight must be >= 0, got {gp_weight}.")
-        if not drift >= 0:
-            raise ConfigError(f"loss.drift must be >= 0 (0: off), got {drift}.")
-        self.gp_weight, self.drift = gp_weight, float(drift)
+        self.gp_weight = check_number("loss.gp_weight", gp_weight, 0)
+        self.drift = check_number("loss.drift", drift, 0, meaning=" (0: off)")
 
     def d_objective(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         loss = super().d_objective(real_out, fake_out)

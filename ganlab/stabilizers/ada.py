@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 from ganlab.stabilizers.ada_pipeline import AugmentPipeline
 
 
@@ -41,8 +41,8 @@ class AdaController:
     ) -> None:
         if target is not None and not 0 < target < 1:
             raise ConfigError(f"augment.ada_target is r_t's target in (0, 1) (the paper's 0.6), got {target}.")
-        if not kimg > 0:
-            raise ConfigError(f"augment.ada_kimg is the thousands of images for p to go from 0 to 1, > 0; got {kimg}.")
+        meaning = " (the thousands of images for p to go from 0 to 1)"
+        kimg = check_number("augment.ada_kimg", kimg, 0, low_open=True, meaning=meaning)
         if interval < 1:
             raise ConfigError(f"augment.ada_interval is D updates between adjustments of p, >= 1; got {interval}.")
         self.pipeline = AugmentPipeline(groups, p, device)

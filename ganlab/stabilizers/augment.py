@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 
 TRANSLATION_RATIO = 0.125  # shift by up to 1/8 of the side (the DiffAugment paper's setting)
 CUTOUT_RATIO = 0.5  # erase a square half the side
@@ -88,8 +88,7 @@ class AugmentedDiscriminator:
         ada: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         """`ada`: the adaptive augmentation pipeline (augment.ada, ganlab/stabilizers/ada.py), applied first."""
-        if not instance_noise >= 0:
-            raise ConfigError(f"augment.instance_noise must be a std >= 0, got {instance_noise}.")
+        instance_noise = check_number("augment.instance_noise", instance_noise, 0, meaning=" (a std)")
         if instance_noise_steps is not None and instance_noise_steps < 1:
             raise ConfigError(f"augment.instance_noise_steps must be >= 1 or null, got {instance_noise_steps}.")
         self.D = D

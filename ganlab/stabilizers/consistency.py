@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 from ganlab.stabilizers.augment import translation as shift
 from ganlab.stabilizers.base import Stabilizer, Stats
 
@@ -28,12 +28,9 @@ def flip_and_shift(x: Tensor, ratio: float) -> Tensor:
 
 class ConsistencyRegularization(Stabilizer):
     def __init__(self, weight: float = 10.0, weight_fake: float = 0.0, translation: float = 0.125) -> None:
-        for name, value in (("weight", weight), ("weight_fake", weight_fake)):
-            if not value >= 0:
-                raise ConfigError(f"stabilizers.consistency.{name} must be >= 0, got {value}.")
-        if not 0 <= translation < 0.5:
-            raise ConfigError(f"stabilizers.consistency.translation must be in [0, 0.5), got {translation}.")
-        self.weight, self.weight_fake, self.translation = float(weight), float(weight_fake), float(translation)
+        self.weight = check_number("stabilizers.consistency.weight", weight, 0)
+        self.weight_fake = check_number("stabilizers.consistency.weight_fake", weight_fake, 0)
+        self.translation = check_number("stabilizers.consistency.translation", translation, 0, 0.5, high_open=True)
 
     def bind(self, data_shape: tuple[int, ...], device: Any) -> None:
         if len(data_shape) != 3:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError, check_positive
+from ganlab.errors import ConfigError, check_number, check_positive
 from ganlab.stabilizers.base import Stabilizer, Stats
 from ganlab.truncation import has_w_space
 
@@ -34,10 +34,8 @@ def path_lengths(G: Any, z: Tensor, condition: Tensor | None) -> Tensor:
 
 class PathLengthRegularization(Stabilizer):
     def __init__(self, weight: float = 2.0, every: int = 4, decay: float = 0.01, batch_shrink: int = 2) -> None:
-        if not weight >= 0:
-            raise ConfigError(f"stabilizers.path_length.weight must be >= 0, got {weight}.")
-        if not 0 < decay <= 1:
-            raise ConfigError(f"stabilizers.path_length.decay must be in (0, 1], got {decay}.")
+        weight = check_number("stabilizers.path_length.weight", weight, 0)
+        decay = check_number("stabilizers.path_length.decay", decay, 0, 1, low_open=True)
         check_positive("stabilizers.path_length", every=every, batch_shrink=batch_shrink)
         self.weight, self.decay = float(weight), float(decay)
         self.g_reg_every, self.batch_shrink = int(every), int(batch_shrink)

@@ -19,15 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 from ganlab.stabilizers.base import Stabilizer, Stats
 
 
 class StepwiseSupervision(Stabilizer):
     def __init__(self, weight: float = 100.0) -> None:
-        if not weight >= 0:
-            raise ConfigError(f"stabilizers.supervised.weight must be >= 0, got {weight}.")
-        self.weight = float(weight)
+        self.weight = check_number("stabilizers.supervised.weight", weight, 0)
         self.real: Tensor | None = None
 
     def bind_networks(self, G: nn.Module, D: nn.Module) -> None:

@@ -42,6 +42,8 @@ def discriminator_blocks(D: nn.Module) -> list[nn.Module]:
 
 def freeze_blocks(D: nn.Module, k: int) -> list[nn.Parameter]:
     """Stop D's first `k` blocks from learning (requires_grad off); returns the parameters frozen."""
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ConfigError(f"model.discriminator.freeze must be a whole number of D's first blocks, got {k!r}.")
     if k == 0:
         return []
     blocks = discriminator_blocks(D)
