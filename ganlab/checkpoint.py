@@ -177,6 +177,7 @@ def incompatible_keys(saved: dict[str, Any], requested: dict[str, Any]) -> list[
 
 
 def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Path) -> None:
+    check_same_origin(saved, requested, path)
     diffs = incompatible_keys(saved, requested)
     if diffs:
         note = ""
@@ -191,6 +192,25 @@ def check_compatible(saved: dict[str, Any], requested: dict[str, Any], path: Pat
         raise ConfigError(
             f"resume={path}: the checkpoint was trained with a different model, data or optimizer, so its state "
             f"does not fit the requested config. Differing keys: {'; '.join(diffs)}.{note}"
+        )
+
+
+def check_same_origin(saved: dict[str, Any], requested: dict[str, Any], path: Path) -> None:
+    """`seed` and `init` say how a run began; a resumed run continues its checkpoint's random state and weights,
+    so another value would be recorded in its config without having acted (and under torchrun the seed would
+    reseed the ranks' data streams mid-run)."""
+    seed, saved_seed = requested.get("seed"), saved.get("seed", requested.get("seed"))
+    if seed != saved_seed:
+        raise ConfigError(
+            f"seed={seed}: resume={path} continues a run that began with seed={saved_seed}, from its saved random "
+            f"state; leave seed out, or start a new run with seed={seed}."
+        )
+    init, saved_init = requested.get("init"), saved.get("init")
+    if init is not None and init != saved_init:
+        began = f"init={saved_init}" if saved_init else "scratch"
+        raise ConfigError(
+            f"init={init}: resume={path} continues a run that began from {began}, with its own weights; init= "
+            "starts a new run (leave out resume=)."
         )
 
 

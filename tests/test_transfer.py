@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganlab.checkpoint import load_checkpoint
+from ganlab.cli import main
 from ganlab.errors import ConfigError
 from ganlab.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from ganlab.train import train
@@ -65,6 +66,24 @@ def test_init_from_a_model_of_other_shapes_names_the_layers(
     assert "net.0.weight: (16, 1, 4, 4) here, (8, 1, 4, 4) in the checkpoint" in err
     err = exits_2(["train", "debug=fast", f"init={pretrained / 'nothing.pt'}"], capsys)
     assert "init=" in err
+
+
+def test_a_resumed_run_keeps_the_seed_and_init_it_began_with(
+    pretrained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resume= continues a run's weights and random state: another seed or init= would be recorded without having
+    acted (the fuzzer's `init=<other run> resume=<run>` exited 0 with init ignored), so both are refused; the
+    same command again (resume=auto with the init= it began with) continues."""
+    run = tmp_path / "run"
+    began = ["train", "debug=fast", f"init={pretrained}", "trainer.steps=1", f"hydra.run.dir={run}"]
+    main(began)
+    main([*began[:-2], "trainer.steps=2", "resume=auto", f"hydra.run.dir={run}"])
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    err = exits_2(["train", f"resume={run}", "trainer.steps=3", "seed=5"], capsys)
+    assert "seed=5: resume=" in err and "began with seed=0" in err
+    err = exits_2(["train", f"resume={pretrained}", "trainer.steps=3", f"init={run}"], capsys)
+    assert f"init={run}: resume=" in err and "began from scratch" in err
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
 
 
 def test_another_number_of_classes_restarts_only_the_class_embeddings(caplog: pytest.LogCaptureFixture) -> None:
