@@ -101,6 +101,27 @@ class GrowthSchedule:
         return {"phase": state.phase, "resolution": resolution, "fading": state.fading, "alpha": state.alpha}
 
 
+    def check_continues(self, saved: dict[str, Any] | None, step: int) -> None:
+        """A resumed run must be where its checkpoint left it: the schedule (trainer.grow.*, and the batch size
+        that counts the images) must put the checkpoint's step at the phase and alpha it was saved at. Else the
+        run would jump, even back to 4x4 and leave its grown layers unused."""
+        if not saved or step < 1:
+            return
+        now = self.at(step)
+        if (now.phase, now.fading) == (saved["phase"], saved["fading"]) and abs(now.alpha - saved["alpha"]) < 1e-9:
+            return
+        raise ConfigError(
+            f"trainer.grow.fade_images={self.fade_images}, trainer.grow.stable_images={self.stable_images} and "
+            f"trainer.batch_size={self.batch_size} put step {step} at {self.describe(now)}, but the checkpoint was "
+            f"saved at {self.describe(GrowthState(saved['phase'], saved['fading'], saved['alpha']))}: a growing run "
+            "continues where it stopped. Resume with the trainer.grow.* and trainer.batch_size it trained with."
+        )
+
+    def describe(self, state: GrowthState) -> str:
+        side = self.resolutions[state.phase]
+        return f"{side}x{side}" + (f" fading in (alpha {state.alpha:.3g})" if state.fading else "")
+
+
 def grows(net: nn.Module) -> bool:
     """Whether a network grows progressively (ganlab/models/progan.py's Growing)."""
     return callable(getattr(net, "set_growth", None))

@@ -129,6 +129,8 @@ class Checkpoints:
         self._load_networks(state)
         self.stepper.load_scaler_state(state.get("scalers"))
         run.load(state)
+        if self.parts.growth is not None:
+            self.parts.growth.check_continues(state.get("growth"), run.step)
         self.pictures.noise = state["fixed_noise"].to(self.parts.device)
         scale_learning_rates(self.parts, lr_factor**run.rollbacks)
         restore_rng(state["rng"])

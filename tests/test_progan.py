@@ -16,6 +16,7 @@ from ganlab.errors import ConfigError
 from ganlab.growth import GrowthSchedule, GrowthState
 from ganlab.losses.wgan_gp import WGANGPLoss
 from ganlab.models.progan import ProGANDiscriminator, ProGANGenerator, fade
+from ganlab.train import train
 from tests.conftest import assert_same_networks, compose_cfg, read_events, straight_and_resumed_from_step_4
 
 SMALL = {"channel_base": 128, "channel_max": 16}
@@ -163,6 +164,26 @@ def test_a_resume_in_the_middle_of_a_fade_and_across_phases_is_bitwise_the_strai
     middle = load_checkpoint(tmp / "straight" / "checkpoints" / "step_0000004.pt")
     assert middle["growth"] == {"phase": 1, "resolution": 8, "fading": True, "alpha": 0.0}
     assert int(middle["G"]["phase"]) == int(middle["D"]["phase"]) == 1 and bool(middle["G_ema"]["fading"])
+
+
+@pytest.mark.parametrize(
+    "changed, says",
+    [
+        (["trainer.grow.stable_images=10000"], "put step 4 at 4x4, but the checkpoint was saved at 8x8 fading in"),
+        (["trainer.grow.stable_images=16"], "put step 4 at 8x8 fading in (alpha 0.333), but"),
+        (["trainer.batch_size=4"], "put step 4 at 4x4, but"),
+    ],
+)
+def test_a_resume_whose_schedule_moves_the_checkpoint_s_step_is_refused(
+    runs: tuple, changed: list[str], says: str, tmp_path: Path
+) -> None:
+    """Resuming with other phase lengths used to put the run back at 4x4 (its grown layers unused) and exit 0."""
+    checkpoint = runs[0] / "straight" / "checkpoints" / "step_0000004.pt"
+    resume = ["model=progan", *SCHEDULE, "trainer.ema=0.9", "trainer.steps=6", f"resume={checkpoint}"]
+    train(compose_cfg(*resume), tmp_path / "same")  # the schedule it trained with continues
+    with pytest.raises(ConfigError, match="a growing run continues where it stopped") as refused:
+        train(compose_cfg(*resume, *changed), tmp_path / "moved")
+    assert says in str(refused.value)
 
 
 def test_tensorboard_shows_the_resolution_and_alpha_and_the_grid_is_at_the_final_size(runs: tuple) -> None:
