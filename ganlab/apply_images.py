@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,8 @@ from PIL import Image, ImageOps
 from torch import Tensor, nn
 
 from ganlab.commands.output import write_atomically
-from ganlab.data.image_folder import IMAGE_SUFFIXES, find_images, to_mode
-from ganlab.errors import ConfigError, first_line
+from ganlab.data.image_folder import IMAGE_SUFFIXES, find_images, named_if_unreadable, scan_modes, to_mode
+from ganlab.errors import ConfigError
 
 KEPT_SUFFIXES = {".png", ".jpg", ".jpeg"}  # written in their own format; any other input becomes .png
 MAX_TILE = 2**16
@@ -132,6 +133,16 @@ def output_names(relative: list[Path]) -> list[Path]:
     return names
 
 
+def first_missing(folder: Path) -> Path | None:
+    """The outermost of `folder` and its parents that does not exist yet (None: the folder exists)."""
+    missing = None
+    for path in (folder.absolute(), *folder.absolute().parents):
+        if path.exists():
+            return missing
+        missing = path
+    return missing
+
+
 def prepare_out(out: str | None, inputs: list[Path], names: list[Path]) -> list[Path]:
     """The output files under the folder `out` (made if missing); refused: no out=, an existing file, a folder
     that cannot be written, or an output that would overwrite one of the inputs."""
@@ -159,11 +170,8 @@ def prepare_out(out: str | None, inputs: list[Path], names: list[Path]) -> list[
 def read_image(path: Path, channels: int) -> Tensor:
     """(channels, H, W) float in [-1, 1], decoded as data=image_folder decodes (PIL, converted to L or RGB,
     transparent pixels on black), upright as the file's EXIF orientation says."""
-    try:
-        with Image.open(path) as img:
-            pixels = np.asarray(to_mode(ImageOps.exif_transpose(img), "RGB" if channels == 3 else "L"))
-    except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise ConfigError(f"input=: cannot read {path} as an image ({first_line(err)}).") from err
+    with named_if_unreadable(path), Image.open(path) as img:
+        pixels = np.asarray(to_mode(ImageOps.exif_transpose(img), "RGB" if channels == 3 else "L"))
     image = torch.from_numpy(pixels.copy()).float()
     image = image.permute(2, 0, 1) if image.dim() == 3 else image[None]
     return image.div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1], as ToDtype(scale=True) + Normalize(0.5, 0.5)
@@ -349,13 +357,20 @@ def apply_to_images(
             f"tile= and overlap= split super-resolution's inputs into tiles; this generator ({snap.model}) "
             "maps images of its trained size, to which every input is resized."
         )
+    scan_modes(files, f"input={source}")  # every header read before out= is made: a file that is no image
+    made = first_missing(Path(out).expanduser())  # what prepare_out makes, and a failure removes
     targets = prepare_out(out, files, names)
-    with torch.random.fork_rng(devices=[]):  # model=unet's dropout: the same outputs for a seed
-        torch.manual_seed(seed)
-        if task.scale is not None:
-            summary = _upscale_all(snap, task, files, targets, device, *plan)
-        else:
-            summary = _map_all(snap, task, files, targets, device)
+    try:
+        with torch.random.fork_rng(devices=[]):  # model=unet's dropout: the same outputs for a seed
+            torch.manual_seed(seed)
+            if task.scale is not None:
+                summary = _upscale_all(snap, task, files, targets, device, *plan)
+            else:
+                summary = _map_all(snap, task, files, targets, device)
+    except BaseException:  # e.g. an image whose pixels are truncated: no folder of some outputs is left behind
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     by = f"{snap.path} (step {snap.step}, {snap.generator})"
     count = f"{len(targets)} image{'s' if len(targets) != 1 else ''}"
     print(f"wrote {count} {task.verb} by {by} to {out}{summary}")

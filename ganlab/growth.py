@@ -100,7 +100,6 @@ class GrowthSchedule:
         resolution = self.resolutions[state.phase]
         return {"phase": state.phase, "resolution": resolution, "fading": state.fading, "alpha": state.alpha}
 
-
     def check_continues(self, saved: dict[str, Any] | None, step: int) -> None:
         """A resumed run must be where its checkpoint left it: the schedule (trainer.grow.*, and the batch size
         that counts the images) must put the checkpoint's step at the phase and alpha it was saved at. Else the

@@ -162,7 +162,7 @@ def test_refusals(sr_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
         "is a file": [run, f"input={photos}", f"out={tmp_path / 'a_file.png'}"],
         "no such image file or folder": [run, f"input={tmp_path / 'missing'}", out],
         "holds no images": [run, f"input={tmp_path / 'empty'}", out],
-        "cannot read": [run, f"input={tmp_path / 'bad'}", out],
+        "bad/broken.png (not an image format PIL can identify)": [run, f"input={tmp_path / 'bad'}", out],
         "would overwrite the input image": [run, f"input={photos}", f"out={photos}"],
         "n= draws from noise": [run, f"input={photos}", out, "n=16"],
         "give input= too": [run, "tile=32"],
@@ -172,7 +172,27 @@ def test_refusals(sr_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
     for expected, argv in cases.items():
         assert expected in exits_2(["sample", *argv], capsys), expected
 
+    assert not (tmp_path / "out").exists()
+
     node = {"_target_": "ganlab.models.mlp.MLPGenerator", "z_dim": 8, "width": 8, "depth": 1}
     noise = handmade(sr_run, tmp_path / "mlp.pt", node, MLPGenerator(8, (1, 16, 16), width=8, depth=1), (1, 16, 16))
     err = exits_2(["sample", f"run={noise}", f"input={photos}", out], capsys)
     assert "from noise (model=mlp)" in err and "n= instead" in err
+
+
+def test_an_unreadable_input_leaves_no_output_folder(
+    sr_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that is no image is refused before out= is made; one whose pixels are cut short fails while it is
+    decoded, after other outputs were written: the folders that the command made go with them."""
+    photos = tmp_path / "photos"
+    write_png_folder(photos, n=2, size=(8, 8))
+    whole = next(photos.rglob("*.png")).read_bytes()
+    (photos / "zz_truncated.png").write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "new" / "outputs"
+    err = exits_2(["sample", f"run={sr_run}", f"input={photos}", f"out={out}"], capsys)
+    assert "zz_truncated.png" in err and "cannot be read as an image" in err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty.png").write_bytes(b"")
+    err = exits_2(["sample", f"run={sr_run}", f"input={tmp_path / 'empty.png'}", f"out={out}"], capsys)
+    assert f"under input={tmp_path / 'empty.png'}" in err and not (tmp_path / "new").exists()

@@ -151,14 +151,16 @@ class UnreadableImage(ConfigError):
         super().__init__(last.removeprefix(f"{__name__}.{type(self).__qualname__}: "))
 
 
-def unreadable_message(failures: list[tuple[Path, BaseException]], root: object = None) -> str:
+def unreadable_message(failures: list[tuple[Path, BaseException]], option: str | None = None) -> str:
+    """Names the files; `option` is the setting that led to them (`data.root=...`, `input=...`)."""
+
     def reason(err: BaseException) -> str:
         return "not an image format PIL can identify" if isinstance(err, UnidentifiedImageError) else str(err)
 
     named = "; ".join(f"{path} ({reason(err)})" for path, err in failures[:UNREADABLE_LISTED])
     more = f" and {len(failures) - UNREADABLE_LISTED} more" if len(failures) > UNREADABLE_LISTED else ""
     count = "1 file" if len(failures) == 1 else f"{len(failures)} files"
-    where = f" under data.root={root}" if root is not None else ""
+    where = f" under {option}" if option is not None else ""
     return (
         f"{count}{where} cannot be read as an image (not an image, truncated or corrupt): {named}{more}. "
         f"Remove or replace {'it' if len(failures) == 1 else 'them'}."
@@ -177,7 +179,7 @@ def named_if_unreadable(path: Path) -> Iterator[None]:
         raise UnreadableImage(unreadable_message([(path, err)])) from err
 
 
-def scan_modes(files: list[Path], root: object = None) -> tuple[Counter[str], int]:
+def scan_modes(files: list[Path], option: str | None = None) -> tuple[Counter[str], int]:
     """(how many files of each non-plain mode, how many of those are transparent), from the headers alone
     (Image.open decodes no pixels). Files whose header cannot be read are refused here, all of them named in one
     message, before any worker starts; a file that fails later, in its pixels, is named when it is decoded."""
@@ -193,7 +195,7 @@ def scan_modes(files: list[Path], root: object = None) -> tuple[Counter[str], in
         except READ_ERRORS as err:
             failures.append((path, err))
     if failures:
-        raise UnreadableImage(unreadable_message(failures, root))
+        raise UnreadableImage(unreadable_message(failures, option))
     return modes, transparent
 
 
@@ -374,7 +376,7 @@ class ImageFolderData:
         """Log once, for this source, how many files are not RGB or L and get converted (counted from their
         headers here, since streaming decodes them in worker processes); return how many were transparent."""
         start = time.perf_counter()
-        modes, transparent = scan_modes(self.dataset.files, self.root)
+        modes, transparent = scan_modes(self.dataset.files, f"data.root={self.root}")
         log.debug("image_folder: read %d headers in %.3f s", len(self.dataset), time.perf_counter() - start)
         message = conversion_message(modes, transparent, len(self.dataset), self.dataset.mode, self.root)
         if message is not None:
