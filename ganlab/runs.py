@@ -61,18 +61,19 @@ def is_run_dir(path: Path) -> bool:
     )
 
 
-def find_runs(paths: list[Path]) -> list[Path]:
+def find_runs(paths: list[Path], command: str = "ganlab report") -> list[Path]:
     """Every run directory given, or found below a given directory (a multirun's jobs, or a tree of runs such as
-    outputs/), in natural order (job 10 after job 9). Not a directory, or no run: a ConfigError."""
+    outputs/), in natural order (job 10 after job 9). Not a directory, or no run: a ConfigError that begins with
+    `command`."""
     found: dict[Path, None] = {}
     for path in paths:
         if not path.is_dir():
             what = "a file, not a directory" if path.exists() else "no such directory"
-            raise ConfigError(f"ganlab report: {path}: {what}; give a multirun directory or run directories.")
+            raise ConfigError(f"{command}: {path}: {what}; give a multirun directory or run directories.")
         runs = [path] if is_run_dir(path) else _runs_below(path)
         if not runs:
             raise ConfigError(
-                f"ganlab report: no ganlab runs in {path} (a run directory holds status.json, config.yaml or "
+                f"{command}: no ganlab runs in {path} (a run directory holds status.json, config.yaml or "
                 f"{CHECKPOINT_DIR}/). Give a multirun directory, e.g. outputs/multirun/<date>/<time>, or run "
                 "directories."
             )

@@ -106,8 +106,16 @@ def test_bad_input_exits_2_and_writes_nothing(run: Path, tmp_path: Path, capsys:
     assert "no such directory" in exits_2(["browse", f"run={tmp_path / 'nope'}"], capsys)
     assert "name it *.html" in exits_2(["browse", f"run={run}", f"out={tmp_path / 'page.txt'}"], capsys)
     (tmp_path / "empty").mkdir()
-    assert "no ganlab runs in" in exits_2(["browse", f"run={tmp_path / 'empty'}"], capsys)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+    assert "ganlab browse: no ganlab runs in" in exits_2(["browse", f"run={tmp_path / 'empty'}"], capsys)
+    (tmp_path / "notes.txt").write_text("not a run")
+    assert "notes.txt: a file; give a run directory" in exits_2(["browse", f"run={tmp_path / 'notes.txt'}"], capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "notes.txt"]
+
+
+def test_a_checkpoint_stands_for_its_run(run: Path, tmp_path: Path) -> None:
+    """As sample and eval take it: run=<run>/checkpoints/last.pt browses <run>."""
+    main(["browse", f"run={run / 'checkpoints' / 'last.pt'}", f"out={tmp_path / 'page.html'}"])
+    assert read_page(tmp_path / "page.html").find("input", type="range")
 
 
 CHECK_SCRIPT = """

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ganlab.browse.page import run_page
 from ganlab.browse.sweep import sweep_page
+from ganlab.checkpoint import run_dir_of
 from ganlab.commands.options import parse_options
 from ganlab.commands.output import check_writable, write_atomically
 from ganlab.commands.schemas import BrowseOptions
@@ -22,8 +23,11 @@ PAGE = "browse.html"
 def main(args: list[str]) -> None:
     opts = parse_options(BrowseOptions, args, "browse")
     given = Path(opts.run).expanduser()
+    if given.is_file() and run_dir_of(given) is not None:  # a run's checkpoint, as sample and eval take: its run
+        given = run_dir_of(given)
     if not given.is_dir():
-        raise ConfigError(f"run={given}: no such directory; give a run directory or a sweep's.")
+        what = "a file" if given.exists() else "no such directory"
+        raise ConfigError(f"run={given}: {what}; give a run directory or a sweep's.")
     out = Path(opts.out).expanduser() if opts.out else given / PAGE
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"out={out}: the page is HTML; name it *.html.")
@@ -32,7 +36,7 @@ def main(args: list[str]) -> None:
         write_page(out, run_page(given, out))
         print(f"wrote {out}: open it in a browser")
         return
-    run_dirs = find_runs([given])  # a ConfigError when there is none
+    run_dirs = find_runs([given], "ganlab browse")  # a ConfigError when there is none
     runs = read_runs(run_dirs)
     pages = {}
     for run, folder in zip(runs, run_dirs, strict=True):
