@@ -23,7 +23,7 @@ from hydra.errors import HydraException
 from ganlab.atomic_write import SPACE_ERRNOS
 from ganlab.config import CONF_DIR, GROUPS, register_schema
 from ganlab.errors import ConfigError, message_prefix
-from ganlab.jobs.launchers import check_plugins, check_slurm_is_here
+from ganlab.jobs.launchers import check_joblib_jobs, check_plugins, check_slurm_is_here
 from ganlab.jobs.train_job import hydra_message, launch
 from ganlab.overrides import is_multirun, last_value, override_key, split_override
 from ganlab.unknown_keys import check_keys
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         _check_group_choices(rest)
         check_keys(rest)
         check_plugins(rest)
+        check_joblib_jobs(rest)
         check_slurm_is_here(rest)
         resume = last_value(rest, "resume")
         rest = _distributed_overrides(_resume_overrides(rest))

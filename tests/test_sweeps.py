@@ -321,6 +321,14 @@ def test_a_missing_plugin_names_the_extra_to_install(
         assert err.endswith(f'{arg} needs a Hydra plugin that is not installed: pip install "ganlab[{extra}]".\n')
 
 
+def test_joblib_with_no_jobs_is_refused_before_the_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """joblib raised "n_jobs == 0 in Parallel has no meaning" with a traceback after the sweep was set up."""
+    sweep = tmp_path / "sweep"
+    argv = ["train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0", *TOY, f"hydra.sweep.dir={sweep}"]
+    assert "hydra.launcher.n_jobs=0 runs no job" in exits_2(argv, capsys)
+    assert not sweep.exists()
+
+
 LOCAL_LAUNCHER = """\
 # submitit's local executor, which acts out a SLURM time limit: SIGUSR2 30 s before timeout_min runs out, and a
 # restart of the job when it asks to be requeued.

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 from ganlab.errors import ConfigError
 from ganlab.jobs.signals import catch_stops_in_worker, inside_training_loop
 from ganlab.models.stylegan2_auto import auto_setting
-from ganlab.overrides import override_key, split_override
+from ganlab.overrides import last_value, override_key, split_override
 
 log = logging.getLogger("ganlab")
 
@@ -58,6 +58,17 @@ def check_plugins(args: list[str]) -> None:
             missing = key == group and value.startswith(prefix) and value != "null" and not _installed(module)
             if missing:
                 raise ConfigError(f'{arg} needs a Hydra plugin that is not installed: pip install "ganlab[{extra}]".')
+
+
+def check_joblib_jobs(args: list[str]) -> None:
+    """joblib's n_jobs: N parallel jobs, -1 one per CPU, -2 all but one, ...; 0 means nothing, and joblib says so
+    with a traceback once Hydra has set the sweep up."""
+    value = last_value(args, "hydra.launcher.n_jobs")
+    if value is not None and value.strip() in ("0", "+0", "-0"):
+        raise ConfigError(
+            "hydra.launcher.n_jobs=0 runs no job: give the number of jobs to run at once (e.g. 2), or -1 for one "
+            "per CPU."
+        )
 
 
 def check_slurm_is_here(args: list[str]) -> None:
