@@ -379,6 +379,14 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+    at_least = {"steps": 1, "warmup": 0, "batch": 1, "image_size": 4, "width": 1, "repeats": 1, "mnist_n": 1}
+    at_least |= {"folder_n": 1, "sg2_channel_base": 1, "sg2_channel_max": 1}
+    for name, low in at_least.items():
+        if getattr(args, name) is not None and getattr(args, name) < low:
+            parser.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    for name in ("peak_tflops", "row_timeout"):
+        if getattr(args, name) is not None and not getattr(args, name) > 0:
+            parser.error(f"--{name.replace('_', '-')} must be > 0, got {getattr(args, name)}")
     sizes = {w: args.batch or BATCH[w] for w in workloads}
     batches = (
         f"{sizes[workloads[0]]}" if len(set(sizes.values())) == 1 else ", ".join(f"{w} {b}" for w, b in sizes.items())

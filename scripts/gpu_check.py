@@ -719,6 +719,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(CHECKS))
     if unknown:
         parser.error(f"unknown check(s) {', '.join(unknown)}; choose from {', '.join(CHECKS)}")
+    if not args.budget > 0 or (args.steps is not None and args.steps < 1):
+        parser.error(f"--budget must be > 0 seconds and --steps >= 1, got {args.budget:g} and {args.steps}")
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        parser.error(f"--peak-tflops must be > 0, got {args.peak_tflops:g}")
 
     import torch
 

@@ -455,7 +455,7 @@ def chosen(row: Row, wanted: str) -> bool:
     return row.name.startswith(wanted) or row.slug.startswith(wanted)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
@@ -469,9 +469,14 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=Path, default=Path("outputs/quality"), help="where the runs go")
     parser.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or (args.seed is not None and args.seed < 0):
+        parser.error("--seeds must be >= 1 and --seed >= 0")
     wanted = [w.strip() for w in args.only.split(",") if w.strip()]
     rows = [r for r in ROWS if not wanted or any(chosen(r, w) for w in wanted)]
+    unmatched = [w for w in wanted if not any(chosen(r, w) for r in ROWS)]
+    if unmatched:
+        parser.error(f"--only {', '.join(unmatched)} names no row; rows: {', '.join(r.slug for r in ROWS)}")
     seeds = [args.seed] if args.seed is not None else list(range(args.seeds))
     results = []
     for row in rows:

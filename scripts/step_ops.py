@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--top", type=int, default=8)
     args = parser.parse_args(argv)
+    unknown = [name for name in args.configs.split(",") if name not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    if args.warmup < 0 or args.top < 1:
+        parser.error("--warmup must be >= 0 and --top >= 1")
     torch.set_num_threads(1)
     print(f"# aten ops per G step (torch {torch.__version__}, CPU)\n")
     print("| configuration | kernel ops per G step | views | most frequent |")
