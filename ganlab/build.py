@@ -195,7 +195,7 @@ def make_discriminator(node: DictConfig, in_shape: tuple[int, ...], **labels: An
     """D from its node, less `freeze` (FreezeD, which build applies: ganlab/transfer/freeze_d.py)."""
     resolved = OmegaConf.to_container(node, resolve=True)  # its interpolations (${loss.d_norm}) read the whole config
     own = OmegaConf.create({key: value for key, value in resolved.items() if key != "freeze"})
-    return instantiate_node(own, in_shape=in_shape, **labels)
+    return instantiate_node(own, "model.discriminator", in_shape=in_shape, **labels)
 
 
 def trainable(model: nn.Module) -> list[nn.Parameter]:
@@ -282,7 +282,7 @@ def build(cfg: DictConfig) -> Components:
     device = resolve_device(cfg.trainer.device)  # indexed; under torchrun, cuda is this rank's GPU
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    loss: AdversarialLoss = instantiate_node(cfg.loss)
+    loss: AdversarialLoss = instantiate_node(cfg.loss, "loss")
     n_critic = cfg.trainer.n_critic if cfg.trainer.n_critic is not None else loss.n_critic  # both checked >= 1
     d_norm = cfg.model.discriminator.get("norm")
     if d_norm == "batch" and not loss.allows_batchnorm_in_d:
@@ -294,7 +294,7 @@ def build(cfg: DictConfig) -> Components:
     data: DataSource = build_data(cfg.data, device)  # with data.classes/limit/xflip (ganlab/data/selection.py)
     num_classes = conditional_classes(cfg, data)
     labels = {} if num_classes is None else {"num_classes": num_classes}
-    G = instantiate_node(cfg.model.generator, out_shape=data.shape, **labels).to(device)
+    G = instantiate_node(cfg.model.generator, "model.generator", out_shape=data.shape, **labels).to(device)
     check_image_condition(G, data, cfg)
     D = make_discriminator(cfg.model.discriminator, data.shape, **labels)
     if model_flag(cfg, "spectral_norm"):
@@ -363,7 +363,7 @@ def content_term(node: Any, data: DataSource) -> ContentTerm | None:
     """`content=<name>` (None for content=none), checked against what the data pairs G's output with."""
     if not node:
         return None
-    term = instantiate_node(node)
+    term = instantiate_node(node, "content")
     if not isinstance(term, ContentTerm):
         raise ConfigError(f"content: {node.get('_target_')} is not a ganlab ContentTerm.")
     term.check(data, tuple(data.shape))
@@ -395,7 +395,7 @@ def build_stabilizers(
     against the data and the networks."""
     built: dict[str, Stabilizer] = {}
     for name, node in nodes.items():
-        stabilizer = instantiate_node(node)
+        stabilizer = instantiate_node(node, f"stabilizers.{name}")
         if not isinstance(stabilizer, Stabilizer):
             raise ConfigError(f"stabilizers.{name}: {node.get('_target_')} is not a ganlab Stabilizer.")
         stabilizer.bind(tuple(data_shape), device)

@@ -8,12 +8,16 @@ researcher's own modules.
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Any
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Union
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from ganlab.errors import ConfigError
 
@@ -41,11 +45,13 @@ def check_targets(node: Any, where: str = "config") -> None:
             check_targets(value, f"{where}[{i}]")
 
 
-def instantiate_node(node: Any, **kwargs: Any) -> Any:
+def instantiate_node(node: Any, where: str | None = None, **kwargs: Any) -> Any:
     """hydra.utils.instantiate of a node whose targets are all trusted; a ConfigError raised by the target
     surfaces as itself, and a TypeError (an argument the target does not take, a value of the wrong type) as
-    a ConfigError naming the target."""
+    a ConfigError naming the target. A value that a ganlab class's annotations refuse (`data.image_size=abc`,
+    `data.seed=1.5`) is named first, as `where`.<key> (`where`: the node's place in the config, e.g. "data")."""
     check_targets(node)
+    check_argument_types(node, where)
     try:
         return instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as err:
@@ -68,3 +74,63 @@ def option_name(target: str) -> str:
     if module.startswith("torch.optim"):
         return name.lower()
     return target
+
+
+def check_argument_types(node: Any, where: str | None = None) -> None:
+    """Each value of a ganlab class's node against the annotation of the argument it goes to, where that is
+    made of int, float, bool, str, None and lists of them (others are left to the class): the value's key and
+    what it must be are named, not a comparison of a str with an int deep inside the class."""
+    if not isinstance(node, DictConfig | dict):
+        return
+    target = node.get("_target_")
+    if not isinstance(target, str) or not target.startswith("ganlab."):
+        return
+    from hydra.utils import get_object
+
+    try:
+        cls = get_object(target)
+        hints = typing.get_type_hints(cls.__init__ if inspect.isclass(cls) else cls)
+    except Exception:  # noqa: BLE001  an unresolvable annotation: the class checks its own values
+        return
+    for key, value in node.items():
+        if not isinstance(key, str) or key.startswith("_") or key not in hints:
+            continue
+        value = value if not isinstance(value, DictConfig | ListConfig) else OmegaConf.to_container(value)
+        if _fits(hints[key], value) is False:
+            raise ConfigError(f"{where or target}.{key} must be {_described(hints[key])}, got {value!r}.")
+
+
+def _fits(hint: Any, value: Any) -> bool | None:
+    """Whether `value` fits the annotation `hint`; None where the annotation is not one this checks."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        fits = [_fits(arg, value) for arg in args]
+        return True if True in fits else (None if None in fits else False)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint in (list, tuple) or origin in (list, tuple, Sequence):
+        if not isinstance(value, list | tuple):
+            return False
+        item = args[0] if args and (origin is not tuple or len(args) == 1 or args[1] is Ellipsis) else None
+        return None if item is None else (False if any(_fits(item, v) is False for v in value) else True)
+    return None
+
+
+def _described(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_described(arg) for arg in args)
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+    if hint in names:
+        return names[hint]
+    if args:
+        return f"a list of {_described(args[0]).removeprefix('an ').removeprefix('a ')}s"
+    return "a list"

@@ -164,8 +164,13 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["loss.r1=inf"], ["loss.r1 must be a finite number >= 0 (a penalty weight gamma; 0: off), got inf"]),
         (["loss.r1=abc"], ["loss.r1 must be a finite number >= 0", "'abc'"]),
         (["augment.instance_noise=inf"], ["augment.instance_noise must be a finite number >= 0 (a std), got inf"]),
-        (["loss=wgan_gp", "loss.drift=abc"], ["loss.drift must be a finite number >= 0"]),
+        (["loss=wgan_gp", "loss.drift=abc"], ["loss.drift must be a number, got 'abc'"]),
         (["loss.label_smoothing=1"], ["loss.label_smoothing must be a number in [0, 1)"]),
+        # a value against the annotation of the class argument it goes to (targets.check_argument_types)
+        (["data.image_size=abc"], ["data.image_size must be an integer, got 'abc'"]),
+        (["model=rnn", "data=sines", "data.seed=1.5"], ["data.seed must be an integer, got 1.5"]),
+        (["model.generator.width=1.5"], ["model.generator.width must be an integer, got 1.5"]),
+        (["model=mlp", "data=gaussians", "data.kind=5"], ["data.kind must be a string, got 5"]),
         # deletions and ++ (Hydra's "delete" and "set or add")
         (["~seed"], ["~seed: seed is read by the run, so it cannot be deleted; set it instead (seed=...)"]),
         (["~trainer.ema"], ["trainer.ema is read by the run, so it cannot be deleted"]),

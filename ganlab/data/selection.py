@@ -31,7 +31,7 @@ def build_data(node: Any, device: torch.device | str) -> Any:
     """The data source of a data node (`_target_` and its options), with data.classes/limit/xflip applied."""
     resolved = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     classes, limit, xflip = checked_selection(resolved)
-    data = instantiate_node(without_selection(resolved), device=device)
+    data = instantiate_node(without_selection(resolved), "data", device=device)
     return select(data, classes, limit, xflip)
 
 
