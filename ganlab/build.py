@@ -155,6 +155,8 @@ def check_optimizer_values(values: dict[str, Any], who: str, settings: str) -> N
     for key, value in values.items():
         numbers = value if isinstance(value, list | tuple) else [value]
         for number in numbers:
+            if isinstance(number, str):
+                raise ConfigError(f"optimizer ({who}): {key} must be a number, got {value!r}{where}.")
             if isinstance(number, float) and not math.isfinite(number):
                 raise ConfigError(f"optimizer ({who}): {key} must be finite, got {value}{where}.")
     betas = values.get("betas")

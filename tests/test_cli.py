@@ -160,6 +160,7 @@ def _fails(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (["optimizer.lr_d=inf"], ["optimizer.lr_d must be a finite number > 0, got inf"]),
         (["optimizer.lr_g=null"], ["optimizer.lr_g must be a finite number > 0, got None"]),
         (["optimizer.weight_decay=inf"], ["weight_decay must be finite"]),
+        (["optimizer.weight_decay=abc"], ["optimizer (generator): weight_decay must be a number, got 'abc'"]),
         (["optimizer=rmsprop", "optimizer.alpha=2"], ["alpha (the squared gradients' smoothing) must be in [0, 1]"]),
         (["loss.r1=inf"], ["loss.r1 must be a finite number >= 0 (a penalty weight gamma; 0: off), got inf"]),
         (["loss.r1=abc"], ["loss.r1 must be a finite number >= 0", "'abc'"]),

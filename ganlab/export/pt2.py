@@ -6,6 +6,7 @@ with torch alone, no ganlab. The batch dimension is dynamic; the rest is fixed a
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +20,11 @@ FILE = "generator.pt2"
 
 
 def to_bytes(G: nn.Module, args: tuple[Tensor, ...]) -> bytes:
-    program = torch.export.export(GeneratorForward(G).eval(), args, dynamic_shapes=batch_dimensions(len(args)))
+    with warnings.catch_warnings():
+        # torch's own LSTM/GRU keep their weights in a list (`_flat_weights`) that export sees reassigned, and
+        # torch warns to the user about its own module; the export is checked against G all the same (check.py).
+        warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights", category=UserWarning)
+        program = torch.export.export(GeneratorForward(G).eval(), args, dynamic_shapes=batch_dimensions(len(args)))
     buffer = io.BytesIO()
     torch.export.save(program, buffer)
     return buffer.getvalue()
