@@ -27,28 +27,29 @@ SELECTION_KEYS = ("classes", "limit", "xflip")
 LIMIT_SEED = 0  # the subset of data.limit=N is the same for every run of a data set
 
 
-def build_data(node: Any, device: torch.device | str) -> Any:
-    """The data source of a data node (`_target_` and its options), with data.classes/limit/xflip applied."""
+def build_data(node: Any, device: torch.device | str, where: str = "data") -> Any:
+    """The data source of a data node (`_target_` and its options), with data.classes/limit/xflip applied.
+    `where` names the node's options in messages (data.source_options of a source inside another)."""
     resolved = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    classes, limit, xflip = checked_selection(resolved)
-    data = instantiate_node(without_selection(resolved), "data", device=device)
+    classes, limit, xflip = checked_selection(resolved, where)
+    data = instantiate_node(without_selection(resolved), where, device=device)
     return select(data, classes, limit, xflip)
 
 
-def checked_selection(node: dict[str, Any]) -> tuple[list[int] | None, int | None, bool]:
+def checked_selection(node: dict[str, Any], where: str = "data") -> tuple[list[int] | None, int | None, bool]:
     """data.classes (a list of class indices), data.limit (a count) and data.xflip (true or false) as their
     types, or a message: `data.xflip=no` must not mirror the images, nor `data.limit=2.5` train on 2."""
     classes, limit, xflip = node.get("classes"), node.get("limit"), node.get("xflip")
     if xflip is None:
         xflip = False
     if not isinstance(xflip, bool):
-        raise ConfigError(f"data.xflip must be true or false, got {xflip!r}.")
+        raise ConfigError(f"{where}.xflip must be true or false, got {xflip!r}.")
     if classes is not None and not (
         isinstance(classes, list | tuple) and all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
     ):
-        raise ConfigError(f"data.classes must be a list of class indices such as [5,6,7], got {classes!r}.")
+        raise ConfigError(f"{where}.classes must be a list of class indices such as [5,6,7], got {classes!r}.")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
-        raise ConfigError(f"data.limit must be a whole number of images (or null: all), got {limit!r}.")
+        raise ConfigError(f"{where}.limit must be a whole number of images (or null: all), got {limit!r}.")
     return None if classes is None else list(classes), limit, xflip
 
 

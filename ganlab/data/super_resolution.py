@@ -67,7 +67,7 @@ class SuperResolutionData:
             raise ConfigError(f"data.heldout is the share of images kept out of training, in (0, 1), got {heldout}.")
         self.scale = int(scale)
         self.source_config = source_node(source, image_size, source_options)
-        inner = build_data(self.source_config, device)
+        inner = build_data(self.source_config, device, "data.source_options")
         self.shape = tuple(inner.shape)
         if len(self.shape) != 3:
             raise ConfigError(f"data.source={source} is not a source of images.")

@@ -35,7 +35,7 @@ def in_memory(
     if source not in allowed:
         raise ConfigError(f"{option}={source!r}: choose one of {', '.join(allowed)}.")
     node = option_node(source, image_size, options)
-    data = memory_of(build_data(node, device))  # an in-memory set, or a cached image folder
+    data = memory_of(build_data(node, device, f"{option}_options"))  # in memory, or a cached image folder
     if data is None:
         raise ConfigError(f"{option}={source}: data=unpaired holds its sources in memory; use data.cache=true.")
     return data, node
