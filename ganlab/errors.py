@@ -54,15 +54,12 @@ def check_number(
 
 
 def _number_range(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
-    def shown(bound: float) -> str:
-        return f"{bound:g}"
-
     if low is not None and high is not None:
-        return f"a number in {'(' if low_open else '['}{shown(low)}, {shown(high)}{')' if high_open else ']'}"
+        return f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
     if low is not None:
-        return f"a finite number {'>' if low_open else '>='} {shown(low)}"
+        return f"a finite number {'>' if low_open else '>='} {low:g}"
     if high is not None:
-        return f"a finite number {'<' if high_open else '<='} {shown(high)}"
+        return f"a finite number {'<' if high_open else '<='} {high:g}"
     return "a finite number"
 
 
