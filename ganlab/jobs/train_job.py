@@ -228,6 +228,18 @@ def wrapped_config_error(err: BaseException) -> ConfigError | None:
     return None
 
 
+# OmegaConf refusing a typed run knob's value: "Error merging override trainer.steps=abc\nValue 'abc' of type
+# 'str' could not be converted to Integer\n    full_key: ...", then its schema's class names.
+SCHEMA_TYPE_ERROR = re.compile(
+    r"Error merging override (?P<key>[^=\s]+)=(?P<given>.*)\nValue '.*' of type '\w+' could not be converted to "
+    r"(?P<kind>\w+)"
+)
+SCHEMA_BOOL_ERROR = re.compile(
+    r"Error merging override (?P<key>[^=\s]+)=(?P<given>.*)\nValue '.*' is not a valid (?P<kind>bool)"
+)
+SCHEMA_TYPES = {"Integer": "an integer", "Float": "a number", "bool": "true or false", "String": "a string"}
+
+
 def hydra_message(err: Exception) -> str:
     message = str(err).split("\nConfig search path:")[0]  # Hydra's search path is noise to a user
     ours = rewrite_hydra_message(message)  # not Hydra's advice to add the unknown key with +
@@ -235,6 +247,10 @@ def hydra_message(err: Exception) -> str:
         return ours
     if isinstance(err, HydraException) and err.__cause__ is not None:
         message += f"\n{err.__cause__}"
+    typed = SCHEMA_TYPE_ERROR.search(message) or SCHEMA_BOOL_ERROR.search(message)
+    if typed:
+        key, given, kind = typed.group("key"), typed.group("given"), typed.group("kind")
+        return f"{key} must be {SCHEMA_TYPES.get(kind, kind)}, got {given!r}."
     return message
 
 
