@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from ganlab.config import check_run_knobs
 from ganlab.content.base import ContentTerm
 from ganlab.data.selection import build_data
 from ganlab.distributed import current, local_device
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, check_number
 from ganlab.growth import GrowthSchedule, growth_schedule
 from ganlab.losses.base import AdversarialLoss
 from ganlab.models.layers import has_batchnorm
@@ -148,24 +147,35 @@ def _optimizer(node: Any, params: Any, who: str, device: torch.device, settings:
     return opt
 
 
+# The ranges of torch's optimizer hyperparameters that a config sets (other numbers need only be finite);
+# torch checks some of these itself, in messages that name neither the key nor the range.
+OPTIMIZER_RANGES: dict[str, dict[str, Any]] = {
+    "lr": {"low": 0, "low_open": True},
+    "weight_decay": {"low": 0},
+    "momentum": {"low": 0, "high": 1, "high_open": True},
+    "dampening": {"low": 0, "high": 1},
+    "alpha": {"low": 0, "high": 1, "meaning": " (the squared gradients' smoothing)"},
+    "eps": {"low": 0, "low_open": True},
+    "betas": {"low": 0, "high": 1, "high_open": True},
+}
+
+
 def check_optimizer_values(values: dict[str, Any], who: str, settings: str) -> None:
-    """What torch's optimizers let through and then diverge on: an inf (lr=inf passes lr >= 0), betas that are
-    not a pair (Adam reads betas[1] and ignores a third), RMSprop's smoothing constant outside [0, 1]."""
-    where = f" (set by {settings})" if settings else ""
+    """Each number the config gives `who`'s optimizer, named by the key that sets it: finite (lr=inf passes
+    torch's lr >= 0), in its range (OPTIMIZER_RANGES), not a flag or text (weight_decay=true trained with 1.0),
+    and betas a pair (Adam reads betas[1] and ignores a third)."""
     for key, value in values.items():
-        numbers = value if isinstance(value, list | tuple) else [value]
-        for number in numbers:
-            if isinstance(number, str):
-                raise ConfigError(f"optimizer ({who}): {key} must be a number, got {value!r}{where}.")
-            if isinstance(number, float) and not math.isfinite(number):
-                raise ConfigError(f"optimizer ({who}): {key} must be finite, got {value}{where}.")
-    betas = values.get("betas")
-    if isinstance(betas, list | tuple) and len(betas) != 2:
-        raise ConfigError(f"optimizer ({who}): betas must be a pair [beta1, beta2], got {list(betas)}{where}.")
-    alpha = values.get("alpha")
-    if isinstance(alpha, int | float) and not isinstance(alpha, bool) and not 0 <= alpha <= 1:
-        smoothing = "alpha (the squared gradients' smoothing)"
-        raise ConfigError(f"optimizer ({who}): {smoothing} must be in [0, 1], got {alpha}{where}.")
+        if isinstance(value, bool) and key not in OPTIMIZER_RANGES:
+            continue  # amsgrad, nesterov, foreach, fused, ...: flags
+        setting = (k for k in settings.split(", ") if k.rpartition(".")[2].startswith(key))
+        option = next(setting, f"optimizer.{who}.{key}")
+        if key == "betas":
+            if not isinstance(value, list | tuple) or len(value) != 2:
+                raise ConfigError(f"{option} must be a pair [beta1, beta2], got {value!r}.")
+            for beta in value:
+                check_number(option, beta, **OPTIMIZER_RANGES["betas"], meaning=f" for each beta (got {value!r})")
+        elif isinstance(value, int | float | str | list | tuple) or value is None:
+            check_number(option, value, **OPTIMIZER_RANGES.get(key, {}))
 
 
 def _fused(
