@@ -25,7 +25,7 @@ from ganlab.config import CONF_DIR, GROUPS, register_schema
 from ganlab.errors import ConfigError, message_prefix
 from ganlab.jobs.launchers import check_joblib_jobs, check_plugins, check_slurm_is_here
 from ganlab.jobs.train_job import hydra_message, launch
-from ganlab.overrides import is_multirun, last_value, override_key, split_override
+from ganlab.overrides import is_multirun, last_value, override_key, quoted, split_override
 from ganlab.unknown_keys import check_keys
 
 USAGE = """usage: ganlab <command> [options]     ganlab <command> --help: its options     ganlab --version
@@ -80,11 +80,11 @@ def _resume_overrides(args: list[str]) -> list[str]:
         for a in load_checkpoint(path, mmap=True).get("overrides", [])
         if override_key(a) not in overridden and not override_key(a).startswith("hydra.")
     ]
-    new = [*stored, *keep, f"resume='{path}'"]
+    new = [*stored, *keep, f"resume={quoted(str(path))}"]
     run_dir = run_dir_of(path)
     if run_dir is not None:
         # Continue in place; leave the run's .hydra/ as the record of how it was first launched.
-        new += [f"hydra.run.dir='{run_dir}'", "hydra.output_subdir=null"]
+        new += [f"hydra.run.dir={quoted(str(run_dir))}", "hydra.output_subdir=null"]
     return new
 
 

@@ -16,9 +16,26 @@ def override_key(override: str) -> str:
 
 
 def last_value(args: list[str], key: str) -> str | None:
-    """The value the last override of `key` gives it (the one Hydra applies), or None."""
+    """The value the last override of `key` gives it (the one Hydra applies), or None; a quoted value
+    (`resume='/runs/my run'`) without its quotes, as Hydra reads it."""
     values = [value for k, value in map(split_override, args) if k == key and value is not None]
-    return values[-1] if values else None
+    return unquoted(values[-1]) if values else None
+
+
+def unquoted(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1].replace("\\" + value[0], value[0])
+    return value
+
+
+def quoted(value: str) -> str:
+    """`value` as a quoted override value that Hydra's grammar reads back as it is (a path with spaces, `=`,
+    quotes): in the quote it does not contain, else with its single quotes escaped."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return "'" + value.replace("'", "\\'") + "'"
 
 
 def is_multirun(args: list[str]) -> bool:

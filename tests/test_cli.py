@@ -81,9 +81,9 @@ def test_resume_recomposes_the_original_run(
 ) -> None:
     # In-process: `ganlab.cli.main` is the console script's entry point (test_train_end_to_end runs the script).
     monkeypatch.chdir(tmp_path)
-    run = tmp_path / "run"
+    run = tmp_path / "the run's folder"  # a space and a quote: the stored overrides are quoted to be read back
     main(["train", "debug=fast", "model=mlp", "data=gaussians", "data.kind=grid25", "trainer.steps=4",
-          f"hydra.run.dir={run}"])  # fmt: skip
+          f'hydra.run.dir="{run}"'])  # fmt: skip
     # Only resume= and the new length: model, data and the rest come back from the checkpoint.
     main(["train", f"resume={run}", "trainer.steps=6"])
     state = load_checkpoint(run / "checkpoints" / "last.pt")
@@ -92,7 +92,7 @@ def test_resume_recomposes_the_original_run(
     assert [s for s, _ in read_events(run)[0]["loss/D"]] == [2, 4, 6]
     assert not Path("outputs").exists()  # continued in place, no new run directory
     # A resumed run resumes again; a new value for a stored group replaces it (and here does not fit).
-    main(["train", f"resume={run}", "trainer.steps=8"])
+    main(["train", f'resume="{run}"', "trainer.steps=8"])  # quoted as Hydra takes any value
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 8
     capsys.readouterr()
     err = exits_2(["train", f"resume={run}", "model=dcgan", "trainer.steps=10"], capsys)
