@@ -44,6 +44,12 @@ def resolve_checkpoint(resume: str | os.PathLike, option: str = "resume") -> Pat
     if path.is_dir():
         candidate = path / CHECKPOINT_DIR / LAST
         if not candidate.is_file():
+            kept = sorted((path / CHECKPOINT_DIR).glob("step_*.pt"))
+            if kept:  # trainer.keep_every/keep_last's checkpoints: name the newest rather than doubt the folder
+                raise ConfigError(
+                    f"{option}={resume}: the run has no {CHECKPOINT_DIR}/{LAST}, but keeps {len(kept)} step "
+                    f"checkpoint(s); give one, e.g. {option}={kept[-1]} (the newest)."
+                )
             raise ConfigError(
                 f"{option}={resume}: the directory has no {CHECKPOINT_DIR}/{LAST}; is it a ganlab run directory?"
             )

@@ -215,6 +215,12 @@ def test_bad_resume_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     torch.save({"weights": torch.zeros(2)}, foreign)
     assert "is not a ganlab checkpoint" in _fails([f"resume={foreign}"], capsys)
     assert "resume the jobs of a sweep one at a time" in _fails(["-m", f"resume={foreign}"], capsys)
+    kept = tmp_path / "kept" / "checkpoints"  # last.pt gone, trainer.keep_every's step checkpoints left
+    kept.mkdir(parents=True)
+    for step in (2, 4):
+        (kept / f"step_000000{step}.pt").write_bytes(b"")
+    err = _fails([f"resume={tmp_path / 'kept'}"], capsys)
+    assert "keeps 2 step checkpoint(s); give one" in err and str(kept / "step_0000004.pt") in err
 
 
 def test_resume_with_a_different_shape_names_the_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
