@@ -46,7 +46,9 @@ def parse_options(schema: type[T], args: list[str], command: str) -> T:
         options: Any = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         detail = str(err).split("\n")[0]
-        raise ConfigError(f"ganlab {command}: {detail}. Options: {known}.") from err
+        key = getattr(err, "full_key", None)  # the option whose value was refused (n=abc), where OmegaConf knows
+        where = f"{key.rstrip('_')}={dict(pairs).get(key.rstrip('_'), '')}: " if key else ""
+        raise ConfigError(f"ganlab {command}: {where}{detail}. Options: {known}.") from err
     return options
 
 

@@ -62,6 +62,8 @@ def main(args: list[str]) -> None:
     check_seed(opts.seed)
     if opts.interpolate:
         check_count("steps", opts.steps, low=2, high=1000)
+    elif "steps" in keys:
+        raise ConfigError("ganlab sample: steps= is the images per row of interpolate=true; give that too.")
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device, opts.generator)
     snap.relocate(moved_data)
