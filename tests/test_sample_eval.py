@@ -165,6 +165,8 @@ _fails = exits_2
         (["sample", "RUN", "count=3"], "Key 'count' not in 'SampleOptions'"),
         (["sample", "RUN", "n=many"], "ganlab sample: n=many: Value 'many' of type 'str' could not be converted"),
         (["sample", "RUN", "steps=5"], "steps= is the images per row of interpolate=true; give that too"),
+        (["sample", "RUN", "out=grid.png/"], "out=grid.png/ names a folder; give the file to write in it"),
+        (["eval", "RUN", "out=metrics/"], "out=metrics/ names a folder"),
         (["sample", "RUN", "n=0"], "n must be between 1 and"),
         (["eval", "RUN", "n=0"], "n must be between 1 and"),
         (["eval", "RUN", "n=-5"], "n must be between 1 and"),
@@ -203,7 +205,7 @@ def test_an_unwritable_out_is_refused_and_leaves_nothing_behind(
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")
     err = _fails(["sample", f"run={image_run}", f"out={blocker / 'grid.png'}"], capsys)
-    assert f"out={blocker / 'grid.png'}: cannot write there" in err
+    assert f"out={blocker / 'grid.png'}: {blocker} is a file, not a folder to write in" in err
     folder = tmp_path / "folder.png"
     folder.mkdir()  # out names an existing directory
     assert "cannot write there" in _fails(["sample", f"run={image_run}", f"out={folder}"], capsys)
@@ -222,7 +224,7 @@ def test_eval_refuses_an_unwritable_out_before_evaluating(
     blocker = tmp_path / "file"
     blocker.write_text("x")
     err = _fails(["eval", f"run={image_run}", f"out={blocker / 'm.json'}"], capsys)
-    assert "cannot write there" in err and "fid" not in capsys.readouterr().out
+    assert f"{blocker} is a file, not a folder" in err and "fid" not in capsys.readouterr().out
 
 
 def test_class_metrics_only_for_a_classifier_of_the_data_s_classes(mnist_root: Path) -> None:

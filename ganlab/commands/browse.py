@@ -12,7 +12,7 @@ from ganlab.browse.page import run_page
 from ganlab.browse.sweep import sweep_page
 from ganlab.checkpoint import run_dir_of
 from ganlab.commands.options import parse_options
-from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.output import check_writable, output_file, write_atomically
 from ganlab.commands.schemas import BrowseOptions
 from ganlab.errors import ConfigError
 from ganlab.runs import find_runs, is_run_dir, read_runs
@@ -28,7 +28,7 @@ def main(args: list[str]) -> None:
     if not given.is_dir():
         what = "a file" if given.exists() else "no such directory"
         raise ConfigError(f"run={given}: {what}; give a run directory or a sweep's.")
-    out = Path(opts.out).expanduser() if opts.out else given / PAGE
+    out = output_file(opts.out) if opts.out else given / PAGE
     if out.suffix.lower() not in (".html", ".htm"):
         raise ConfigError(f"out={out}: the page is HTML; name it *.html.")
     check_writable(out)

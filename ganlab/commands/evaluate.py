@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import ganlab
 from ganlab.build import resolve_device
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
-from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.output import check_writable, output_file, write_atomically
 from ganlab.commands.schemas import EvalOptions
 from ganlab.evaluation import Evaluation, describe, lower_is_better, make_evaluator
 from ganlab.runs import EVAL_FILE
@@ -28,7 +27,7 @@ def main(args: list[str]) -> None:
     device = resolve_device(opts.device, option="device")
     snap = load_snapshot(opts.run, device, opts.generator)
     snap.relocate(moved_data)
-    out = Path(opts.out).expanduser() if opts.out else snap.folder / EVAL_FILE
+    out = output_file(opts.out) if opts.out else snap.folder / EVAL_FILE
     check_writable(out)
     evaluator = make_evaluator(
         snap.data(device),

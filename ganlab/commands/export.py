@@ -16,6 +16,7 @@ import torch
 
 from ganlab.atomic_write import SPACE_ERRNOS
 from ganlab.commands.options import parse_options
+from ganlab.commands.output import check_parent_folders
 from ganlab.commands.schemas import ExportOptions
 from ganlab.errors import ConfigError
 from ganlab.export import check, onnx, pt2, safetensors
@@ -82,6 +83,7 @@ def parse_formats(given: str) -> list[str]:
 def check_out(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ConfigError(f"out={out}: already exists and is not an empty folder; choose a new folder or remove it.")
+    check_parent_folders(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -11,8 +11,25 @@ from ganlab.atomic_write import atomic_write
 from ganlab.errors import ConfigError
 
 
+def output_file(given: str, option: str = "out") -> Path:
+    """`out=` of a command that writes one file: a path ending in / names a folder, which Path would drop
+    silently (out=metrics/ wrote a file called metrics)."""
+    if given.endswith(("/", os.sep)):
+        raise ConfigError(f"{option}={given} names a folder; give the file to write in it ({option}={given}<name>).")
+    return Path(given).expanduser()
+
+
+def check_parent_folders(path: Path, option: str = "out") -> None:
+    """The nearest existing parent of `path` must be a folder: mkdir under a file says "File exists", which
+    reads as if the output itself were there."""
+    existing = next((folder for folder in path.parents if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"{option}={path}: {existing} is a file, not a folder to write in.")
+
+
 def check_writable(path: Path, option: str = "out") -> None:
     """Refuse an `out` that cannot be written before any work is done (the folder is made if missing)."""
+    check_parent_folders(path, option)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:

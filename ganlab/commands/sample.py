@@ -23,7 +23,7 @@ from ganlab import pictures
 from ganlab.build import resolve_device
 from ganlab.commands import sequence_files
 from ganlab.commands.options import check_count, check_seed, parse_options, split_data_overrides
-from ganlab.commands.output import check_writable, write_atomically
+from ganlab.commands.output import check_writable, output_file, write_atomically
 from ganlab.commands.schemas import SampleOptions
 from ganlab.condition import grid_labels
 from ganlab.errors import ConfigError
@@ -68,7 +68,7 @@ def main(args: list[str]) -> None:
     snap = load_snapshot(opts.run, device, opts.generator)
     snap.relocate(moved_data)
     G = truncated(snap.G, opts.truncation, snap.model)
-    out = Path(opts.out).expanduser() if opts.out else unused_name(snap.folder / "sample.png")
+    out = output_file(opts.out) if opts.out else unused_name(snap.folder / "sample.png")
     sequences = len(snap.shape) == 2
     raw_suffixes = {".npz", ".csv"} if sequences else {".npz"}
     if out.suffix.lower() not in PICTURE_SUFFIXES | raw_suffixes:
