@@ -235,10 +235,17 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict[str, Any]) -> N
 
 
 def stop_diverged(
-    bad: list[str], step: int, ckpt_dir: Path, rollbacks: int = 0, on_nan: str = "stop", checkpoint_every: int = 0
+    bad: list[str],
+    step: int,
+    ckpt_dir: Path,
+    rollbacks: int = 0,
+    on_nan: str = "stop",
+    checkpoint_every: int = 0,
+    loss: str | None = None,
 ) -> None:
     """Stop a diverged run before it overwrites the last good checkpoint with NaNs; `bad` names what broke. The
-    advice follows what was tried: under trainer.on_nan=rollback, why it could not roll back (again)."""
+    advice follows what was tried: under trainer.on_nan=rollback, why it could not roll back (again); `loss`, the
+    run's loss option, is not suggested to it."""
     last = ckpt_dir / LAST
     kept = (
         f"The last checkpoint, {last} (step {load_checkpoint(last)['step']}), is kept."
@@ -252,9 +259,10 @@ def stop_diverged(
         tried = f"trainer.on_nan=rollback had no checkpoint to go back to{first if checkpoint_every else ''}; try "
     else:
         tried = "try "
+    steadier = " or ".join(f"loss={name}" for name in ("wgan_gp", "hinge") if name != loss)
     message = (
         f"training diverged at step {step}: {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} not finite. "
-        f"{kept} Lower the learning rates, {tried}a steadier loss such as loss=wgan_gp or loss=hinge."
+        f"{kept} Lower the learning rates, {tried}a steadier loss such as {steadier}."
         + (f" It had already been rolled back {rollbacks} time(s) (trainer.max_rollbacks)." if rollbacks else "")
     )
     log_to_files(message)  # the CLI prints it on stderr

@@ -40,6 +40,7 @@ from ganlab.run_log import RunLogger, log_to_files, run_hparams
 from ganlab.run_state import Checkpoints, RunState, find_checkpoint, stop_diverged
 from ganlab.status import DIVERGED, RunStatus
 from ganlab.step import TrainStep
+from ganlab.targets import option_name
 from ganlab.transfer.init import initialize_from
 
 log = logging.getLogger("ganlab")
@@ -116,8 +117,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
                         roll_back(problems, first_bad or run.step, run, store, stepper, logger, speed, cfg)
                         continue
                     status.expect(DIVERGED)  # the RunStopped raised next means divergence, not a failed write
+                    loss = option_name(str(cfg.loss.get("_target_", "")))
                     stop_diverged(
-                        problems, first_bad or run.step, store.folder, run.rollbacks, t.on_nan, t.checkpoint_every
+                        problems, first_bad or run.step, store.folder, run.rollbacks, t.on_nan, t.checkpoint_every, loss
                     )
                 if due.log:
                     values |= rates(parts, speed, stepper.batches_drawn)

@@ -86,6 +86,15 @@ def test_on_nan_rollback_without_a_checkpoint_yet_stops(tmp_path: Path, monkeypa
     assert "try trainer.on_nan=rollback" not in message
 
 
+def test_the_advice_after_a_divergence_does_not_suggest_the_run_s_own_loss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inject_nan(monkeypatch, {1})
+    with pytest.raises(RunStopped) as stopped:
+        train(compose_cfg("trainer.steps=2", "trainer.log_every=1", "loss=hinge"), tmp_path)
+    assert "a steadier loss such as loss=wgan_gp." in str(stopped.value) and "loss=hinge" not in str(stopped.value)
+
+
 def test_keep_last_keeps_the_newest_periodic_checkpoints(tmp_path: Path) -> None:
     train(compose_cfg("trainer.steps=10", "trainer.checkpoint_every=2", "trainer.keep_last=2"), tmp_path / "a")
     assert sorted(p.name for p in (tmp_path / "a" / "checkpoints").iterdir()) == [
