@@ -139,11 +139,6 @@ def _optimizer(node: Any, params: Any, who: str, device: torch.device, settings:
         opt = _fused(factory, params, numeric_tuples, device) or factory(params, **numeric_tuples)
     except (ValueError, TypeError) as err:  # torch's own checks: betas outside [0, 1), betas=0.5, ...
         raise ConfigError(f"optimizer ({who}): {err}{f' (set by {settings})' if settings else ''}.") from err
-    for group in opt.param_groups:
-        if not group["lr"] > 0:
-            lr_key = next((k for k in settings.split(", ") if k.startswith("optimizer.lr")), None)
-            where = f" (set by {lr_key})" if lr_key else ""
-            raise ConfigError(f"optimizer ({who}): the learning rate must be > 0, got {group['lr']}{where}.")
     return opt
 
 
