@@ -132,10 +132,16 @@ def test_a_streaming_runs_own_timings_are_read_from_what_it_logs(
     text = "\n".join(f"[2026-12-02][ganlab][INFO] - {r.getMessage()}" for r in caplog.records)
     timings = data.timings()
     summary = gpu_check.stream_timings(text)
-    assert summary.startswith(f"2 workers started in {timings['start_s']:.2f} s, first batch after ")
-    assert f"first draw waited {timings['first_wait_s']:.2f} s" in summary
-    assert f"all draws waited {timings['wait_s']:.2f} s for 2 batches" in summary
-    assert summary.endswith(f"shutdown {timings['shutdown_s']:.2f} s")
+
+    def as_read(key: str) -> str:
+        # The log holds 3 decimals and the row shows 2, so round the same way twice: 0.0451 s is logged as
+        # 0.045 and shown as 0.04, where rounding it once would give 0.05.
+        return f"{float(f'{timings[key]:.3f}'):.2f}"
+
+    assert summary.startswith(f"2 workers started in {as_read('start_s')} s, first batch after ")
+    assert f"first draw waited {as_read('first_wait_s')} s" in summary
+    assert f"all draws waited {as_read('wait_s')} s for 2 batches" in summary
+    assert summary.endswith(f"shutdown {as_read('shutdown_s')} s")
     assert gpu_check.stream_timings("step 10/10 | D 1.0 G 1.0") == "no stream timings in its log"
 
 
