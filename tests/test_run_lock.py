@@ -90,3 +90,38 @@ def test_each_job_of_a_sweep_holds_its_own_directory(
     assert f"{sweep / '0'} is in use by another run (process {proc.pid} on " in err
     assert (sweep / "0" / LOCK_FILE).is_file() and not (sweep / "0" / "checkpoints").exists()
     assert step_of(sweep / "1") == 4
+
+
+def test_a_new_run_into_a_directory_holding_a_run_is_refused_before_hydra_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without resume= a second run into a finished run's directory overwrote its checkpoint, appended to its
+    train.log and stacked a second event file on the first, with exit 0."""
+    run = tmp_path / "run"
+    assert cli_exit(["train", "debug=fast", "trainer.steps=6", f"hydra.run.dir={run}"], capsys)[0] == 0
+    kept = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE}
+
+    code, err = cli_exit(["train", "debug=fast", f"hydra.run.dir={run}"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert err == (
+        f"ganlab: error: hydra.run.dir={run} already holds a run (checkpoints/last.pt): a new run there would "
+        "overwrite it. Continue that run with resume=auto, or give another hydra.run.dir.\n"
+    )
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != LOCK_FILE} == kept
+
+    assert cli_exit(["train", "debug=fast", "trainer.steps=8", f"hydra.run.dir={run}", "resume=auto"], capsys)[0] == 0
+    assert step_of(run) == 8
+
+
+def test_a_new_sweep_into_a_sweep_directory_with_trained_jobs_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sweep = tmp_path / "sweep"
+    assert cli_exit(["train", "-m", "debug=fast", "seed=0,1", f"hydra.sweep.dir={sweep}"], capsys)[0] == 0
+    kept = {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file() and p.name != LOCK_FILE}
+
+    code, err = cli_exit(["train", "-m", "debug=fast", "seed=5,6", f"hydra.sweep.dir={sweep}"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert f"hydra.sweep.dir={sweep} already holds a sweep whose jobs have checkpoints (0, 1)" in err
+    assert "Re-run that sweep's command with resume=auto" in err
+    assert {p: p.read_bytes() for p in sweep.rglob("*") if p.is_file() and p.name != LOCK_FILE} == kept

@@ -259,10 +259,13 @@ def test_a_sweep_job_does_not_continue_another_jobs_checkpoint(
     sweep = tmp_path / "sweep"
     assert _run(["train", "-m", *TOY, "loss=gan", f"hydra.sweep.dir={sweep}", "resume=auto"]) == 0
     before = _snapshot(sweep / "0")
+    record = {p.name: p.read_bytes() for p in (sweep / "0" / ".hydra").iterdir()}
     assert _run(["train", "-m", *TOY, "loss=hinge", f"hydra.sweep.dir={sweep}", "resume=auto"]) == 2
     err = capsys.readouterr().err
     assert "holds a checkpoint of another job (overrides that differ: loss=gan, loss=hinge)" in err
     assert _snapshot(sweep / "0") == before
+    # Hydra rewrote the job's .hydra/ before the job was refused; the record of how it was launched is put back.
+    assert {p.name: p.read_bytes() for p in (sweep / "0" / ".hydra").iterdir()} == record
     # Raising trainer.steps extends the same sweep.
     assert _run(["train", "-m", *TOY, "loss=gan", f"hydra.sweep.dir={sweep}", "resume=auto", "trainer.steps=6"]) == 0
     assert load_checkpoint(sweep / "0" / "checkpoints" / "last.pt")["step"] == 6

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -38,6 +37,7 @@ from ganlab.errors import (
     message_prefix,
     out_of_memory,
 )
+from ganlab.jobs.existing_runs import check_new_run, check_new_run_dir, job_records_kept, named_folder
 from ganlab.jobs.launchers import (
     JobFailed,
     SubmititRequeue,
@@ -74,10 +74,13 @@ def launch(args: list[str], resume: str | None) -> int:
     sweep_stops = SweepStops()
     sweep_dir = None
     if is_multirun(args):  # each job says its own run directory as it starts; the sweep's is said at the end
+        check_new_run(args, multirun=True)
         args, sweep_dir = pin_sweep_dir(args)
         sys.argv = ["ganlab train", *args]
+    continued = named_folder(args, SWEEP_DIR_KEY) if sweep_dir is not None and resume == "auto" else None
     try:
-        code = run_or_sweep(args, resume, sweep_stops, sweep_dir)
+        with job_records_kept(continued):
+            code = run_or_sweep(args, resume, sweep_stops, sweep_dir)
     finally:
         remove_unstarted_sweep(sweep_dir)
     if sweep_dir is not None and Path(sweep_dir).is_dir() and not sweep_stops.signum:
@@ -94,6 +97,7 @@ def run_or_sweep(args: list[str], resume: str | None, sweep_stops: SweepStops, s
                 raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
         else:
             with hold_named_run_dir(args, None if resume == "auto" else resume):
+                check_new_run(args, multirun=False)  # once held: a run still going there is named as such
                 train_job()
     except (RunInterrupted, JobFailed, BrokenExecutor) as err:
         # A stopped sweep: the jobs' own messages say where each stopped; this says how to go on. (BrokenExecutor:
@@ -145,6 +149,8 @@ def train_job(cfg: DictConfig) -> float | None:
         if is_rank_zero():  # under torchrun rank 0 alone writes, so it alone holds the directory
             resume = cfg.resume if cfg.resume not in (None, "auto") else None
             lock.enter_context(hold_run_dir(run_dir, resume=resume))
+        if cfg.resume is None:  # a time-stamped folder taken twice in one second, a sweep job's folder
+            check_new_run_dir(run_dir, "hydra.sweep.dir" if hydra_cfg.mode == RunMode.MULTIRUN else "hydra.run.dir")
         with requeue or contextlib.nullcontext():
             if cfg.resume == "auto" and hydra_cfg.mode == RunMode.MULTIRUN:
                 check_same_job(run_dir, overrides)
@@ -162,6 +168,9 @@ def train_job(cfg: DictConfig) -> float | None:
         note_stop(err.signum)
         remove_if_untouched(run_dir)
         raise JobFailed(str(err), err.exit_code) from None
+    except KeyboardInterrupt:  # Ctrl-C before the loop began: the CLI says so; no folder of Hydra's files is left
+        remove_if_untouched(run_dir)
+        raise
     except RunDirInUse as err:  # the directory is the other run's: leave it as it is
         job_failed(2, f"error: {err}", in_process)
     except (ConfigError, HydraException) as err:
@@ -285,13 +294,7 @@ def hold_named_run_dir(args: list[str], resume: str | None) -> contextlib.Abstra
     """Hold an existing run directory named by hydra.run.dir (given, or set by resume=) before Hydra writes its
     .hydra/ files there: a refused run must not overwrite the record of the run that holds it. The job takes the
     lock of any other directory itself, once Hydra has named it. `resume`: the user's resume= value, if any."""
-    given = last_value(args, "hydra.run.dir")
-    if given is None or not is_rank_zero():  # under torchrun rank 0 alone holds it
-        return contextlib.nullcontext()
-    try:
-        value = OverridesParser.create().parse_overrides([f"hydra.run.dir={given}"])[0].value()  # unquoted
-    except HydraException:
-        return contextlib.nullcontext()  # Hydra says what is wrong with it
-    if not isinstance(value, str) or "${" in value or not Path(value).is_dir():
-        return contextlib.nullcontext()  # interpolated, or new: no other run is in it yet
-    return hold_run_dir(Path(value), resume=resume)
+    named = named_folder(args, "hydra.run.dir")
+    if named is None or not named.is_dir() or not is_rank_zero():  # under torchrun rank 0 alone holds it
+        return contextlib.nullcontext()  # not given, interpolated or new: no other run is in it yet
+    return hold_run_dir(named, resume=resume)
