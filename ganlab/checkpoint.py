@@ -89,7 +89,33 @@ def load_checkpoint(
         raise ConfigError(f"{option}={path}: not a readable ganlab checkpoint ({reason}).{hint}") from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ConfigError(f"{option}={path}: this file is not a ganlab checkpoint (format {FORMAT} expected).")
+    check_contents(state, path, option, NEEDED)
     return state
+
+
+# What every reader of a checkpoint takes from it (sample, eval, export, init=, resume=), as dotted keys; a
+# resume takes RESUMED besides. Each is a dict but the leaves (`model.z_dim` may be null: the model's own).
+NEEDED = ("step", "G", "config.model.generator._target_", "config.model.z_dim", "config.data")
+RESUMED = ("D", "opt_G", "opt_D", "fixed_noise", "rng")
+
+
+def check_contents(state: dict[str, Any], path: Path, option: str, keys: tuple[str, ...]) -> None:
+    """Refuse a checkpoint that lacks what is read from it (edited, or written by another program), naming
+    what is missing, rather than failing on it with a KeyError or TypeError later."""
+    missing = [key for key in keys if not _holds(state, key.split("."))]
+    if missing:
+        raise ConfigError(
+            f"{option}={path}: the checkpoint has no {', '.join(missing)}; it was edited, or not written by ganlab "
+            "train."
+        )
+
+
+def _holds(node: Any, parts: list[str]) -> bool:
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return node is not None or parts[-1] == "z_dim"
 
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since 1.6

@@ -22,8 +22,10 @@ from ganlab.cache import digest
 from ganlab.checkpoint import (
     AUTO,
     LAST,
+    RESUMED,
     capture_rng,
     check_compatible,
+    check_contents,
     load_checkpoint,
     newest_good_checkpoint,
     resolve_checkpoint,
@@ -125,6 +127,7 @@ class Checkpoints:
     def resume(self, path: Path, state: dict[str, Any], run: RunState, lr_factor: float) -> None:
         """Continue from `state` (read from `path`): the config's learning rates, lowered once for every rollback
         before; the RNG states last, so that nothing draws between here and the first step."""
+        check_contents(state, path, "resume", RESUMED)
         check_compatible(state["config"], self.config, path)
         self._load_networks(state)
         self.stepper.load_scaler_state(state.get("scalers"))

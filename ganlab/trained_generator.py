@@ -18,7 +18,7 @@ from torch import nn
 from ganlab.build import latent_size
 from ganlab.checkpoint import load_checkpoint, resolve_checkpoint, run_dir_of
 from ganlab.data.selection import build_data
-from ganlab.errors import ConfigError
+from ganlab.errors import ConfigError, first_line
 from ganlab.targets import instantiate_node, option_name
 
 
@@ -83,7 +83,14 @@ def load_snapshot(run: str, device: torch.device, generator: str = "auto") -> Sn
         raise ConfigError(f"generator=G_ema: {path} holds no EMA of G (the run trained with trainer.ema off).")
     if generator == "auto":
         generator = "G_ema" if kept_ema else "G"
-    G.load_state_dict(state[generator])
+    try:
+        G.load_state_dict(state[generator])
+    except RuntimeError as err:  # the config edited, or filled in with today's defaults where a key is gone
+        details = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]  # after torch's heading
+        raise ConfigError(
+            f"run={path}: its {generator} weights do not fit the generator its config describes "
+            f"({details[0] if details else first_line(err)}); was the checkpoint edited?"
+        ) from err
     G.to(device).eval().requires_grad_(False)
     folder = run_dir_of(path) or path.parent
     z_dim = latent_size(G, config["model"]["z_dim"])

@@ -296,3 +296,44 @@ def test_a_checkpoint_whose_config_names_foreign_code_is_refused(
     from ganlab.targets import check_targets
 
     check_targets({"_target_": "os.system"})
+
+
+def test_a_checkpoint_with_an_edited_config_is_refused_by_every_reader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint edited by hand (or written by another program) that lacks what a command reads from it gave
+    KeyError and TypeError tracebacks; its config filled in with today's defaults gave a size-mismatch RuntimeError."""
+    from ganlab.checkpoint import save_checkpoint
+    from tests.conftest import cli_exit
+
+    train(compose_cfg(), tmp_path)
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    del state["format"]
+
+    def edited(name: str, change: object) -> Path:
+        copy = {**state, "config": {**state["config"], "model": dict(state["config"]["model"])}}
+        change(copy)  # type: ignore[operator]
+        save_checkpoint(copy, tmp_path / name)
+        return tmp_path / name
+
+    renamed = edited("renamed.pt", lambda s: s["config"]["model"].update(latent_dim=s["config"]["model"].pop("z_dim")))
+    no_config = edited("no_config.pt", lambda s: s.update(config=None))
+    no_noise = edited("no_noise.pt", lambda s: s.pop("fixed_noise"))
+    for checkpoint, missing in ((renamed, "config.model.z_dim"), (no_config, "config.model.generator._target_")):
+        for command in (["sample", f"run={checkpoint}"], ["eval", f"run={checkpoint}"],
+                        ["export", f"run={checkpoint}", f"out={tmp_path / 'export'}"],
+                        ["train", f"resume={checkpoint}"]):  # fmt: skip
+            code, err = cli_exit(command, capsys)
+            assert code == 2 and "Traceback" not in err, (command, err)
+            assert f"={checkpoint}: the checkpoint has no {missing}" in err
+    code, err = cli_exit(["train", f"resume={no_noise}", f"hydra.run.dir={tmp_path / 'continued'}"], capsys)
+    assert code == 2 and f"resume={no_noise}: the checkpoint has no fixed_noise; it was edited" in err
+
+    generator = state["config"]["model"]["generator"]
+    wider = edited("wider.pt", lambda s: s["config"]["model"].update(generator={**generator,
+                                                                                "width": 2 * generator["width"]}))  # fmt: skip
+    code, err = cli_exit(["sample", f"run={wider}"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert (
+        f"run={wider}: its G" in err and "weights do not fit the generator its config describes (size mismatch" in err
+    )
