@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import re
+import signal
 import sys
 from typing import NoReturn
 
@@ -282,6 +283,12 @@ def run() -> None:
         if not _torchrun_rank():
             raise
         code = stop.code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which stops at a step boundary): one line, not
+        # Python's traceback; 130, as a shell reports a process ended by SIGINT
+        print(f"\n{message_prefix()}: interrupted by Ctrl-C.", file=sys.stderr)
+        code = 128 + signal.SIGINT
+        if not _torchrun_rank():
+            sys.exit(code)
     finally:
         gc.freeze()
     if _torchrun_rank():

@@ -12,11 +12,12 @@ rank runs this loop; rank 0 alone writes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         speed = Throughput(t.batch_size, stepper.batches_drawn)
 
         # --- Steps, each followed by its periodic work ---
-        with StopRequests() as stop, logger, status:
+        with StopRequests() as stop, logger, status, second_ctrl_c_interrupts(stop, run, status, run_dir):
             if pending_eval and monitor:  # the checkpoint's own step was due an evaluation that a stop cut off
                 evaluate(monitor, run, parts, logger, store)
                 store.save(run)
@@ -305,6 +306,24 @@ def interrupted(stop: StopRequests, step: int, steps: int, run_dir: Path) -> Run
     )
     log_to_files(message)  # the CLI prints it on stderr
     return RunInterrupted(message, signum=stop.signum or signal.SIGTERM)  # or another rank's signal
+
+
+@contextlib.contextmanager
+def second_ctrl_c_interrupts(stop: StopRequests, run: RunState, status: RunStatus, run_dir: Path) -> Iterator[None]:
+    """A second Ctrl-C while stopping ends the run at once, maybe inside torch.save, which then fails with a
+    RuntimeError of its own (the atomic write keeps the previous checkpoint): whatever it raised, the run was
+    interrupted, and says so, rather than crashing with a traceback."""
+    try:
+        yield
+    except BaseException as err:
+        if not stop.at_once or isinstance(err, RunInterrupted):
+            raise
+        message = (
+            f"stopped at once by a second Ctrl-C at step {run.step}; the checkpoint of step "
+            f"{status.record['saved_step']} is kept. Continue with: ganlab train resume={run_dir}"
+        )
+        log_to_files(message)
+        raise RunInterrupted(message, signum=signal.SIGINT) from None
 
 
 def out_of_memory_message(err: Exception, batch_size: int, device: Any) -> str:

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,7 +17,7 @@ import torch
 from ganlab import cli
 from ganlab.checkpoint import load_checkpoint
 from ganlab.cli import main
-from tests.conftest import exits_2, ganlab_cli, read_events
+from tests.conftest import cli_exit, exits_2, ganlab_cli, read_events
 
 FAST = ["debug=fast", "trainer.steps=4"]
 
@@ -389,3 +391,82 @@ def test_a_run_dir_that_is_a_file_is_named_as_such(tmp_path: Path, capsys: pytes
     err = exits_2(["train", *FAST, f"hydra.run.dir={taken}"], capsys)
     assert f"{taken} is a file, and the run needs a folder there" in err and "File exists" not in err
     assert taken.read_text() == "mine"
+
+
+class _SecondCtrlCWhileWriting:
+    """A checkpoint's file whose first write gets Ctrl-C twice, for real, from this process: the first asks the
+    loop to stop, the second interrupts torch.save there and then."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.sent = f, False
+
+    def write(self, data: Any) -> int:
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.f.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.f, name)
+
+
+def test_a_second_ctrl_c_inside_a_checkpoint_write_is_an_interruption_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two Ctrl-C 10 ms apart during a checkpoint write gave KeyboardInterrupt and torch's RuntimeError ("unexpected
+    pos") tracebacks, exit 1, and a status.json that said crashed."""
+    import ganlab.checkpoint
+    from ganlab.atomic_write import atomic_write
+    from ganlab.status import read_status
+
+    writes = []
+
+    def interrupted_third_write(path: Path, write: Any) -> None:
+        writes.append(path)
+        if len(writes) == 3:
+            return atomic_write(path, lambda f: write(_SecondCtrlCWhileWriting(f)))
+        return atomic_write(path, write)
+
+    monkeypatch.setattr(ganlab.checkpoint, "atomic_write", interrupted_third_write)
+    run = tmp_path / "run"
+    try:
+        code, err = cli_exit(["train", "debug=fast", "trainer.steps=20", "trainer.checkpoint_every=1",
+                              f"hydra.run.dir={run}"], capsys)  # fmt: skip
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C escaped as a KeyboardInterrupt")
+    assert code == 128 + signal.SIGINT and "Traceback" not in err, err
+    assert f"stopped at once by a second Ctrl-C at step 3; the checkpoint of step 2 is kept. Continue with: ganlab " \
+           f"train resume={run}" in err  # fmt: skip
+    assert read_status(run)["state"] == "interrupted"
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    assert not list((run / "checkpoints").glob(".*tmp*"))
+
+
+CTRL_C_WHILE_BUILDING = """
+import os, signal, sys
+import ganlab.train
+from ganlab import cli
+
+real_build = ganlab.train.build
+
+def build_then_ctrl_c(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at the next line
+    return real_build(*args, **kwargs)
+
+ganlab.train.build = build_then_ctrl_c
+sys.argv = ["ganlab", "train", "debug=fast", "hydra.run.dir=" + sys.argv[1]]
+cli.run()
+"""
+
+
+def test_ctrl_c_before_training_begins_exits_130_in_one_line_and_leaves_no_folder(tmp_path: Path) -> None:
+    """Ctrl-C while the run was being built (before the loop, which stops at a step boundary) gave Python's
+    KeyboardInterrupt traceback, death by the signal, and a run directory holding only Hydra's files."""
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C_WHILE_BUILDING, str(run)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 128 + signal.SIGINT, result.stderr
+    assert result.stderr.endswith("ganlab: interrupted by Ctrl-C.\n") and "Traceback" not in result.stderr
+    assert not run.exists()

@@ -42,10 +42,12 @@ class StopRequests:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.at_once = False  # a second Ctrl-C came: whatever fails next, in whatever way, failed because of it
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None and signum == signal.SIGINT:
+            self.at_once = True
             raise KeyboardInterrupt
         self.signum = signum
 
