@@ -330,8 +330,8 @@ def test_a_checkpoint_with_an_edited_config_is_refused_by_every_reader(
     assert code == 2 and f"resume={no_noise}: the checkpoint has no fixed_noise; it was edited" in err
 
     generator = state["config"]["model"]["generator"]
-    wider = edited("wider.pt", lambda s: s["config"]["model"].update(generator={**generator,
-                                                                                "width": 2 * generator["width"]}))  # fmt: skip
+    doubled = {**generator, "width": 2 * generator["width"]}
+    wider = edited("wider.pt", lambda s: s["config"]["model"].update(generator=doubled))
     code, err = cli_exit(["sample", f"run={wider}"], capsys)
     assert code == 2 and "Traceback" not in err
     assert (
