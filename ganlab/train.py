@@ -98,7 +98,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()) -> floa
         speed = Throughput(t.batch_size, stepper.batches_drawn)
 
         # --- Steps, each followed by its periodic work ---
-        with StopRequests() as stop, logger, status, second_ctrl_c_interrupts(stop, run, status, run_dir):
+        with (
+            StopRequests() as stop,
+            logger,
+            status,
+            second_ctrl_c_interrupts(stop, run, status, run_dir),
+            lost_ranks_named(run, status, run_dir),
+        ):
             if pending_eval and monitor:  # the checkpoint's own step was due an evaluation that a stop cut off
                 evaluate(monitor, run, parts, logger, store)
                 store.save(run)
@@ -300,9 +306,9 @@ def evaluate(monitor: Monitor, run: RunState, parts: Components, logger: RunLogg
 
 
 def interrupted(stop: StopRequests, step: int, steps: int, run_dir: Path) -> RunInterrupted:
+    by = stop.name or "a signal to another rank"  # torchrun's ranks stop together when any one of them has one
     message = (
-        f"stopped by {stop.name} at step {step} of {steps}; checkpoint saved. "
-        f"Continue with: ganlab train resume={run_dir}"
+        f"stopped by {by} at step {step} of {steps}; checkpoint saved. Continue with: ganlab train resume={run_dir}"
     )
     log_to_files(message)  # the CLI prints it on stderr
     return RunInterrupted(message, signum=stop.signum or signal.SIGTERM)  # or another rank's signal
@@ -324,6 +330,34 @@ def second_ctrl_c_interrupts(stop: StopRequests, run: RunState, status: RunStatu
         )
         log_to_files(message)
         raise RunInterrupted(message, signum=signal.SIGINT) from None
+
+
+# What gloo and NCCL say when the rank at the other end of a collective is gone (SIGKILL, out of memory, a node lost)
+PEER_LOST = (
+    "Connection reset by peer",
+    "Connection closed by peer",
+    "remote process exited",
+    "NCCL communicator was aborted",
+)
+
+
+@contextlib.contextmanager
+def lost_ranks_named(run: RunState, status: RunStatus, run_dir: Path) -> Iterator[None]:
+    """A rank of a torchrun that dies leaves the others failing in their next collective with the backend's own
+    text ("Read error ... Connection reset by peer ... GLHF!") and a traceback: say what happened and how to go
+    on instead (exit 1, recorded as crashed)."""
+    try:
+        yield
+    except RuntimeError as err:
+        dist = current()
+        if not dist.enabled or not any(marker in str(err) for marker in PEER_LOST):
+            raise
+        kept = f"the checkpoint of step {status.record['saved_step']}" if dist.is_main else "rank 0's last checkpoint"
+        raise RunStopped(
+            f"rank {dist.rank} lost another rank of this torchrun at step {run.step}: it died or was killed, and "
+            f"its own output says why ({first_line(err)[:160]}). {kept[0].upper()}{kept[1:]} is kept. Continue "
+            f"with: torchrun ... -m ganlab train resume={run_dir}"
+        ) from None
 
 
 def out_of_memory_message(err: Exception, batch_size: int, device: Any) -> str:

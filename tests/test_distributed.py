@@ -204,3 +204,59 @@ def test_sync_bn_leaves_a_penalised_discriminator_its_own_batchnorm() -> None:
     assert d_takes_sync_batchnorm(build(compose_cfg("loss=gan")).loss, parts.D)
     wgan_gp = build(compose_cfg("loss=wgan_gp"))
     assert d_takes_sync_batchnorm(wgan_gp.loss, wgan_gp.D)  # its D has no BatchNorm: nothing to keep
+
+
+def rank_pid(torchrun_pid: int, rank: int) -> int:
+    """The pid of a torchrun's worker process of that rank (its environment says RANK=<rank>)."""
+    children = Path(f"/proc/{torchrun_pid}/task/{torchrun_pid}/children").read_text().split()
+    for pid in children:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        if f"RANK={rank}".encode() in environ:
+            return int(pid)
+    raise AssertionError(f"no rank {rank} among {children}")
+
+
+def run_until_step_20_then(signum: int, rank: int, run_dir: Path, cwd: Path) -> str:
+    """A two-rank run sent `signum` to one rank alone once it has logged step 20; what it printed after that."""
+    command = [*TORCHRUN, "-m", "ganlab", "train", "debug=fast", "data=gaussians", "model=mlp"]
+    command += [
+        "trainer.steps=100000",
+        "trainer.log_every=10",
+        "trainer.checkpoint_every=10",
+        f"hydra.run.dir={run_dir}",
+    ]
+    with subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "step 20/" in line:
+                break
+        os.kill(rank_pid(proc.pid, rank), signum)
+        rest = proc.stdout.read()
+        proc.wait(timeout=120)
+    assert proc.returncode != 0
+    return rest
+
+
+@pytest.mark.slow
+def test_a_rank_killed_mid_run_leaves_the_other_a_sentence_not_gloos_traceback(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    said = run_until_step_20_then(signal.SIGKILL, 1, run_dir, tmp_path)
+    assert "ganlab: rank 0 lost another rank of this torchrun at step " in said, said[-3000:]
+    assert "[rank0]: Traceback" not in said
+    from ganlab.status import read_status
+
+    record = read_status(run_dir)
+    assert record is not None and record["state"] == "crashed"
+    assert record["message"].startswith("rank 0 lost another rank of this torchrun at step ")
+    assert f"The checkpoint of step {record['saved_step']} is kept" in record["message"]
+    assert load_checkpoint(run_dir / "checkpoints" / "last.pt")["step"] == record["saved_step"] >= 20
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_rank_names_where_the_stop_came_from_on_the_others(tmp_path: Path) -> None:
+    """Rank 0 stops with rank 1 (the ranks agree at each step) but had no signal itself: it said "stopped by  at"."""
+    said = run_until_step_20_then(signal.SIGTERM, 1, tmp_path / "run", tmp_path)
+    assert "stopped by a signal to another rank at step " in said, said[-3000:]
+    assert read_status_state(tmp_path / "run") == "interrupted"
