@@ -25,6 +25,7 @@ from ganlab.atomic_write import SPACE_ERRNOS
 from ganlab.config import CONF_DIR, GROUPS, register_schema
 from ganlab.errors import ConfigError, message_prefix
 from ganlab.jobs.launchers import check_joblib_jobs, check_plugins, check_slurm_is_here
+from ganlab.jobs.sweep_values import check_sweep_values
 from ganlab.jobs.train_job import hydra_message, launch
 from ganlab.overrides import is_multirun, last_value, override_key, quoted, split_override
 from ganlab.unknown_keys import check_keys
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         check_keys(rest)
         check_plugins(rest)
         check_joblib_jobs(rest)
+        check_sweep_values(rest)
         check_slurm_is_here(rest)
         resume = last_value(rest, "resume")
         rest = _distributed_overrides(_resume_overrides(rest))

@@ -471,3 +471,22 @@ def test_a_stopped_joblib_sweep_leaves_no_stop_behind_for_the_next_sweep_in_the_
     second = tmp_path / "second"
     assert _run([*argv, f"hydra.sweep.dir={second}"]) == 0
     assert all(read_status(second / j)["state"] == FINISHED for j in "01")
+
+
+@pytest.mark.parametrize(
+    "sweep, says",
+    [
+        ("optimizer.lr_d=range(0,1,0)", "optimizer.lr_d=range(0,1,0): range() arg 3 must not be zero; give a step"),
+        ("seed=range(3,1)", "seed=range(3,1) selects no value: range(start, stop, step) counts from start towards"),
+        ("seed=glob(*)", "seed=glob(*): glob() picks options of a config group (model, loss, optimizer, data, ...)"),
+        ("hydra.sweeper.max_batch_size=0", "hydra.sweeper.max_batch_size=0: give how many jobs to launch at once"),
+    ],
+)
+def test_sweeps_that_would_run_no_job_or_crash_in_hydra_are_refused(
+    sweep: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A step of 0 and max_batch_size=0 gave a ValueError and an AssertionError traceback; an empty range and a glob
+    over a plain value launched 0 jobs and exited 0."""
+    err = exits_2(["train", "-m", *TOY, "seed=0,1", sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
+    assert says in err
+    assert not (tmp_path / "sweep").exists()
