@@ -37,7 +37,7 @@ def test_a_failed_save_leaves_the_previous_checkpoint_intact(tmp_path: Path) -> 
     save_checkpoint({"step": 1}, path)
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
         save_checkpoint({"step": 2, "unpicklable": lambda: None}, path)  # dies half-way through writing
-    assert load_checkpoint(path)["step"] == 1
+    assert torch.load(path, weights_only=True)["step"] == 1  # a toy state: not a checkpoint load_checkpoint takes
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
 
 

@@ -490,3 +490,21 @@ def test_sweeps_that_would_run_no_job_or_crash_in_hydra_are_refused(
     err = exits_2(["train", "-m", *TOY, "seed=0,1", sweep, f"hydra.sweep.dir={tmp_path / 'sweep'}"], capsys)
     assert says in err
     assert not (tmp_path / "sweep").exists()
+
+
+def test_an_optuna_search_whose_every_trial_fails_says_so_and_names_each_job(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every trial diverged: the sweeper's study.best_trial raised "No trials are completed yet" with a traceback,
+    each trial was said to have returned a non-float, and the two alike divergences were printed once, unnamed."""
+    sweep = tmp_path / "sweep"
+    search = _search(sweep, steps=2, trials=2)
+    search.remove("+hydra.callbacks.record._target_=tests.test_sweeps.RecordReturns")
+    code = _run([*search, "trainer.on_nan=stop", "loss=gan", "optimizer.lr_d=tag(log, interval(1e20,1e30))"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    lines = [line for line in captured.err.splitlines() if line.startswith("ganlab: ")]  # after Optuna's own
+    assert lines[0] == "ganlab: error: no trial of the search finished, so it has no best settings:"
+    assert lines[1].startswith("ganlab: jobs 0, 1: training diverged at step 1")
+    assert "float-castable" not in captured.out + captured.err
+    assert not (sweep / "optimization_results.yaml").exists()

@@ -169,6 +169,28 @@ def _job_identity(overrides: list[str]) -> set[str]:
     return {o for k, o in keys.items() if k not in RERUN_KEYS and not k.startswith("hydra")}
 
 
+class _OptunaFailureNotes(logging.Filter):
+    """The Optuna sweeper's lines for a trial whose run failed in this process: the job hands back None, and the
+    sweeper said "Failed experiment: Return value must be float-castable. Got 'None'" (as if ganlab returned the
+    wrong thing), then "Failed [ValueError(...)] times out of 1". ganlab prints each run's own failure at the end."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message == "Failed experiment: Return value must be float-castable. Got 'None'.":
+            record.msg, record.args = "Failed experiment: its run failed (why: printed at the end)", ()
+        return not (message.startswith("Failed [") and "float-castable. Got 'None'" in message)
+
+
+@contextlib.contextmanager
+def optuna_failures_said_plainly() -> Iterator[None]:
+    logger, notes = logging.getLogger("hydra_plugins.hydra_optuna_sweeper._impl"), _OptunaFailureNotes()
+    logger.addFilter(notes)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notes)
+
+
 def runs_under_submitit(hydra_cfg: Any) -> bool:
     return "submitit" in str(hydra_cfg.launcher.get("_target_", ""))
 

@@ -42,6 +42,7 @@ from ganlab.jobs.launchers import (
     JobFailed,
     SubmititRequeue,
     check_same_job,
+    optuna_failures_said_plainly,
     register_resolvers,
     release_cuda_cache,
     runs_in_process,
@@ -62,7 +63,8 @@ SWEEP_STOPPED = (
 )
 SWEEP_DIR_KEY = "hydra.sweep.dir"
 SWEEP_DIR_PATTERN = "outputs/multirun/%Y-%m-%d/%H-%M-%S"  # conf/train.yaml's hydra.sweep.dir (a test holds them equal)
-FAILURES: list[tuple[int, str]] = []  # (exit code, message) of the jobs of this process that failed
+NO_TRIAL_FINISHED = "No trials are completed yet."  # optuna's study.best_trial, which the sweeper reads at the end
+FAILURES: list[tuple[int, str, str | None]] = []  # (exit code, message, job number) of this process's failed jobs
 
 
 def launch(args: list[str], resume: str | None) -> int:
@@ -91,8 +93,13 @@ def launch(args: list[str], resume: str | None) -> int:
 def run_or_sweep(args: list[str], resume: str | None, sweep_stops: SweepStops, sweep_dir: str | None) -> int:
     try:
         if is_multirun(args):
-            with sweep_stops, workers_that_catch_stops(sweep_stops.token):
-                train_job()
+            with sweep_stops, workers_that_catch_stops(sweep_stops.token), optuna_failures_said_plainly():
+                try:
+                    train_job()
+                except ValueError as err:  # Optuna asked for the best of no finished trial
+                    if str(err) != NO_TRIAL_FINISHED or not FAILURES:
+                        raise
+                    FAILURES.insert(0, (1, "error: no trial of the search finished, so it has no best settings:", None))
             if sweep_stops.signum:
                 raise RunInterrupted("", sweep_stops.signum)  # every job ended without failing, or before starting
         else:
@@ -112,9 +119,8 @@ def run_or_sweep(args: list[str], resume: str | None, sweep_stops: SweepStops, s
         print(f"{message_prefix()}: {err}", file=sys.stderr)
         return err.exit_code
     if FAILURES:
-        messages = dict.fromkeys(message for _, message in FAILURES)  # a sweep may repeat one mistake
-        print("\n".join(f"{message_prefix()}: {m}" for m in messages), file=sys.stderr)
-        return max(code for code, _ in FAILURES)
+        print("\n".join(f"{message_prefix()}: {m}" for m in failure_lines(FAILURES)), file=sys.stderr)
+        return max(code for code, _, _ in FAILURES)
     return 0
 
 
@@ -221,7 +227,25 @@ def job_failed(exit_code: int, message: str, in_process: bool) -> None:
     submitit) raises instead: its exception is what Hydra hands back to this process."""
     if not in_process:
         raise JobFailed(message, exit_code)
-    FAILURES.append((exit_code, message))
+    hydra_cfg = HydraConfig.get()
+    FAILURES.append((exit_code, message, str(hydra_cfg.job.num) if hydra_cfg.mode == RunMode.MULTIRUN else None))
+
+
+def failure_lines(failures: list[tuple[int, str, str | None]]) -> list[str]:
+    """One line per message, naming the sweep's jobs that ended with it: a sweep may repeat one mistake in every
+    job, and two jobs that diverged alike must still both be named."""
+    jobs: dict[str, list[str]] = {}
+    for _, message, job in failures:
+        jobs.setdefault(message, []).extend([job] if job is not None else [])
+    lines = []
+    for message, named in jobs.items():
+        if not named:
+            lines.append(message)
+            continue
+        who = f"job{'s' if len(named) > 1 else ''} {', '.join(named)}: "
+        error = message.startswith("error: ")
+        lines.append(f"error: {who}{message.removeprefix('error: ')}" if error else f"{who}{message}")
+    return lines
 
 
 def wrapped_config_error(err: BaseException) -> ConfigError | None:
