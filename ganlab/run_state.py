@@ -9,6 +9,7 @@ the fixed noise of the pictures, the RNG states, and the config with the overrid
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 import ganlab
+from ganlab.atomic_write import SPACE_ERRNOS
 from ganlab.build import Components
 from ganlab.cache import digest
 from ganlab.checkpoint import (
@@ -201,12 +203,24 @@ def save_or_stop(state: dict[str, Any], path: Path) -> None:
     except OSError as err:
         kept = "the previous checkpoint there is intact" if path.is_file() else "none had been written there yet"
         run_dir = run_dir_of(path) or path
+        then = f"continue with: ganlab train resume={run_dir}" if path.is_file() else "run the same command again"
         message = (
             f"could not write the checkpoint {path} at step {state['step']} ({err.strerror or err}); {kept}. "
-            f"Free some space, then continue with: ganlab train resume={run_dir}"
+            f"{what_to_fix(err, path)}, then {then}"
         )
         log_to_files(message)
         raise RunStopped(message) from err
+
+
+def what_to_fix(err: OSError, path: Path) -> str:
+    """The advice for a checkpoint that could not be written, by what the system said (not always a full disk)."""
+    if err.errno in SPACE_ERRNOS:
+        return "Free some space"
+    if err.errno == errno.EISDIR or path.is_dir():
+        return f"A folder stands where the checkpoint goes: move {path} aside"
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Make {path.parent} writable"
+    return "Mend that"
 
 
 def prune_rolling_checkpoints(ckpt_dir: Path, keep_last: int, keep_every: int | None) -> None:

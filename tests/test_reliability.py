@@ -337,3 +337,19 @@ def test_a_checkpoint_with_an_edited_config_is_refused_by_every_reader(
     assert (
         f"run={wider}: its G" in err and "weights do not fit the generator its config describes (size mismatch" in err
     )
+
+
+def test_a_folder_where_the_checkpoint_goes_is_named_not_taken_for_a_full_disk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "Free some space, then continue with: ganlab train resume=...", a resume that is refused."""
+    from tests.conftest import cli_exit
+
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.mkdir(parents=True)
+    code, err = cli_exit(["train", "debug=fast", f"hydra.run.dir={tmp_path / 'run'}"], capsys)
+    assert code == 1 and "Traceback" not in err
+    said = f"could not write the checkpoint {last} at step 2 (Is a directory); none had been written there yet. "
+    said += f"A folder stands where the checkpoint goes: move {last} aside, then run the same command again"
+    assert said in err
+    assert "Free some space" not in err
