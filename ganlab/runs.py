@@ -166,6 +166,10 @@ def _read_run_without_status(path: Path, name: str) -> Run:
     steps = OmegaConf.select(config, "trainer.steps", default=None) if config else None
     monitor = OmegaConf.select(config, "trainer.monitor", default=None) if config else None
     note = "no status.json: it stopped before its first step"
+    if (path / STATUS_FILE).exists():  # written by every run from its first step on: something spoilt this one
+        saved = " It has a checkpoint (resume= continues it)." if (path / CHECKPOINT_DIR / "last.pt").is_file() else ""
+        note = f"its {STATUS_FILE} is unreadable (empty, cut short or not a ganlab record): how it ended is unknown."
+        note += saved
     return Run(path, name, UNKNOWN, note, None, steps, None, overrides, monitor)
 
 

@@ -169,6 +169,13 @@ def test_status_json_follows_a_run_to_its_end(tmp_path: Path) -> None:
     unstarted = read_run(run, "run")
     assert (unstarted.state, unstarted.step, unstarted.steps) == ("unknown", None, 2)
     assert unstarted.note == "no status.json: it stopped before its first step"
+    # An empty or spoilt one is named as such, not taken for a run that never began (this one has a checkpoint).
+    for spoilt in ("", "{not json", json.dumps({"state": "exploded"})):
+        (run / STATUS_FILE).write_text(spoilt)
+        assert read_run(run, "run").note == (
+            "its status.json is unreadable (empty, cut short or not a ganlab record): how it ended is unknown. It has "
+            "a checkpoint (resume= continues it)."
+        )
 
 
 def test_a_sigterm_leaves_an_interrupted_status(tmp_path: Path) -> None:
