@@ -204,9 +204,12 @@ class _Payload:
 MARKER = Path("/tmp/ganlab-pwned-marker")
 
 
-def test_a_malicious_inception_weights_file_is_refused_and_never_runs(isolated_caches: Path) -> None:
+def test_a_malicious_inception_weights_file_is_refused_and_never_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ganlab.metrics.inception import weights_path
 
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # its own: the file must not outlive the test
     MARKER.unlink(missing_ok=True)
     path = weights_path()
     path.parent.mkdir(parents=True, exist_ok=True)

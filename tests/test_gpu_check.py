@@ -83,15 +83,18 @@ def test_a_pytest_run_killed_in_a_test_still_says_how_far_it_got_and_where(tmp_p
         deadline = time.monotonic() + 60
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1.0 if workers else 0)  # xdist's controller prints what its workers report, a little later
+        while time.monotonic() < deadline:  # xdist's controller prints what its workers report, a little later
+            if gpu_check.pytest_progress((tmp_path / "out.txt").read_text()) == SO_FAR:
+                break
+            time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)  # the workers too
         proc.wait()
     text = (tmp_path / "out.txt").read_text()
     assert gpu_check.parse_pytest(text) is None  # no summary line: it never ended
-    assert gpu_check.pytest_progress(text) == (
-        {"passed": 1, "failed": 1, "skipped": 1},
-        "test_cut.py::test_hangs[a b]",
-    )
+    assert gpu_check.pytest_progress(text) == SO_FAR
+
+
+SO_FAR = ({"passed": 1, "failed": 1, "skipped": 1}, "test_cut.py::test_hangs[a b]")  # when the run above is killed
 
 
 def test_the_cuda_tests_run_in_several_processes_where_xdist_is_installed() -> None:
@@ -188,19 +191,21 @@ def test_what_outlives_a_stopped_command_is_killed_too(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     child = (
         "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
+        f"open({str(pid_file)!r} + '.tmp', 'w').write(str(os.getpid())); "
+        f"os.rename({str(pid_file)!r} + '.tmp', {str(pid_file)!r}); time.sleep(60)"  # whole, or not there
     )
     leader = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"
     start = time.perf_counter()
-    proc = gpu_check.run_command([sys.executable, "-c", leader], timeout=3, log=tmp_path / "log")
-    assert proc.timed_out and time.perf_counter() - start < 3 + gpu_check.TERM_GRACE_S + gpu_check.KILL_GRACE_S
+    # 5 s: two Python start-ups (no torch) must come first, on a machine that may be loaded
+    proc = gpu_check.run_command([sys.executable, "-c", leader], timeout=5, log=tmp_path / "log")
+    assert proc.timed_out and time.perf_counter() - start < 5 + gpu_check.TERM_GRACE_S + gpu_check.KILL_GRACE_S
     assert pid_file.is_file() and _gone(int(pid_file.read_text()))
 
 
 def test_the_budget_counts_from_the_start_and_keeps_back_what_stopping_takes(tmp_path: Path) -> None:
     budget = time.perf_counter() - gpu_check.STARTED + 100  # 100 s left now
     checker = gpu_check.Checker(tmp_path, budget, gpu_check.sizes_for(False, False, None), False, "CPU", 0)
-    assert 99 < checker.left() <= 100
+    assert 90 < checker.left() <= 100  # less by the time that passed since: a loaded machine may stall a while
     assert checker.timeout("pytest") <= 100 - gpu_check.RESERVE_S  # its kill fits in what is left
     spent = gpu_check.Checker(tmp_path, budget - 100 + gpu_check.RESERVE_S + 9, checker.sizes, False, "CPU", 0)
     assert spent.timeout("pytest") is None  # under 10 s to give a check: skipped, not started

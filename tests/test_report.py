@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -156,11 +155,10 @@ def test_status_json_follows_a_run_to_its_end(tmp_path: Path) -> None:
     assert not list(run.glob(".status.json.tmp-*"))
 
     # A process that died without a word (SIGKILL, out-of-memory killer) left `running` behind: a crash.
-    gone = subprocess.Popen(["true"])
-    gone.wait()
-    (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING, "pid": gone.pid}))
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it (a reaped pid may be reused)
+    (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING, "pid": gone}))
     state, note = current_state(read_status(run))
-    assert state == CRASHED and f"process {gone.pid} is gone" in note
+    assert state == CRASHED and f"process {gone} is gone" in note
     (run / STATUS_FILE).write_text(json.dumps(record | {"state": RUNNING}))  # this process: alive
     assert current_state(read_status(run)) == (RUNNING, None)
 
